@@ -1,0 +1,52 @@
+# hm_core — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# The suite runs on PostgreSQL; pytest-django creates (and drops) test_<name> databases itself.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hm_core
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_WORKERS ?= 2
+
+.PHONY: help install migrate run test test-sqlite lint fmt pg worker bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## Create .venv and install the pinned requirements
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+migrate: install ## Apply migrations (SQLite under var/ unless DATABASE_URL is set)
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate ## Migrate, bootstrap the demo tenant and serve on http://127.0.0.1:8000
+	$(BIN)/python manage.py bootstrap_demo
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install pg ## Run the whole suite on PostgreSQL
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(PYTEST_WORKERS)
+
+test-sqlite: install ## Run the suite on the embedded SQLite engine
+	DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS)
+
+lint: install ## ruff check, ruff format --check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy hm_core
+
+fmt: install ## Format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+pg: ## Make sure a local PostgreSQL answers (starts the machine's cluster if it is down)
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { \
+	  echo "PostgreSQL is not answering; trying to start the local cluster"; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; \
+	  for i in $$(seq 1 20); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done; \
+	  pg_isready -h 127.0.0.1 -p 5432; }

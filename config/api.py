@@ -1,0 +1,103 @@
+"""The one NinjaAPI: routers of every module and the handlers that render the error body."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from hm_core.audit.api import router as audit_router
+from hm_core.common.errors import HmError, error_body
+from hm_core.health.api import router as health_router
+from hm_core.iam.api import router as auth_router
+from hm_core.iam.auth import scope_auth
+from hm_core.idempotency.services import IdempotentReplay, replay_response
+from hm_core.patients.api import router as patients_router
+
+logger = logging.getLogger("hm_core.api")
+
+api = NinjaAPI(
+    title="hm_core",
+    version="1.0.0",
+    description="Multi-tenant, event-sourced hospital core. See CONTRACT.md for conventions.",
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url="/docs/",
+    auth=scope_auth,
+)
+
+api.add_router("/auth/", auth_router)
+api.add_router("/health/", health_router)
+api.add_router("/patients/", patients_router)
+api.add_router("/audit/", audit_router)
+
+
+def _render(
+    request: HttpRequest, status: int, code: str, message: str, details: object = None
+) -> HttpResponse:
+    return api.create_response(request, error_body(code, message, details), status=status)
+
+
+@api.exception_handler(HmError)
+def on_hm_error(request: HttpRequest, exc: HmError) -> HttpResponse:
+    return _render(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(IdempotentReplay)
+def on_replay(request: HttpRequest, exc: IdempotentReplay) -> HttpResponse:
+    return replay_response(exc.record)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    details = [
+        {"field": _field_name(e.get("loc", ())), "message": e.get("msg", "invalid")}
+        for e in exc.errors
+    ]
+    return _render(request, 422, "validation_error", "The request is not valid.", details)
+
+
+def _field_name(loc: tuple[object, ...] | list[object]) -> str:
+    """`("body", "payload", "address", "city")` → `address.city`; query/path/header likewise."""
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    if len(parts) > 1 and parts[0] in {"payload", "filters", "page"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _render(
+        request,
+        401,
+        "not_authenticated",
+        "Authentication credentials were missing, invalid or expired.",
+    )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        return _render(request, 400, "malformed_json", "The request body is not valid JSON.")
+    return _render(request, exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return _render(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(ObjectDoesNotExist)
+def on_object_missing(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return _render(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    return _render(request, 500, "internal_error", "An internal error occurred.")

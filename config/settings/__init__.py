@@ -1,0 +1,1 @@
+"""Settings per environment: `base` holds everything; dev/test/prod only adjust it."""

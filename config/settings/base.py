@@ -1,0 +1,157 @@
+"""Settings shared by every environment, all read from the environment.
+
+With no `DATABASE_URL` hm_core runs on an embedded SQLite file under `var/` (zero set-up);
+`DATABASE_URL=postgres://...` selects PostgreSQL, the production engine.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def env_bool(name: str, *, default: bool) -> bool:
+    """Read a boolean flag from the environment ("1", "true", "yes", "on" are true)."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, *, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+def env_list(name: str, *, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+DEBUG = env_bool("DEBUG", default=False)
+# Dev and test settings provide a throw-away key; production must set SECRET_KEY (prod.py checks).
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ninja",
+    "ninja_jwt",
+    "ninja_jwt.token_blacklist",
+    # Platform packages first: their ready() hooks run before any module subscribes.
+    "hm_core.events",
+    "hm_core.iam",
+    "hm_core.idempotency",
+    # Modules. Subscribers run in the order their module registers them (see docs).
+    "hm_core.patients",
+    "hm_core.timeline",
+    "hm_core.audit",
+    "management",
+]
+
+MIDDLEWARE = [
+    "hm_core.common.middleware.RequestIdMiddleware",
+    "hm_core.common.middleware.ApiErrorBodyMiddleware",
+    "hm_core.idempotency.middleware.IdempotencyMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def database_from_env() -> dict[str, Any]:
+    """PostgreSQL from `DATABASE_URL`, else the embedded SQLite file under `var/`."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        config = dict(dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", default=0)))
+        config["CONN_HEALTH_CHECKS"] = True
+        return config
+    (BASE_DIR / "var").mkdir(exist_ok=True)
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "var" / "hm_core.sqlite3")),
+        # IMMEDIATE takes the write lock at BEGIN: writers queue instead of failing with
+        # "database is locked" when two transactions both try to upgrade a read lock.
+        "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+    }
+
+
+DATABASES = {"default": database_from_env()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "iam.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+NINJA_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", default=10)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", default=14)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "SIGNING_KEY": SECRET_KEY,
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+
+# How long a stored idempotent response is replayed (contract: 24 h).
+HM_IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", default=24))
+# A claim whose request never finished (the process died) may be taken over after this.
+HM_IDEMPOTENCY_STALE_AFTER = timedelta(seconds=env_int("IDEMPOTENCY_STALE_SECONDS", default=300))
+# Policies may raise events that raise events; past this depth the command is refused.
+HM_BUS_MAX_DEPTH = env_int("BUS_MAX_DEPTH", default=8)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,20 @@
+"""Production: `make serve`. DEBUG off, secure headers, SECRET_KEY required."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import env_bool, env_int
+
+DEBUG = False
+if not SECRET_KEY:  # noqa: F405
+    raise ImproperlyConfigured("SECRET_KEY must be set in the environment for production")
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=True)
+CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0)
+# Behind a TLS-terminating reverse proxy that sets X-Forwarded-Proto.
+if env_bool("BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,45 @@
+"""Contract §8: the audit trail and the hash-chain check, for auditors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from hm_core.audit.schemas import AuditListFilters, AuditPageOut, ChainVerifyOut
+from hm_core.audit.selectors import AuditFilters, audit_record_list
+from hm_core.common.pagination import paginate
+from hm_core.common.schemas import ErrorOut
+from hm_core.common.scope import Scope, scope_active
+from hm_core.events.chain import verify_chain
+
+router = Router(tags=["audit"])
+ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
+
+
+@router.get("/events/", response={200: AuditPageOut, **ERRORS})
+def audit_events(request: HttpRequest, filters: Query[AuditListFilters]) -> dict[str, Any]:
+    """The tenant's audit trail, newest first: every event and every read of patient data."""
+    scope: Scope = request.auth  # type: ignore[attr-defined]
+    scope.require("audit.view")
+    with scope_active(scope):
+        qs = audit_record_list(
+            scope=scope,
+            filters=AuditFilters(filters.patient, filters.actor, filters.since, filters.until),
+        )
+        return paginate(qs, limit=filters.limit, offset=filters.offset)
+
+
+@router.get("/verify/", response={200: ChainVerifyOut, **ERRORS})
+def audit_verify(request: HttpRequest) -> dict[str, Any]:
+    """Recompute the tenant's hash chain and name the first broken link, if any."""
+    scope: Scope = request.auth  # type: ignore[attr-defined]
+    scope.require("audit.verify")
+    report = verify_chain(scope.tenant_id)
+    return {
+        "ok": report.ok,
+        "events_checked": report.events_checked,
+        "head_hash": report.head_hash,
+        "first_broken": report.first_broken,
+    }

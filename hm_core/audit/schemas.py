@@ -1,0 +1,54 @@
+"""Audit schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+from pydantic import Field
+
+
+class AuditListFilters(Schema):
+    patient: uuid.UUID | None = None
+    actor: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)
+
+
+class AuditRecordOut(Schema):
+    id: uuid.UUID
+    kind: str
+    action: str
+    event_id: uuid.UUID | None
+    position: int | None
+    patient_id: uuid.UUID | None
+    facility_id: uuid.UUID
+    actor_id: uuid.UUID | None
+    actor_username: str
+    request_id: str
+    ip: str
+    user_agent: str
+    occurred_at: datetime
+    detail: dict[str, Any]
+
+
+class AuditPageOut(Schema):
+    items: list[AuditRecordOut]
+    count: int
+
+
+class BrokenLinkOut(Schema):
+    position: int
+    event_id: uuid.UUID | None
+    reason: str
+
+
+class ChainVerifyOut(Schema):
+    ok: bool
+    events_checked: int
+    head_hash: str
+    first_broken: BrokenLinkOut | None = None

@@ -1,0 +1,26 @@
+"""HTTP helpers for endpoints: If-Match parsing and ETag headers (contract §1)."""
+
+from __future__ import annotations
+
+import re
+
+from django.http import HttpRequest, HttpResponse
+
+from hm_core.common.errors import PreconditionFailed
+
+_ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+
+
+def if_match(request: HttpRequest) -> int | None:
+    """The version the client expects from `If-Match: "<version>"`; None when not sent."""
+    raw = request.headers.get("If-Match")
+    if raw is None or raw.strip() == "*":
+        return None
+    match = _ETAG.match(raw.strip())
+    if match is None:
+        raise PreconditionFailed(details={"if_match": raw})
+    return int(match.group(1))
+
+
+def set_etag(response: HttpResponse, version: int) -> None:
+    response["ETag"] = f'"{version}"'

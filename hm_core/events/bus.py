@@ -1,0 +1,175 @@
+"""The in-process bus: publish appends events, then hands each one to its subscribers.
+
+Stages run in a fixed order for every event: the module's own projection, the timeline,
+tasks, audit — all inside the appending transaction, so a failing subscriber rolls the whole
+command back. Policies (reactions that call other services) run after the projections of the
+event that caused them, breadth-first and depth-limited; they are skipped on replay.
+After-commit subscribers run once the transaction commits and never roll anything back.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from typing import Any, TypeVar
+
+from django.apps import apps
+from django.conf import settings
+from django.db import transaction
+
+from hm_core.common.errors import Conflict
+from hm_core.common.scope import Scope
+from hm_core.events import store
+from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Any, EventMeta], None]
+H = TypeVar("H", bound=Handler)
+
+
+class Stage(IntEnum):
+    """Order in which in-transaction subscribers see an event."""
+
+    PROJECTION = 10
+    TIMELINE = 20
+    TASKS = 30
+    AUDIT = 90
+    POLICY = 100  # run after every projection of the event, breadth-first
+
+
+@dataclass(frozen=True)
+class Subscription:
+    handler: Handler
+    event_types: frozenset[str] | None  # None: every event
+    stage: Stage
+    after_commit: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.handler.__module__}.{self.handler.__qualname__}"
+
+    def wants(self, event_type: str) -> bool:
+        return self.event_types is None or event_type in self.event_types
+
+
+_subscriptions: list[Subscription] = []
+
+
+def subscribe(
+    *event_classes: type[DomainEvent],
+    stage: Stage = Stage.PROJECTION,
+    after_commit: bool = False,
+    all_events: bool = False,
+) -> Callable[[H], H]:
+    """Register the decorated function for `event_classes` (or every event with `all_events`)."""
+    if not event_classes and not all_events:
+        raise ValueError("subscribe() needs event classes or all_events=True")
+
+    def decorator(handler: H) -> H:
+        if apps.ready:
+            raise RuntimeError(
+                f"late subscription of {handler.__qualname__}: subscribe from apps.py ready()"
+            )
+        types = None if all_events else frozenset(cls.event_type for cls in event_classes)
+        _subscriptions.append(Subscription(handler, types, stage, after_commit))
+        _subscriptions.sort(key=lambda s: s.stage)  # stable: keeps registration order per stage
+        return handler
+
+    return decorator
+
+
+def routing_table() -> list[Subscription]:
+    """Every subscription in dispatch order, for `manage.py event_routes` and the docs."""
+    return list(_subscriptions)
+
+
+# Events whose policies still have to run, and how deep in the causal chain each one is.
+_policy_queue: contextvars.ContextVar[deque[tuple[Recorded, int]] | None] = contextvars.ContextVar(
+    "hm_policy_queue", default=None
+)
+_depth: contextvars.ContextVar[int] = contextvars.ContextVar("hm_bus_depth", default=0)
+
+
+def publish(
+    *,
+    scope: Scope,
+    stream: StreamRef,
+    expected_version: int | None,
+    events: Sequence[DomainEvent],
+    occurred_at: datetime | None = None,
+) -> list[Recorded]:
+    """Append `events` and dispatch them; the caller's transaction commits or rolls back all."""
+    with transaction.atomic():
+        recorded = store.append(
+            scope=scope,
+            stream=stream,
+            expected_version=expected_version,
+            events=events,
+            occurred_at=occurred_at,
+        )
+        for item in recorded:
+            _dispatch_in_transaction(item, replaying=False)
+        _run_policies(recorded)
+    return recorded
+
+
+def _dispatch_in_transaction(item: Recorded, *, replaying: bool) -> None:
+    for sub in _subscriptions:
+        if not sub.wants(item.meta.event_type) or sub.stage is Stage.POLICY:
+            continue
+        if sub.after_commit:
+            if not replaying:
+                transaction.on_commit(_after_commit_call(sub, item), robust=True)
+            continue
+        sub.handler(item.event, item.meta)
+
+
+def _after_commit_call(sub: Subscription, item: Recorded) -> Callable[[], None]:
+    def call() -> None:
+        sub.handler(item.event, item.meta)
+
+    return call
+
+
+def _run_policies(recorded: Iterable[Recorded]) -> None:
+    """Run policies breadth-first; a nested publish only enqueues its events for the outer loop."""
+    queue = _policy_queue.get()
+    depth = _depth.get()
+    if queue is not None:
+        queue.extend((item, depth + 1) for item in recorded)
+        return
+    queue = deque((item, 1) for item in recorded)
+    token = _policy_queue.set(queue)
+    try:
+        while queue:
+            item, level = queue.popleft()
+            if level > settings.HM_BUS_MAX_DEPTH:
+                raise Conflict(
+                    "Policy chain too deep.",
+                    code="policy_depth_exceeded",
+                    details={"event_type": item.meta.event_type},
+                )
+            _run_policies_of(item, level)
+    finally:
+        _policy_queue.reset(token)
+
+
+def _run_policies_of(item: Recorded, level: int) -> None:
+    token = _depth.set(level)
+    try:
+        for sub in _subscriptions:
+            if sub.stage is Stage.POLICY and sub.wants(item.meta.event_type):
+                sub.handler(item.event, item.meta)
+    finally:
+        _depth.reset(token)
+
+
+def replay(item: Recorded) -> None:
+    """Hand a stored event to the replayable (in-transaction, non-policy) subscribers."""
+    _dispatch_in_transaction(item, replaying=True)

@@ -1,0 +1,169 @@
+"""Appending to and reading from the event store.
+
+`append` must run inside the command's transaction. It takes the tenant's append lock (the
+head row, `SELECT ... FOR UPDATE`; SQLite serialises writers with BEGIN IMMEDIATE), checks the
+stream's version against the caller's expectation (optimistic concurrency: a lost race is 409),
+assigns gapless tenant positions and links each event's hash to the previous one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Max
+
+from hm_core.common.errors import ValidationFailed, VersionConflict
+from hm_core.common.scope import Scope
+from hm_core.common.time import utcnow
+from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef, event_class
+from hm_core.events.hashing import GENESIS_HASH, canonical_json, event_hash
+from hm_core.events.models import Event, TenantEventHead
+
+
+def append(
+    *,
+    scope: Scope,
+    stream: StreamRef,
+    expected_version: int | None,
+    events: Sequence[DomainEvent],
+    occurred_at: datetime | None = None,
+) -> list[Recorded]:
+    """Append `events` to `stream` at `expected_version` (None: wherever the stream stands)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("append() must run inside the command's transaction")
+    head = _lock_head(scope.tenant_id)
+    current = stream_version(scope.tenant_id, stream.id)
+    if expected_version is not None and current != expected_version:
+        raise VersionConflict(details={"expected_version": expected_version, "current": current})
+    recorded_at = utcnow()
+    rows = []
+    for offset, event in enumerate(events, start=1):
+        row = _new_row(scope, stream, event, head, current + offset, recorded_at, occurred_at)
+        head.position, head.hash = row.position, row.hash
+        rows.append(row)
+    Event.objects.bulk_create(rows)
+    head.save(update_fields=["position", "hash"])
+    return [
+        Recorded(event=event, meta=meta_of(row)) for event, row in zip(events, rows, strict=True)
+    ]
+
+
+def _lock_head(tenant_id: uuid.UUID) -> TenantEventHead:
+    """Lock the tenant's head row, creating it on the tenant's first event."""
+    head = TenantEventHead.objects.select_for_update().filter(tenant_id=tenant_id).first()
+    if head is None:
+        TenantEventHead.objects.bulk_create(
+            [TenantEventHead(tenant_id=tenant_id, position=0, hash=GENESIS_HASH)],
+            ignore_conflicts=True,
+        )
+        head = TenantEventHead.objects.select_for_update().get(tenant_id=tenant_id)
+    return head
+
+
+def stream_version(tenant_id: uuid.UUID, stream_id: uuid.UUID) -> int:
+    """The version of the last event on a stream (0 for a stream with none)."""
+    found = Event.objects.filter(tenant_id=tenant_id, stream_id=stream_id).aggregate(
+        v=Max("stream_version")
+    )["v"]
+    return int(found or 0)
+
+
+def _new_row(
+    scope: Scope,
+    stream: StreamRef,
+    event: DomainEvent,
+    head: TenantEventHead,
+    version: int,
+    recorded_at: datetime,
+    occurred_at: datetime | None,
+) -> Event:
+    payload = event.to_payload()
+    if "\\u0000" in canonical_json(payload):
+        # PostgreSQL's jsonb cannot store NUL characters; refuse them on both engines alike.
+        raise ValidationFailed("Text may not contain NUL characters.")
+    ctx = scope.context
+    metadata = {
+        key: value
+        for key, value in (
+            ("ip", ctx.ip),
+            ("user_agent", ctx.user_agent),
+            ("idempotency_key", ctx.idempotency_key),
+        )
+        if value
+    }
+    fields: dict[str, Any] = {
+        "event_id": uuid.uuid4(),
+        "tenant_id": scope.tenant_id,
+        "facility_id": scope.facility_id,
+        "stream_type": stream.type,
+        "stream_id": stream.id,
+        "stream_version": version,
+        "position": head.position + 1,
+        "type": event.event_type,
+        "schema_version": event.schema_version,
+        "payload": payload,
+        "metadata": metadata,
+        "actor_id": scope.principal.user_id,
+        "actor_username": scope.principal.username,
+        "request_id": ctx.request_id or "",
+        "correlation_id": ctx.correlation_id,
+        "causation_id": ctx.causation_id,
+        "occurred_at": occurred_at or recorded_at,
+        "recorded_at": recorded_at,
+        "prev_hash": head.hash,
+    }
+    digest = event_hash(**fields)
+    fields["id"] = fields.pop("event_id")
+    return Event(**fields, hash=digest)
+
+
+def meta_of(row: Event, *, replaying: bool = False) -> EventMeta:
+    """The envelope subscribers see for a stored row."""
+    return EventMeta(
+        event_id=row.id,
+        tenant_id=row.tenant_id,
+        facility_id=row.facility_id,
+        stream=StreamRef(row.stream_type, row.stream_id),
+        stream_version=row.stream_version,
+        position=row.position,
+        event_type=row.type,
+        occurred_at=row.occurred_at,
+        recorded_at=row.recorded_at,
+        actor_id=row.actor_id,
+        actor_username=row.actor_username,
+        request_id=row.request_id or None,
+        correlation_id=row.correlation_id,
+        causation_id=row.causation_id,
+        ip=row.metadata.get("ip"),
+        user_agent=row.metadata.get("user_agent"),
+        replaying=replaying,
+    )
+
+
+def load(row: Event, *, replaying: bool = False) -> Recorded:
+    """Rebuild the typed event and its envelope from a stored row (upcasting old versions)."""
+    cls = event_class(row.type)
+    return Recorded(
+        event=cls.from_payload(row.payload, row.schema_version),
+        meta=meta_of(row, replaying=replaying),
+    )
+
+
+def read_stream(tenant_id: uuid.UUID, stream_id: uuid.UUID) -> list[Recorded]:
+    """Every event of one stream, oldest first."""
+    rows = Event.objects.filter(tenant_id=tenant_id, stream_id=stream_id).order_by("stream_version")
+    return [load(row) for row in rows]
+
+
+def read_all(
+    *, tenant_id: uuid.UUID | None = None, after: int = 0, chunk_size: int = 2000
+) -> Iterator[Event]:
+    """Stored rows in position order (per tenant), streamed in chunks for replays."""
+    rows = Event.objects.all()
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id, position__gt=after)
+    return rows.order_by("tenant_id", "position").iterator(chunk_size=chunk_size)

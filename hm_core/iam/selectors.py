@@ -1,0 +1,58 @@
+"""IAM read use-cases: a user's principal in a facility, and their memberships."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from hm_core.common.scope import Principal
+from hm_core.iam.models import FacilityMembership, RolePermission, User
+
+
+def principal_in_facility(
+    *, user: User, tenant_id: uuid.UUID, facility_id: uuid.UUID
+) -> Principal | None:
+    """The user's roles and permissions in that facility of that tenant; None without an
+    active membership (or when the facility is inactive or belongs to another tenant)."""
+    rows = list(
+        FacilityMembership.objects.filter(
+            user=user,
+            tenant_id=tenant_id,
+            facility_id=facility_id,
+            is_active=True,
+            facility__is_active=True,
+        ).values_list("roles__code", flat=True)
+    )
+    if not rows:
+        return None
+    roles = frozenset(code for code in rows if code)
+    permissions = frozenset(
+        RolePermission.objects.filter(tenant_id=tenant_id, role__code__in=roles).values_list(
+            "permission__code", flat=True
+        )
+    )
+    return Principal(user_id=user.id, username=user.username, roles=roles, permissions=permissions)
+
+
+@dataclass(frozen=True)
+class MembershipView:
+    tenant_id: uuid.UUID
+    facility_id: uuid.UUID
+    roles: list[str]
+
+
+def memberships_of(user: User) -> list[MembershipView]:
+    """Active memberships with their role codes, in two queries whatever their number."""
+    memberships = (
+        FacilityMembership.objects.filter(user=user, is_active=True)
+        .prefetch_related("roles")
+        .order_by("tenant_id", "facility_id")
+    )
+    return [
+        MembershipView(
+            tenant_id=m.tenant_id,
+            facility_id=m.facility_id,
+            roles=sorted(role.code for role in m.roles.all()),
+        )
+        for m in memberships
+    ]

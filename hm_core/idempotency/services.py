@@ -1,0 +1,146 @@
+"""Idempotency-Key handling (contract §1).
+
+Flow: after authentication and scope resolution, `idempotency_claim` inserts a claim row in
+its own committed statement (the unique key makes concurrent duplicates lose), or answers from
+a finished claim. The middleware stores the final response on the claim once the view returns;
+a 5xx releases the claim so that the client may retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+
+from hm_core.common.errors import Conflict, HmError, ValidationFailed
+from hm_core.common.scope import Scope
+from hm_core.common.time import utcnow
+from hm_core.idempotency.models import IdempotentRequest
+
+_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+REPLAYED_HEADERS = ("ETag", "Location")
+
+
+class IdempotencyKeyReused(HmError):
+    status = 422
+    default_code = "idempotency_key_reused"
+    default_message = "This Idempotency-Key was used with another path or body."
+
+
+class IdempotencyKeyInUse(Conflict):
+    default_code = "idempotency_key_in_use"
+    default_message = "A request with this Idempotency-Key is still being processed."
+
+
+class IdempotentReplay(Exception):
+    """Raised by the claim when a stored response answers the request instead of the view."""
+
+    def __init__(self, record: IdempotentRequest) -> None:
+        super().__init__(record.key)
+        self.record = record
+
+
+def idempotency_claim(request: HttpRequest, *, scope: Scope) -> None:
+    """Claim the request's key, or raise: replay, reused (422) or in flight (409)."""
+    key = request.headers.get("Idempotency-Key")
+    if request.method != "POST" or key is None or scope.principal.user_id is None:
+        return
+    if not _KEY.match(key):
+        raise ValidationFailed.field("Idempotency-Key", "must be 1-255 printable ASCII characters")
+    fingerprint = request_fingerprint(request)
+    lookup = {"tenant_id": scope.tenant_id, "user_id": scope.principal.user_id, "key": key}
+    existing = _live_claim(lookup)
+    if existing is None:
+        existing = _insert_claim(request, lookup, fingerprint)
+        if existing is None:
+            request.idempotency_claim = lookup  # type: ignore[attr-defined]
+            return
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    if existing.completed_at is None:
+        raise IdempotencyKeyInUse()
+    raise IdempotentReplay(existing)
+
+
+def _live_claim(lookup: dict[str, Any]) -> IdempotentRequest | None:
+    """The key's claim unless it expired or its request died without finishing."""
+    record = IdempotentRequest.objects.filter(**lookup).first()
+    if record is None:
+        return None
+    now = utcnow()
+    expired = record.created_at < now - settings.HM_IDEMPOTENCY_TTL
+    abandoned = record.completed_at is None and (
+        record.created_at < now - settings.HM_IDEMPOTENCY_STALE_AFTER
+    )
+    if expired or abandoned:
+        IdempotentRequest.objects.filter(pk=record.pk).delete()
+        return None
+    return record
+
+
+def _insert_claim(
+    request: HttpRequest, lookup: dict[str, Any], fingerprint: str
+) -> IdempotentRequest | None:
+    """Insert our claim; on a lost race return the winner's row instead."""
+    try:
+        with transaction.atomic():
+            IdempotentRequest.objects.create(
+                **lookup,
+                method=request.method or "POST",
+                path=request.path[:500],
+                fingerprint=fingerprint,
+                created_at=utcnow(),
+            )
+    except IntegrityError:
+        winner = IdempotentRequest.objects.filter(**lookup).first()
+        if winner is None:  # the winner failed with a 5xx and released its claim just now
+            raise IdempotencyKeyInUse() from None
+        return winner
+    return None
+
+
+def request_fingerprint(request: HttpRequest) -> str:
+    """SHA-256 over method, path and body; JSON bodies compare by content, not by spacing."""
+    body: Any = request.body
+    try:
+        body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        body = body.hex()
+    material = f"{request.method}\n{request.path}\n{body}"
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def idempotency_complete(request: HttpRequest, response: HttpResponse) -> None:
+    """Store the final response on the request's claim; release the claim on a server error."""
+    lookup = getattr(request, "idempotency_claim", None)
+    if lookup is None:
+        return
+    claims = IdempotentRequest.objects.filter(**lookup, completed_at__isnull=True)
+    if response.status_code >= 500:
+        claims.delete()
+        return
+    claims.update(
+        completed_at=utcnow(),
+        status_code=response.status_code,
+        response_body=bytes(response.content),
+        content_type=response.get("Content-Type", "application/json"),
+        headers={h: response[h] for h in REPLAYED_HEADERS if h in response},
+    )
+
+
+def replay_response(record: IdempotentRequest) -> HttpResponse:
+    """The stored response, marked as replayed."""
+    response = HttpResponse(
+        bytes(record.response_body or b""),
+        status=record.status_code or 200,
+        content_type=record.content_type or "application/json",
+    )
+    for header, value in (record.headers or {}).items():
+        response[header] = value
+    response["Idempotent-Replayed"] = "true"
+    return response

@@ -1,0 +1,113 @@
+"""Contract §3: patients — register, list, detail, patch, soft delete, restore, timeline."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router
+
+from hm_core.audit.services import phi_read_record
+from hm_core.common.http import if_match, set_etag
+from hm_core.common.pagination import paginate
+from hm_core.common.schemas import ErrorOut
+from hm_core.common.scope import Scope, scope_active
+from hm_core.patients import services
+from hm_core.patients.models import Patient
+from hm_core.patients.schemas import (
+    PatientListFilters,
+    PatientOut,
+    PatientPageOut,
+    PatientRegisterIn,
+    PatientUpdateIn,
+)
+from hm_core.patients.selectors import PatientFilters, patient_get, patient_list
+from hm_core.timeline.schemas import TimelineOut, TimelineParams, timeline_out
+from hm_core.timeline.selectors import timeline_for_patient
+
+router = Router(tags=["patients"])
+ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 404, 409, 412, 422), ErrorOut)
+
+
+def _scope(request: HttpRequest) -> Scope:
+    return request.auth  # type: ignore[attr-defined, no-any-return]
+
+
+def _with_etag(response: HttpResponse, patient: Patient) -> Patient:
+    set_etag(response, patient.version)
+    return patient
+
+
+@router.post("/", response={201: PatientOut, **ERRORS})
+def patient_register(
+    request: HttpRequest, payload: PatientRegisterIn, response: HttpResponse
+) -> tuple[int, Patient]:
+    """Register a patient at the caller's facility; the MRN must be new to the tenant."""
+    patient = services.patient_register(scope=_scope(request), demographics=payload.demographics())
+    return 201, _with_etag(response, patient)
+
+
+@router.get("/", response={200: PatientPageOut, **ERRORS})
+def patient_list_page(request: HttpRequest, filters: Query[PatientListFilters]) -> dict[str, Any]:
+    """Search the tenant's patients by name, MRN or phone; filter by gender; order."""
+    scope = _scope(request)
+    scope.require("patients.view")
+    with scope_active(scope):
+        qs = patient_list(
+            scope=scope, filters=PatientFilters(filters.search, filters.gender, filters.ordering)
+        )
+        return paginate(qs, limit=filters.limit, offset=filters.offset)
+
+
+@router.get("/{patient_id}/", response={200: PatientOut, **ERRORS})
+def patient_view(request: HttpRequest, patient_id: uuid.UUID, response: HttpResponse) -> Patient:
+    """One patient; the read is recorded in the audit trail."""
+    patient = services.patient_view(scope=_scope(request), patient_id=patient_id)
+    return _with_etag(response, patient)
+
+
+@router.patch("/{patient_id}/", response={200: PatientOut, **ERRORS})
+def patient_update(
+    request: HttpRequest, patient_id: uuid.UUID, payload: PatientUpdateIn, response: HttpResponse
+) -> Patient:
+    """Change some demographics; honours If-Match."""
+    patient = services.patient_update(
+        scope=_scope(request),
+        patient_id=patient_id,
+        changes=payload.changes(),
+        expected_version=if_match(request),
+    )
+    return _with_etag(response, patient)
+
+
+@router.delete("/{patient_id}/", response={204: None, **ERRORS})
+def patient_delete(request: HttpRequest, patient_id: uuid.UUID) -> tuple[int, None]:
+    """Soft delete: the patient leaves lists; data and events remain."""
+    services.patient_delete(
+        scope=_scope(request), patient_id=patient_id, expected_version=if_match(request)
+    )
+    return 204, None
+
+
+@router.post("/{patient_id}/restore/", response={200: PatientOut, **ERRORS})
+def patient_restore(request: HttpRequest, patient_id: uuid.UUID, response: HttpResponse) -> Patient:
+    """Restore a soft-deleted patient (administrators)."""
+    patient = services.patient_restore(scope=_scope(request), patient_id=patient_id)
+    return _with_etag(response, patient)
+
+
+@router.get("/{patient_id}/timeline/", response={200: TimelineOut, **ERRORS})
+def patient_timeline(
+    request: HttpRequest, patient_id: uuid.UUID, params: Query[TimelineParams]
+) -> dict[str, Any]:
+    """Everything about the patient, oldest first, paged by `after=<position>`; audited."""
+    scope = _scope(request)
+    scope.require("timelines.view")
+    with scope_active(scope):
+        patient_get(scope=scope, patient_id=patient_id)
+        page = timeline_for_patient(
+            scope=scope, patient_id=patient_id, after=params.after, limit=params.limit
+        )
+        phi_read_record(scope=scope, patient_id=patient_id, action="patient.timeline_viewed")
+        return timeline_out(page)

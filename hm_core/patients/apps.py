@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class PatientsConfig(AppConfig):
+    name = "hm_core.patients"
+    label = "patients"
+    verbose_name = "Patients"
+
+    def ready(self) -> None:
+        from hm_core.patients import projections  # noqa: F401 - registers subscribers

@@ -1,0 +1,62 @@
+"""Patient read use-cases over the read model; every query goes through `for_scope`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from hm_core.common.errors import NotFound
+from hm_core.common.scope import Scope
+from hm_core.patients.models import Patient
+
+ORDERINGS = {
+    "full_name",
+    "-full_name",
+    "created_at",
+    "-created_at",
+    "mrn",
+    "-mrn",
+    "date_of_birth",
+    "-date_of_birth",
+}
+
+
+@dataclass(frozen=True)
+class PatientFilters:
+    search: str | None = None
+    gender: str | None = None
+    ordering: str = "-created_at"
+
+
+def patient_get(*, scope: Scope, patient_id: uuid.UUID, include_deleted: bool = False) -> Patient:
+    """The patient if the tenant has it (and it is not deleted); else 404, like a missing one."""
+    qs = Patient.objects.for_scope(scope)
+    if not include_deleted:
+        qs = qs.filter(is_deleted=False)
+    patient = qs.filter(id=patient_id).first()
+    if patient is None:
+        raise NotFound(details={"resource": "patient"})
+    return patient
+
+
+def patient_list(*, scope: Scope, filters: PatientFilters) -> QuerySet[Patient]:
+    """Active patients of the tenant, searched by name, MRN prefix or phone prefix."""
+    qs = Patient.objects.for_scope(scope).filter(is_deleted=False)
+    if filters.search:
+        term = filters.search
+        qs = qs.filter(
+            Q(full_name__icontains=term) | Q(mrn__istartswith=term) | Q(phone__startswith=term)
+        )
+    if filters.gender:
+        qs = qs.filter(gender=filters.gender)
+    # The id breaks ties so that offset paging is stable.
+    return qs.order_by(filters.ordering, "id")
+
+
+def patient_mrn_taken(*, scope: Scope, mrn: str, exclude: uuid.UUID | None = None) -> bool:
+    qs = Patient.objects.for_scope(scope).filter(mrn=mrn)
+    if exclude is not None:
+        qs = qs.exclude(id=exclude)
+    return qs.exists()

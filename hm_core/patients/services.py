@@ -1,0 +1,127 @@
+"""Patient write use-cases: register, update, delete, restore; and audited reads."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from hm_core.audit.services import phi_read_record
+from hm_core.common.db import violates
+from hm_core.common.errors import PreconditionFailed
+from hm_core.common.scope import Scope, scope_active
+from hm_core.common.time import utcnow
+from hm_core.events.base import StreamRef
+from hm_core.events.bus import publish
+from hm_core.patients import domain
+from hm_core.patients.errors import DuplicateMrn
+from hm_core.patients.models import Patient
+from hm_core.patients.selectors import patient_get, patient_mrn_taken
+
+STREAM = "patient"
+
+
+@contextmanager
+def _unique_mrn() -> Iterator[None]:
+    """Turn the database's unique-MRN violation (a lost race) into 409 `duplicate_mrn`."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if violates(exc, constraint="patients_mrn_per_tenant_uniq", columns=("tenant_id", "mrn")):
+            raise DuplicateMrn() from exc
+        raise
+
+
+def _state(patient: Patient) -> domain.PatientState:
+    return domain.PatientState(
+        patient_id=patient.id,
+        version=patient.version,
+        is_deleted=patient.is_deleted,
+        demographics={field: getattr(patient, field) for field in domain.DEMOGRAPHIC_FIELDS},
+    )
+
+
+def _check_version(patient: Patient, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != patient.version:
+        raise PreconditionFailed(details={"current_version": patient.version})
+
+
+def patient_register(*, scope: Scope, demographics: dict[str, Any]) -> Patient:
+    """Register a patient; the MRN is unique per tenant (checked, and enforced by the database)."""
+    scope.require("patients.register")
+    with scope_active(scope), _unique_mrn(), transaction.atomic():
+        if patient_mrn_taken(scope=scope, mrn=demographics["mrn"]):
+            raise DuplicateMrn()
+        patient_id = uuid.uuid4()
+        events = domain.register(
+            patient_id=patient_id, demographics=demographics, today=utcnow().date()
+        )
+        publish(
+            scope=scope, stream=StreamRef(STREAM, patient_id), expected_version=0, events=events
+        )
+        return patient_get(scope=scope, patient_id=patient_id)
+
+
+def patient_update(
+    *, scope: Scope, patient_id: uuid.UUID, changes: dict[str, Any], expected_version: int | None
+) -> Patient:
+    """Apply a partial update; the event carries only the fields that really changed."""
+    scope.require("patients.update")
+    with scope_active(scope), _unique_mrn(), transaction.atomic():
+        patient = patient_get(scope=scope, patient_id=patient_id)
+        _check_version(patient, expected_version)
+        if "mrn" in changes and patient_mrn_taken(
+            scope=scope, mrn=changes["mrn"], exclude=patient_id
+        ):
+            raise DuplicateMrn()
+        events = domain.update(_state(patient), changes=changes, today=utcnow().date())
+        if events:
+            publish(
+                scope=scope,
+                stream=StreamRef(STREAM, patient_id),
+                expected_version=patient.version,
+                events=events,
+            )
+        return patient_get(scope=scope, patient_id=patient_id)
+
+
+def patient_delete(*, scope: Scope, patient_id: uuid.UUID, expected_version: int | None) -> None:
+    """Soft-delete: the patient leaves lists; the row and every event remain."""
+    scope.require("patients.delete")
+    with scope_active(scope), transaction.atomic():
+        patient = patient_get(scope=scope, patient_id=patient_id)
+        _check_version(patient, expected_version)
+        events = domain.delete(_state(patient))
+        publish(
+            scope=scope,
+            stream=StreamRef(STREAM, patient_id),
+            expected_version=patient.version,
+            events=events,
+        )
+
+
+def patient_restore(*, scope: Scope, patient_id: uuid.UUID) -> Patient:
+    """Bring a soft-deleted patient back (administrators only)."""
+    scope.require("patients.restore")
+    with scope_active(scope), transaction.atomic():
+        patient = patient_get(scope=scope, patient_id=patient_id, include_deleted=True)
+        events = domain.restore(_state(patient))
+        publish(
+            scope=scope,
+            stream=StreamRef(STREAM, patient_id),
+            expected_version=patient.version,
+            events=events,
+        )
+        return patient_get(scope=scope, patient_id=patient_id)
+
+
+def patient_view(*, scope: Scope, patient_id: uuid.UUID) -> Patient:
+    """Read one patient and record the read in the audit trail (who, when, IP, user agent)."""
+    scope.require("patients.view")
+    with scope_active(scope):
+        patient = patient_get(scope=scope, patient_id=patient_id)
+        phi_read_record(scope=scope, patient_id=patient.id, action="patient.viewed")
+        return patient

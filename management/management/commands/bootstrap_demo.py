@@ -1,0 +1,78 @@
+"""Create a demo tenant with facilities `main` and `annex` and one user per role (contract §10).
+
+Idempotent. The password comes from --password, else HM_DEMO_PASSWORD, else a generated one is
+printed (only when users are created; existing passwords are left alone unless one is given).
+The last line on stdout is one JSON object that tests and acceptance checks parse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from hm_core.iam import services
+from hm_core.iam.permissions import ROLES
+
+EXTRA_USERS = {"lab_tech2": "lab_tech"}
+ANNEX_ROLES = ("admin", "doctor")
+
+
+class Command(BaseCommand):
+    help = "Create (idempotently) a demo tenant, its facilities and one user per role."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--tenant", default="demo", help="tenant slug (default: demo)")
+        parser.add_argument("--password", default=None, help="password for every demo user")
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        slug: str = options["tenant"]
+        given = options["password"] or os.environ.get("HM_DEMO_PASSWORD") or None
+        generated = None if given else secrets.token_urlsafe(12)
+        services.roles_ensure()
+        tenant = services.tenant_ensure(slug=slug, name=f"{slug.title()} Hospital")
+        main = services.facility_ensure(tenant=tenant, code="main", name="Main hospital")
+        annex = services.facility_ensure(tenant=tenant, code="annex", name="Annex clinic")
+        accounts = {role: role for role in ROLES} | EXTRA_USERS
+        users: dict[str, str] = {}
+        created_any = False
+        for name, role in accounts.items():
+            username = f"{name}@{slug}"
+            user, created = services.user_ensure(
+                username=username,
+                full_name=f"Demo {name.replace('_', ' ').title()}",
+                password=given,
+            )
+            if created and given is None:
+                user.set_password(generated)
+                user.save(update_fields=["password"])
+            created_any = created_any or created
+            services.membership_grant(user=user, facility=main, roles=[role])
+            if name in ANNEX_ROLES:
+                services.membership_grant(user=user, facility=annex, roles=[role])
+            users[name] = username
+        self._print_credentials(users, given, generated if created_any else None)
+        summary = {
+            "tenant_id": str(tenant.id),
+            "facilities": {"main": str(main.id), "annex": str(annex.id)},
+            "users": users,
+        }
+        self.stdout.write(json.dumps(summary))
+
+    def _print_credentials(
+        self, users: dict[str, str], given: str | None, generated: str | None
+    ) -> None:
+        if given:
+            shown = "(the password you gave)"
+        elif generated:
+            shown = generated
+        else:
+            shown = "(unchanged; run again with --password to reset)"
+        self.stdout.write(f"Demo users (password: {shown}):")
+        for role, username in users.items():
+            self.stdout.write(f"  {role:<14} {username}")

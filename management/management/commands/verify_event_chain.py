@@ -1,0 +1,48 @@
+"""Recompute every tenant's hash chain (or one's) and report the first broken link."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from hm_core.events.chain import verify_chain
+from hm_core.iam.models import Tenant
+
+
+class Command(BaseCommand):
+    help = "Verify the per-tenant event hash chains; exits non-zero when one is broken."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--tenant", help="tenant slug or id (default: every tenant)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        tenants = Tenant.objects.order_by("slug")
+        if options["tenant"]:
+            tenants = tenants.filter(slug=options["tenant"]) | tenants.filter(
+                id__in=_as_uuid_list(options["tenant"])
+            )
+            if not tenants.exists():
+                raise CommandError(f"no tenant {options['tenant']!r}")
+        broken = 0
+        checked = 0
+        for tenant in tenants:
+            report = verify_chain(tenant.id)
+            checked += report.events_checked
+            status = "ok" if report.ok else "BROKEN " + json.dumps(report.first_broken)
+            self.stdout.write(f"{tenant.slug}: {report.events_checked} events, {status}")
+            broken += 0 if report.ok else 1
+        summary = f"verify_event_chain: {checked} events checked, {broken} broken chain(s)"
+        if broken:
+            raise CommandError(summary)
+        self.stdout.write(summary)
+
+
+def _as_uuid_list(value: str) -> list[str]:
+    import uuid
+
+    try:
+        return [str(uuid.UUID(value))]
+    except ValueError:
+        return []

@@ -10,12 +10,15 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from hm_core.audit.api import router as audit_router
+from hm_core.documents.api import router as documents_router
+from hm_core.encounters.api import router as encounters_router
 from hm_core.common.errors import HmError, error_body
 from hm_core.health.api import router as health_router
 from hm_core.iam.api import router as auth_router
 from hm_core.iam.auth import scope_auth
 from hm_core.idempotency.services import IdempotentReplay, replay_response
 from hm_core.patients.api import router as patients_router
+from hm_core.tasks.api import router as tasks_router
 
 logger = logging.getLogger("hm_core.api")
 
@@ -32,6 +35,9 @@ api = NinjaAPI(
 api.add_router("/auth/", auth_router)
 api.add_router("/health/", health_router)
 api.add_router("/patients/", patients_router)
+api.add_router("/encounters/", encounters_router)
+api.add_router("/tasks/", tasks_router)
+api.add_router("/clinical-docs/", documents_router)
 api.add_router("/audit/", audit_router)
 
 

@@ -57,6 +57,10 @@ INSTALLED_APPS = [
     "hm_core.idempotency",
     # Modules. Subscribers run in the order their module registers them (see docs).
     "hm_core.patients",
+    "hm_core.rules",
+    "hm_core.encounters",
+    "hm_core.tasks",
+    "hm_core.documents",
     "hm_core.timeline",
     "hm_core.audit",
     "management",
@@ -98,7 +102,8 @@ def database_from_env() -> dict[str, Any]:
     """PostgreSQL from `DATABASE_URL`, else the embedded SQLite file under `var/`."""
     url = os.environ.get("DATABASE_URL", "").strip()
     if url:
-        config = dict(dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", default=0)))
+        max_age = env_int("DB_CONN_MAX_AGE", default=0)
+        config = dict(dj_database_url.parse(url, conn_max_age=max_age))
         config["CONN_HEALTH_CHECKS"] = True
         return config
     (BASE_DIR / "var").mkdir(exist_ok=True)

@@ -1,0 +1,5 @@
+"""HTTP endpoints of the documents module."""
+
+from ninja import Router
+
+router = Router(tags=["documents"])

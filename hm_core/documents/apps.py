@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class DocumentsConfig(AppConfig):
+    name = "hm_core.documents"
+    label = "documents"
+    verbose_name = "Clinical documents"
+
+    def ready(self) -> None:
+        pass

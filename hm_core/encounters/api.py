@@ -1,0 +1,5 @@
+"""HTTP endpoints of the encounters module."""
+
+from ninja import Router
+
+router = Router(tags=["encounters"])

@@ -1,0 +1,5 @@
+"""HTTP endpoints of the tasks module."""
+
+from ninja import Router
+
+router = Router(tags=["tasks"])

@@ -9,7 +9,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
-.PHONY: help install migrate run test test-sqlite lint fmt pg worker bench
+# Production serving: gunicorn, 2 x cores + 1 sync workers by default (WEB_CONCURRENCY).
+WEB_CONCURRENCY ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
+WORKER_PROCESSES ?= 1
+WORKER_THREADS ?= 4
+
+.PHONY: help install migrate run serve worker test test-sqlite lint fmt pg bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -28,6 +33,18 @@ migrate: install ## Apply migrations (SQLite under var/ unless DATABASE_URL is s
 run: migrate ## Migrate, bootstrap the demo tenant and serve on http://127.0.0.1:8000
 	$(BIN)/python manage.py bootstrap_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+serve: install ## Production server: gunicorn + prod settings (needs SECRET_KEY, DATABASE_URL)
+	DJANGO_SETTINGS_MODULE=config.settings.prod $(BIN)/python manage.py migrate --noinput
+	DJANGO_SETTINGS_MODULE=config.settings.prod $(BIN)/python manage.py collectstatic --noinput -v0
+	DJANGO_SETTINGS_MODULE=config.settings.prod $(BIN)/gunicorn config.wsgi:application \
+	  --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile - --graceful-timeout 30
+
+worker: install ## Async subscribers: dramatiq workers on REDIS_URL plus the reconciler
+	@test -n "$$REDIS_URL" || { echo "REDIS_URL is not set: without a broker, async subscribers run in-process"; exit 1; }
+	trap 'kill 0' EXIT INT TERM; \
+	$(BIN)/python manage.py run_reconciler & \
+	$(BIN)/dramatiq hm_core.worker --processes $(WORKER_PROCESSES) --threads $(WORKER_THREADS) --queues hm_subscriptions hm_webhooks
 
 test: install pg ## Run the whole suite on PostgreSQL
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(PYTEST_WORKERS)

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from hm_core.alerts.api import router as alerts_router
 from hm_core.audit.api import router as audit_router
+from hm_core.billing.api import router as billing_router
+from hm_core.common.errors import HmError, error_body
 from hm_core.documents.api import router as documents_router
 from hm_core.encounters.api import router as encounters_router
-from hm_core.common.errors import HmError, error_body
 from hm_core.health.api import router as health_router
 from hm_core.iam.api import router as auth_router
 from hm_core.iam.auth import scope_auth
 from hm_core.idempotency.services import IdempotentReplay, replay_response
+from hm_core.lab.api import router as lab_router
+from hm_core.orders.api import router as orders_router
 from hm_core.patients.api import router as patients_router
 from hm_core.tasks.api import router as tasks_router
+from hm_core.webhooks.api import router as webhooks_router
 
 logger = logging.getLogger("hm_core.api")
 
@@ -38,7 +43,12 @@ api.add_router("/patients/", patients_router)
 api.add_router("/encounters/", encounters_router)
 api.add_router("/tasks/", tasks_router)
 api.add_router("/clinical-docs/", documents_router)
+api.add_router("/orders/", orders_router)
+api.add_router("/lab/", lab_router)
+api.add_router("/billing/", billing_router)
+api.add_router("/alerts/", alerts_router)
 api.add_router("/audit/", audit_router)
+api.add_router("/webhooks/", webhooks_router)
 
 
 def _render(
@@ -88,9 +98,16 @@ def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> H
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+    # json.loads raises RecursionError, not ValueError, on absurdly nested input.
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
         return _render(request, 400, "malformed_json", "The request body is not valid JSON.")
     return _render(request, exc.status_code, "http_error", str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    """Django refuses to read a body over DATA_UPLOAD_MAX_MEMORY_SIZE: the client's fault."""
+    return _render(request, 413, "payload_too_large", "The request body is too large.")
 
 
 @api.exception_handler(Http404)

@@ -57,12 +57,18 @@ INSTALLED_APPS = [
     "hm_core.idempotency",
     # Modules. Subscribers run in the order their module registers them (see docs).
     "hm_core.patients",
+    "hm_core.catalog",
     "hm_core.rules",
     "hm_core.encounters",
+    "hm_core.alerts",
+    "hm_core.orders",
+    "hm_core.lab",
+    "hm_core.billing",
     "hm_core.tasks",
     "hm_core.documents",
     "hm_core.timeline",
     "hm_core.audit",
+    "hm_core.webhooks",
     "management",
 ]
 
@@ -71,6 +77,8 @@ MIDDLEWARE = [
     "hm_core.common.middleware.ApiErrorBodyMiddleware",
     "hm_core.idempotency.middleware.IdempotencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files (the API docs' assets, the admin) from gunicorn itself.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -150,6 +158,13 @@ NINJA_JWT = {
 HM_IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", default=24))
 # A claim whose request never finished (the process died) may be taken over after this.
 HM_IDEMPOTENCY_STALE_AFTER = timedelta(seconds=env_int("IDEMPOTENCY_STALE_SECONDS", default=300))
+# Outbound webhooks: attempts before a delivery is dead-lettered, backoff base, timeout, and
+# the networks a webhook URL may resolve into although they are private (SSRF guard). Dev and
+# test settings allow loopback only; production allows none unless configured.
+HM_WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", default=6)
+HM_WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", default=5)
+HM_WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", default=5)
+HM_WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", default=[])
 # Policies may raise events that raise events; past this depth the command is refused.
 HM_BUS_MAX_DEPTH = env_int("BUS_MAX_DEPTH", default=8)
 

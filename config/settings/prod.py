@@ -3,10 +3,10 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env_bool, env_int
+from .base import DATABASES, SECRET_KEY, env_bool, env_int
 
 DEBUG = False
-if not SECRET_KEY:  # noqa: F405
+if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set in the environment for production")
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -18,3 +18,10 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0)
 # Behind a TLS-terminating reverse proxy that sets X-Forwarded-Proto.
 if env_bool("BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Reuse database connections across requests (each gunicorn worker keeps its own).
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=60)

@@ -9,8 +9,10 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
+from hm_core.common.schemas import FilterSchema
 
-class AuditListFilters(Schema):
+
+class AuditListFilters(FilterSchema):
     patient: uuid.UUID | None = None
     actor: uuid.UUID | None = None
     since: datetime | None = None

@@ -8,7 +8,8 @@ from django.http import HttpRequest, HttpResponse
 
 from hm_core.common.errors import PreconditionFailed
 
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+# `"3"`, `W/"3"` or a bare `3`; quotes come in pairs.
+_ETAG = re.compile(r'^(?:W/)?(?:"(\d{1,18})"|(\d{1,18}))$')
 
 
 def if_match(request: HttpRequest) -> int | None:
@@ -19,7 +20,7 @@ def if_match(request: HttpRequest) -> int | None:
     match = _ETAG.match(raw.strip())
     if match is None:
         raise PreconditionFailed(details={"if_match": raw})
-    return int(match.group(1))
+    return int(match.group(1) or match.group(2))
 
 
 def set_etag(response: HttpResponse, version: int) -> None:

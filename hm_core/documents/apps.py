@@ -7,4 +7,4 @@ class DocumentsConfig(AppConfig):
     verbose_name = "Clinical documents"
 
     def ready(self) -> None:
-        pass
+        from hm_core.documents import projections  # noqa: F401 - registers subscribers

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from functools import partial
 from typing import Any, TypeVar
 
 from django.apps import apps
@@ -24,7 +25,7 @@ from django.db import transaction
 
 from hm_core.common.errors import Conflict
 from hm_core.common.scope import Scope
-from hm_core.events import store
+from hm_core.events import broker, store
 from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,12 @@ class Subscription:
     @property
     def name(self) -> str:
         return f"{self.handler.__module__}.{self.handler.__qualname__}"
+
+    @property
+    def module(self) -> str:
+        """The hm_core module that owns the subscriber: `hm_core.tasks.policies` → `tasks`."""
+        parts = self.handler.__module__.split(".")
+        return parts[1] if len(parts) > 2 and parts[0] == "hm_core" else parts[0]
 
     def wants(self, event_type: str) -> bool:
         return self.event_types is None or event_type in self.event_types
@@ -116,12 +123,18 @@ def publish(
         for item in recorded:
             _dispatch_in_transaction(item, replaying=False)
         _run_policies(recorded)
+        # Async subscribers read the store themselves; they only need a nudge once committed.
+        transaction.on_commit(partial(broker.wake, scope.tenant_id), robust=True)
     return recorded
 
 
-def _dispatch_in_transaction(item: Recorded, *, replaying: bool) -> None:
+def _dispatch_in_transaction(
+    item: Recorded, *, replaying: bool, modules: frozenset[str] | None = None
+) -> None:
     for sub in _subscriptions:
         if not sub.wants(item.meta.event_type) or sub.stage is Stage.POLICY:
+            continue
+        if modules is not None and sub.module not in modules:
             continue
         if sub.after_commit:
             if not replaying:
@@ -170,6 +183,7 @@ def _run_policies_of(item: Recorded, level: int) -> None:
         _depth.reset(token)
 
 
-def replay(item: Recorded) -> None:
-    """Hand a stored event to the replayable (in-transaction, non-policy) subscribers."""
-    _dispatch_in_transaction(item, replaying=True)
+def replay(item: Recorded, *, modules: frozenset[str] | None = None) -> None:
+    """Hand a stored event to the replayable subscribers (in-transaction, not policies),
+    optionally only those of some modules (`"timeline"`, `"tasks"`, ...)."""
+    _dispatch_in_transaction(item, replaying=True, modules=modules)

@@ -89,3 +89,28 @@ class TenantEventHead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id}@{self.position}"
+
+
+class SubscriptionCheckpoint(models.Model):
+    """How far one async subscription has processed one tenant's events.
+
+    Advanced in the same transaction as the subscriber's effects, so a crash either keeps both
+    or neither: delivery is at least once, the effect exactly once.
+    """
+
+    name = models.CharField(max_length=64)
+    tenant_id = models.UUIDField()
+    position = models.BigIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    retry_at = models.DateTimeField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "events_subscription_checkpoint"
+        constraints = [
+            models.UniqueConstraint(fields=["name", "tenant_id"], name="events_checkpoint_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.tenant_id}:{self.position}"

@@ -7,7 +7,10 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
+from pydantic import Field
+
+from hm_core.events.subscriptions import lag_by_subscription
 
 router = Router(tags=["health"])
 logger = logging.getLogger(__name__)
@@ -17,6 +20,9 @@ class HealthOut(Schema):
     status: str
     database: str
     broker: str
+    subscriptions: dict[str, int] = Field(
+        default_factory=dict, description="events each async subscription has still to process"
+    )
 
 
 def _database() -> str:
@@ -43,11 +49,15 @@ def _broker() -> str:
 
 
 @router.get("/", response={200: HealthOut, 503: HealthOut}, auth=None)
-def health(request: HttpRequest) -> tuple[int, HealthOut]:
+def health(request: HttpRequest) -> Status[HealthOut]:
     """Liveness with the database and broker status; 503 when the database is down."""
     database = _database()
     status = 200 if database == "ok" else 503
+    lags = lag_by_subscription() if database == "ok" else {}
     result = HealthOut(
-        status="ok" if status == 200 else "degraded", database=database, broker=_broker()
+        status="ok" if status == 200 else "degraded",
+        database=database,
+        broker=_broker(),
+        subscriptions=lags,
     )
-    return status, result
+    return Status(status, result)

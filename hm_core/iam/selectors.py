@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from hm_core.common.scope import Principal
-from hm_core.iam.models import FacilityMembership, RolePermission, User
+from hm_core.iam.models import FacilityMembership, RolePermission, Tenant, User
 
 
 def principal_in_facility(
@@ -42,9 +42,12 @@ class MembershipView:
 
 
 def memberships_of(user: User) -> list[MembershipView]:
-    """Active memberships with their role codes, in two queries whatever their number."""
+    """Active memberships with their role codes, in two queries whatever their number.
+
+    Like `principal_in_facility`, a closed facility gives no scope, so it is not listed.
+    """
     memberships = (
-        FacilityMembership.objects.filter(user=user, is_active=True)
+        FacilityMembership.objects.filter(user=user, is_active=True, facility__is_active=True)
         .prefetch_related("roles")
         .order_by("tenant_id", "facility_id")
     )
@@ -56,3 +59,8 @@ def memberships_of(user: User) -> list[MembershipView]:
         )
         for m in memberships
     ]
+
+
+def tenant_currency(*, tenant_id: uuid.UUID) -> str:
+    """The ISO 4217 code the tenant bills in now (prices of new charges are in it)."""
+    return Tenant.objects.values_list("currency", flat=True).get(id=tenant_id)

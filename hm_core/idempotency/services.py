@@ -109,7 +109,7 @@ def request_fingerprint(request: HttpRequest) -> str:
     body: Any = request.body
     try:
         body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON (or absurdly nested): compare the bytes
         body = body.hex()
     material = f"{request.method}\n{request.path}\n{body}"
     return hashlib.sha256(material.encode("utf-8")).hexdigest()

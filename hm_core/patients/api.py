@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from hm_core.audit.services import phi_read_record
 from hm_core.common.http import if_match, set_etag
@@ -42,10 +42,10 @@ def _with_etag(response: HttpResponse, patient: Patient) -> Patient:
 @router.post("/", response={201: PatientOut, **ERRORS})
 def patient_register(
     request: HttpRequest, payload: PatientRegisterIn, response: HttpResponse
-) -> tuple[int, Patient]:
+) -> Status[Patient]:
     """Register a patient at the caller's facility; the MRN must be new to the tenant."""
     patient = services.patient_register(scope=_scope(request), demographics=payload.demographics())
-    return 201, _with_etag(response, patient)
+    return Status(201, _with_etag(response, patient))
 
 
 @router.get("/", response={200: PatientPageOut, **ERRORS})
@@ -82,12 +82,12 @@ def patient_update(
 
 
 @router.delete("/{patient_id}/", response={204: None, **ERRORS})
-def patient_delete(request: HttpRequest, patient_id: uuid.UUID) -> tuple[int, None]:
+def patient_delete(request: HttpRequest, patient_id: uuid.UUID) -> Status[None]:
     """Soft delete: the patient leaves lists; data and events remain."""
     services.patient_delete(
         scope=_scope(request), patient_id=patient_id, expected_version=if_match(request)
     )
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/{patient_id}/restore/", response={200: PatientOut, **ERRORS})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from hm_core.common.errors import InvalidTransition, ValidationFailed
+from hm_core.common.errors import InvalidTransition, NotFound, ValidationFailed
 from hm_core.patients.events import (
     PatientDeleted,
     PatientRegistered,
@@ -60,6 +60,9 @@ def update(state: PatientState, *, changes: dict[str, Any], today: date) -> list
 
 
 def delete(state: PatientState) -> list[PatientDeleted]:
+    """A deleted patient is gone for everyone but an administrator's restore: 404 again."""
+    if state.is_deleted:
+        raise NotFound(details={"resource": "patient"})
     return [PatientDeleted(patient_id=state.patient_id)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
+from hm_core.events.replay import rebuildable
 from hm_core.patients.events import (
     PatientDeleted,
     PatientRegistered,
@@ -11,6 +12,8 @@ from hm_core.patients.events import (
     PatientUpdated,
 )
 from hm_core.patients.models import Patient
+
+rebuildable("patients", Patient)
 
 
 @subscribe(PatientRegistered)

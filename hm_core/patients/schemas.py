@@ -9,7 +9,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field, field_validator
 
-from hm_core.common.schemas import InputSchema
+from hm_core.common.schemas import FilterSchema, InputSchema
 
 Gender = Literal["M", "F", "O", "U"]
 PHONE = r"^\+?[0-9 ()\-.]{3,32}$"
@@ -54,7 +54,7 @@ class PatientUpdateIn(InputSchema):
         return {k: ("" if v is None else v) for k, v in sent.items()}
 
 
-class PatientListFilters(Schema):
+class PatientListFilters(FilterSchema):
     search: str | None = Field(None, max_length=100)
     gender: Gender | None = None
     ordering: Literal[

@@ -11,13 +11,14 @@ from django.db import IntegrityError, transaction
 
 from hm_core.audit.services import phi_read_record
 from hm_core.common.db import violates
-from hm_core.common.errors import PreconditionFailed
 from hm_core.common.scope import Scope, scope_active
 from hm_core.common.time import utcnow
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import publish
+from hm_core.events.commands import run_command
 from hm_core.patients import domain
 from hm_core.patients.errors import DuplicateMrn
+from hm_core.patients.events import PatientUpdated
 from hm_core.patients.models import Patient
 from hm_core.patients.selectors import patient_get, patient_mrn_taken
 
@@ -44,11 +45,6 @@ def _state(patient: Patient) -> domain.PatientState:
     )
 
 
-def _check_version(patient: Patient, expected_version: int | None) -> None:
-    if expected_version is not None and expected_version != patient.version:
-        raise PreconditionFailed(details={"current_version": patient.version})
-
-
 def patient_register(*, scope: Scope, demographics: dict[str, Any]) -> Patient:
     """Register a patient; the MRN is unique per tenant (checked, and enforced by the database)."""
     scope.require("patients.register")
@@ -69,53 +65,47 @@ def patient_update(
     *, scope: Scope, patient_id: uuid.UUID, changes: dict[str, Any], expected_version: int | None
 ) -> Patient:
     """Apply a partial update; the event carries only the fields that really changed."""
-    scope.require("patients.update")
-    with scope_active(scope), _unique_mrn(), transaction.atomic():
-        patient = patient_get(scope=scope, patient_id=patient_id)
-        _check_version(patient, expected_version)
-        if "mrn" in changes and patient_mrn_taken(
-            scope=scope, mrn=changes["mrn"], exclude=patient_id
-        ):
+
+    def decide(patient: Patient) -> list[PatientUpdated]:
+        mrn = changes.get("mrn")
+        if mrn is not None and patient_mrn_taken(scope=scope, mrn=mrn, exclude=patient_id):
             raise DuplicateMrn()
-        events = domain.update(_state(patient), changes=changes, today=utcnow().date())
-        if events:
-            publish(
-                scope=scope,
-                stream=StreamRef(STREAM, patient_id),
-                expected_version=patient.version,
-                events=events,
-            )
-        return patient_get(scope=scope, patient_id=patient_id)
+        return domain.update(_state(patient), changes=changes, today=utcnow().date())
+
+    with _unique_mrn():
+        return run_command(
+            scope=scope,
+            permission="patients.update",
+            stream_type=STREAM,
+            load=lambda: patient_get(scope=scope, patient_id=patient_id),
+            decide=decide,
+            expected_version=expected_version,
+        )
 
 
 def patient_delete(*, scope: Scope, patient_id: uuid.UUID, expected_version: int | None) -> None:
     """Soft-delete: the patient leaves lists; the row and every event remain."""
-    scope.require("patients.delete")
-    with scope_active(scope), transaction.atomic():
-        patient = patient_get(scope=scope, patient_id=patient_id)
-        _check_version(patient, expected_version)
-        events = domain.delete(_state(patient))
-        publish(
-            scope=scope,
-            stream=StreamRef(STREAM, patient_id),
-            expected_version=patient.version,
-            events=events,
-        )
+    run_command(
+        scope=scope,
+        permission="patients.delete",
+        stream_type=STREAM,
+        # The answer is 204, so the reload after the delete must still find the row.
+        load=lambda: patient_get(scope=scope, patient_id=patient_id, include_deleted=True),
+        decide=lambda patient: domain.delete(_state(patient)),
+        expected_version=expected_version,
+    )
 
 
 def patient_restore(*, scope: Scope, patient_id: uuid.UUID) -> Patient:
     """Bring a soft-deleted patient back (administrators only)."""
-    scope.require("patients.restore")
-    with scope_active(scope), transaction.atomic():
-        patient = patient_get(scope=scope, patient_id=patient_id, include_deleted=True)
-        events = domain.restore(_state(patient))
-        publish(
-            scope=scope,
-            stream=StreamRef(STREAM, patient_id),
-            expected_version=patient.version,
-            events=events,
-        )
-        return patient_get(scope=scope, patient_id=patient_id)
+    return run_command(
+        scope=scope,
+        permission="patients.restore",
+        stream_type=STREAM,
+        load=lambda: patient_get(scope=scope, patient_id=patient_id, include_deleted=True),
+        decide=lambda patient: domain.restore(_state(patient)),
+        expected_version=None,
+    )
 
 
 def patient_view(*, scope: Scope, patient_id: uuid.UUID) -> Patient:

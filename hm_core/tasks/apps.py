@@ -7,4 +7,8 @@ class TasksConfig(AppConfig):
     verbose_name = "Tasks"
 
     def ready(self) -> None:
-        pass
+        from hm_core.tasks import (  # noqa: F401 - registers subscribers
+            lab_policies,
+            policies,
+            projections,
+        )

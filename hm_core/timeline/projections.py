@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from hm_core.events.base import DomainEvent, EventMeta
 from hm_core.events.bus import Stage, subscribe
+from hm_core.events.replay import rebuildable
 from hm_core.timeline.models import TimelineEntry
+
+rebuildable("timeline", TimelineEntry)
 
 # Streams whose events describe the patient as a whole, visible from every facility.
 TENANT_WIDE_STREAMS = frozenset({"patient"})

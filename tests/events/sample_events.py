@@ -24,3 +24,15 @@ class SampleRenamed(DomainEvent):
     upcasters: ClassVar = {1: lambda p: {"sample_id": p["sample_id"], "name": p["title"]}}
     sample_id: uuid.UUID
     name: str
+
+
+class SampleNoted(DomainEvent):
+    """A test-only note attached to an encounter, to fill timelines quickly."""
+
+    event_type: ClassVar[str] = "test.sample_noted"
+    encounter_id: uuid.UUID
+    patient_id: uuid.UUID
+    n: int
+
+    def summary(self) -> str:
+        return f"Note {self.n}"

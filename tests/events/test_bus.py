@@ -66,7 +66,7 @@ def test_after_commit_subscribers_run_only_once_committed(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         _sample(world.scope())
         assert seen == []
-    assert len(callbacks) == 1 and seen == [1]
+    assert len(callbacks) >= 1 and seen == [1]
 
 
 def test_policies_run_breadth_first_after_the_causing_events_projections(world, extra_subscribers):

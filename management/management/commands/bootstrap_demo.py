@@ -15,6 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from hm_core.catalog.services import catalog_seed
 from hm_core.iam import services
 from hm_core.iam.permissions import ROLES
 
@@ -38,6 +39,7 @@ class Command(BaseCommand):
         tenant = services.tenant_ensure(slug=slug, name=f"{slug.title()} Hospital")
         main = services.facility_ensure(tenant=tenant, code="main", name="Main hospital")
         annex = services.facility_ensure(tenant=tenant, code="annex", name="Annex clinic")
+        catalog_seed(tenant_id=tenant.id, currency=tenant.currency)
         accounts = {role: role for role in ROLES} | EXTRA_USERS
         users: dict[str, str] = {}
         created_any = False

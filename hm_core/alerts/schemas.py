@@ -1,0 +1,47 @@
+"""Alert schemas (contract §7)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from ninja import Schema
+from pydantic import Field
+
+from hm_core.common.schemas import FilterSchema, InputSchema
+
+
+class AlertListFilters(FilterSchema):
+    status: Literal["OPEN", "ACKNOWLEDGED"] | None = None
+    encounter: uuid.UUID | None = None
+    patient: uuid.UUID | None = None
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0)
+
+
+class AlertAcknowledgeIn(InputSchema):
+    note: str = Field("", max_length=500)
+
+
+class AlertOut(Schema):
+    id: uuid.UUID
+    kind: str
+    severity: str
+    status: str
+    message: str
+    data: dict[str, Any]
+    encounter_id: uuid.UUID | None
+    patient_id: uuid.UUID | None
+    facility_id: uuid.UUID
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by_id: uuid.UUID | None
+    acknowledged_by: str
+    acknowledge_note: str
+    version: int
+
+
+class AlertPageOut(Schema):
+    items: list[AlertOut]
+    count: int

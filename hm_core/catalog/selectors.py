@@ -1,0 +1,71 @@
+"""Catalog reads: services by code with their analytes, for one tenant."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from hm_core.catalog.models import ServiceItem
+
+
+@dataclass(frozen=True)
+class AnalyteSpec:
+    code: str
+    name: str
+    unit: str
+    loinc_code: str
+    reference_low: Decimal | None
+    reference_high: Decimal | None
+    critical_low: Decimal | None
+    critical_high: Decimal | None
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    code: str
+    name: str
+    loinc_code: str
+    order_type: str
+    specimen_type: str
+    price: Decimal
+    currency: str
+    analytes: tuple[AnalyteSpec, ...]
+
+
+def services_by_code(*, tenant_id: uuid.UUID, codes: list[str]) -> dict[str, ServiceSpec]:
+    """Active services of the tenant among `codes` (two queries whatever their number)."""
+    rows = ServiceItem.objects.filter(
+        tenant_id=tenant_id, code__in=set(codes), is_active=True
+    ).prefetch_related("analytes")
+    return {row.code: _spec(row) for row in rows}
+
+
+def service_by_code(*, tenant_id: uuid.UUID, code: str) -> ServiceSpec | None:
+    return services_by_code(tenant_id=tenant_id, codes=[code]).get(code)
+
+
+def _spec(row: ServiceItem) -> ServiceSpec:
+    analytes = tuple(
+        AnalyteSpec(
+            a.code,
+            a.name,
+            a.unit,
+            a.loinc_code,
+            a.reference_low,
+            a.reference_high,
+            a.critical_low,
+            a.critical_high,
+        )
+        for a in sorted(row.analytes.all(), key=lambda a: (a.order, a.code))
+    )
+    return ServiceSpec(
+        row.code,
+        row.name,
+        row.loinc_code,
+        row.order_type,
+        row.specimen_type,
+        row.price,
+        row.currency,
+        analytes,
+    )

@@ -1,0 +1,38 @@
+"""Encounter read use-cases over the read models."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from hm_core.common.errors import NotFound
+from hm_core.common.scope import Scope
+from hm_core.encounters.models import Encounter, VitalsRecord
+
+
+def encounter_get(*, scope: Scope, encounter_id: uuid.UUID) -> Encounter:
+    """The facility's encounter, or 404 — also when another facility or tenant has it."""
+    encounter = Encounter.objects.for_scope(scope).filter(id=encounter_id).first()
+    if encounter is None:
+        raise NotFound(details={"resource": "encounter"})
+    return encounter
+
+
+def encounter_list(
+    *, scope: Scope, patient: uuid.UUID | None, status: str | None
+) -> QuerySet[Encounter]:
+    """The facility's encounters, most recently scheduled first."""
+    qs = Encounter.objects.for_scope(scope)
+    if patient is not None:
+        qs = qs.filter(patient_id=patient)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-scheduled_at", "id")
+
+
+def vitals_get(*, scope: Scope, vitals_id: uuid.UUID) -> VitalsRecord:
+    vitals = VitalsRecord.objects.for_scope(scope).filter(id=vitals_id).first()
+    if vitals is None:
+        raise NotFound(details={"resource": "vitals"})
+    return vitals

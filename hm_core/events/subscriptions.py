@@ -1,0 +1,167 @@
+"""Checkpointed async subscriptions: work that must not slow a clinician's request.
+
+An async subscriber (`@async_subscriber("webhooks", OrderPlaced, ...)`) reads a tenant's events
+after its own checkpoint, in position order, and advances the checkpoint in the same
+transaction as its effects. PostgreSQL is the source of truth; the broker only wakes workers:
+
+* after a command commits, `wake(tenant)` sends one message per tenant to the workers (Redis),
+  or, with no broker configured (the embedded default), drains in-process right away;
+* a lost, duplicated or delayed message only changes *when* events are processed, never
+  *whether*: `reconcile()` (run periodically by `manage.py run_reconciler`) wakes every
+  subscription whose checkpoint lags the tenant's head;
+* a failing handler keeps its checkpoint before the failing event and retries with backoff,
+  without holding back the other subscriptions, which keep their own checkpoints.
+
+Tenant positions are gapless and committed in order (the tenant append lock), so "everything
+after my checkpoint" never skips an event that commits later.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.apps import apps
+from django.db import transaction
+from django.db.models import Sum
+
+from hm_core.common.time import utcnow
+from hm_core.events import store
+from hm_core.events.base import DomainEvent, EventMeta
+from hm_core.events.models import Event, SubscriptionCheckpoint, TenantEventHead
+
+logger = logging.getLogger(__name__)
+
+AsyncHandler = Callable[[Any, EventMeta], None]
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class AsyncSubscription:
+    name: str
+    handler: AsyncHandler
+    event_types: frozenset[str] | None
+
+    def wants(self, event_type: str) -> bool:
+        return self.event_types is None or event_type in self.event_types
+
+
+_registry: dict[str, AsyncSubscription] = {}
+
+
+def async_subscriber(
+    name: str, *event_classes: type[DomainEvent], all_events: bool = False
+) -> Callable[[AsyncHandler], AsyncHandler]:
+    """Register an idempotent handler run by workers from its own checkpoint."""
+
+    def decorator(handler: AsyncHandler) -> AsyncHandler:
+        if apps.ready:
+            raise RuntimeError(f"late async subscription {name!r}: register from apps.py ready()")
+        if name in _registry:
+            raise RuntimeError(f"async subscription {name!r} registered twice")
+        types = None if all_events else frozenset(cls.event_type for cls in event_classes)
+        _registry[name] = AsyncSubscription(name, handler, types)
+        return handler
+
+    return decorator
+
+
+def async_subscriptions() -> list[AsyncSubscription]:
+    return [_registry[name] for name in sorted(_registry)]
+
+
+def process_batch(name: str, tenant_id: uuid.UUID, *, limit: int = 200) -> int:
+    """Hand up to `limit` events after the checkpoint to the handler; returns how many passed.
+
+    Runs in one transaction with the checkpoint row locked (`SKIP LOCKED`: a second worker on
+    the same subscription and tenant moves on instead of waiting).
+    """
+    sub = _registry[name]
+    with transaction.atomic():
+        checkpoint = _lock_checkpoint(name, tenant_id)
+        if checkpoint is None or (checkpoint.retry_at and checkpoint.retry_at > utcnow()):
+            return 0
+        rows = Event.objects.filter(tenant_id=tenant_id, position__gt=checkpoint.position)
+        passed = 0
+        for row in rows.order_by("position")[:limit]:
+            if sub.wants(row.type) and not _handle(sub, row, checkpoint):
+                break
+            checkpoint.position = row.position
+            passed += 1
+        else:
+            checkpoint.failures, checkpoint.last_error, checkpoint.retry_at = 0, "", None
+        checkpoint.save()
+        return passed
+
+
+def _handle(sub: AsyncSubscription, row: Event, checkpoint: SubscriptionCheckpoint) -> bool:
+    """Run the handler in a savepoint; on failure record it and schedule a retry."""
+    try:
+        with transaction.atomic():
+            recorded = store.load(row)
+            sub.handler(recorded.event, recorded.meta)
+    except Exception as exc:
+        checkpoint.failures += 1
+        checkpoint.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        delay = min(timedelta(seconds=2**checkpoint.failures), MAX_BACKOFF)
+        checkpoint.retry_at = utcnow() + delay
+        logger.exception("async subscriber %s failed at position %s", sub.name, row.position)
+        return False
+    return True
+
+
+def _lock_checkpoint(name: str, tenant_id: uuid.UUID) -> SubscriptionCheckpoint | None:
+    qs = SubscriptionCheckpoint.objects.select_for_update(skip_locked=True)
+    checkpoint = qs.filter(name=name, tenant_id=tenant_id).first()
+    if checkpoint is None:
+        SubscriptionCheckpoint.objects.bulk_create(
+            [SubscriptionCheckpoint(name=name, tenant_id=tenant_id)], ignore_conflicts=True
+        )
+        checkpoint = qs.filter(name=name, tenant_id=tenant_id).first()
+    return checkpoint
+
+
+def drain(tenant_id: uuid.UUID, *, names: list[str] | None = None, max_batches: int = 50) -> int:
+    """Process every async subscription of a tenant until caught up (or `max_batches`)."""
+    total = 0
+    for name in names or sorted(_registry):
+        for _ in range(max_batches):
+            passed = process_batch(name, tenant_id)
+            total += passed
+            if passed == 0:
+                break
+    return total
+
+
+def lagging() -> list[tuple[str, uuid.UUID]]:
+    """(subscription, tenant) pairs whose checkpoint is behind the tenant's head."""
+    heads = dict(TenantEventHead.objects.values_list("tenant_id", "position"))
+    done = {
+        (cp.name, cp.tenant_id): cp.position
+        for cp in SubscriptionCheckpoint.objects.filter(name__in=list(_registry))
+    }
+    return [
+        (name, tenant_id)
+        for name in sorted(_registry)
+        for tenant_id, head in heads.items()
+        if done.get((name, tenant_id), 0) < head
+    ]
+
+
+def lag_by_subscription() -> dict[str, int]:
+    """Events each subscription has still to process, summed over tenants (for /api/health/)."""
+    heads_total = TenantEventHead.objects.aggregate(total=Sum("position"))["total"] or 0
+    result = {}
+    for name in sorted(_registry):
+        done = (
+            SubscriptionCheckpoint.objects.filter(name=name).aggregate(total=Sum("position"))[
+                "total"
+            ]
+            or 0
+        )
+        result[name] = max(heads_total - done, 0)
+    return result

@@ -1,0 +1,128 @@
+"""Order decisions — pure Python.
+
+An order belongs to an open encounter (SCHEDULED, CHECKED_IN or IN_CONSULT). Every item must be
+an active catalog service of the order's type. Cancelling cancels the items that have no result
+yet; an order whose items are all resulted or cancelled cannot be cancelled.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from hm_core.catalog.selectors import ServiceSpec
+from hm_core.common.errors import InvalidTransition, ValidationFailed
+from hm_core.orders.events import OrderCancelled, OrderedItem, OrderPlaced
+
+OPEN_ENCOUNTER = ("SCHEDULED", "CHECKED_IN", "IN_CONSULT")
+PLACED, CANCELLED, COMPLETED = "PLACED", "CANCELLED", "COMPLETED"
+ITEM_ORDERED, ITEM_COLLECTED, ITEM_RESULTED, ITEM_CANCELLED = (
+    "ORDERED",
+    "COLLECTED",
+    "RESULTED",
+    "CANCELLED",
+)
+CANCELLABLE_ITEMS = (ITEM_ORDERED, ITEM_COLLECTED)
+
+
+@dataclass(frozen=True)
+class ItemState:
+    item_id: uuid.UUID
+    service_code: str
+    status: str
+
+
+@dataclass(frozen=True)
+class OrderState:
+    order_id: uuid.UUID
+    encounter_id: uuid.UUID
+    patient_id: uuid.UUID
+    status: str
+    version: int
+    items: tuple[ItemState, ...]
+
+
+def place(
+    *,
+    order_id: uuid.UUID,
+    encounter_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    encounter_status: str,
+    order_type: str,
+    priority: str,
+    codes: list[str],
+    catalog: dict[str, ServiceSpec],
+) -> list[OrderPlaced]:
+    """Check the encounter is open and every code is a known service of the order's type."""
+    if encounter_status not in OPEN_ENCOUNTER:
+        raise InvalidTransition(
+            f"Cannot order for an encounter that is {encounter_status}.",
+            details={"from": encounter_status, "action": "place an order for"},
+        )
+    _check_codes(codes, catalog, order_type)
+    items = [_item(catalog[code]) for code in codes]
+    return [
+        OrderPlaced(
+            order_id=order_id,
+            encounter_id=encounter_id,
+            patient_id=patient_id,
+            order_type=order_type,
+            priority=priority,
+            items=items,
+        )
+    ]
+
+
+def _check_codes(codes: list[str], catalog: dict[str, ServiceSpec], order_type: str) -> None:
+    problems = []
+    for index, code in enumerate(codes):
+        field = f"items.{index}.service_code"
+        spec = catalog.get(code)
+        if spec is None:
+            problems.append({"field": field, "message": f"unknown service code {code!r}"})
+        elif spec.order_type != order_type:
+            problems.append(
+                {
+                    "field": field,
+                    "message": f"{code!r} is a {spec.order_type} service, not {order_type}",
+                }
+            )
+        elif codes.index(code) != index:
+            problems.append({"field": field, "message": f"{code!r} is ordered twice"})
+    if problems:
+        raise ValidationFailed("Some ordered services are not valid.", details=problems)
+
+
+def _item(spec: ServiceSpec) -> OrderedItem:
+    return OrderedItem(
+        item_id=uuid.uuid4(),
+        service_code=spec.code,
+        name=spec.name,
+        loinc_code=spec.loinc_code,
+        specimen_type=spec.specimen_type,
+        price=spec.price,
+        currency=spec.currency,
+    )
+
+
+def cancel(state: OrderState, *, reason: str) -> list[OrderCancelled]:
+    """Cancel every item that has no result yet."""
+    cancellable = [item for item in state.items if item.status in CANCELLABLE_ITEMS]
+    if state.status != PLACED or not cancellable:
+        raise InvalidTransition(
+            "Nothing left to cancel on this order.",
+            details={
+                "from": state.status,
+                "items": {i.service_code: i.status for i in state.items},
+            },
+        )
+    return [
+        OrderCancelled(
+            order_id=state.order_id,
+            encounter_id=state.encounter_id,
+            patient_id=state.patient_id,
+            item_ids=[item.item_id for item in cancellable],
+            service_codes=[item.service_code for item in cancellable],
+            reason=reason,
+        )
+    ]

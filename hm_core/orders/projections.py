@@ -1,0 +1,106 @@
+"""Order read-model projections, including item progress reported by lab events."""
+
+from __future__ import annotations
+
+import uuid
+
+from hm_core.events.base import EventMeta
+from hm_core.events.bus import subscribe
+from hm_core.events.replay import rebuildable
+from hm_core.lab.events import ResultEntered, SampleReceived, SampleRejected
+from hm_core.orders import domain
+from hm_core.orders.events import OrderCancelled, OrderPlaced
+from hm_core.orders.models import Order, OrderItem
+
+rebuildable("orders", Order, OrderItem)
+
+
+@subscribe(OrderPlaced)
+def order_apply_placed(event: OrderPlaced, meta: EventMeta) -> None:
+    scope = {"tenant_id": meta.tenant_id, "facility_id": meta.facility_id}
+    Order.all_tenants.update_or_create(
+        id=event.order_id,
+        defaults={
+            **scope,
+            "encounter_id": event.encounter_id,
+            "patient_id": event.patient_id,
+            "order_type": event.order_type,
+            "priority": event.priority,
+            "status": domain.PLACED,
+            "ordered_by_id": meta.actor_id,
+            "ordered_by": meta.actor_username,
+            "version": meta.stream_version,
+            "created_at": meta.occurred_at,
+            "updated_at": meta.occurred_at,
+        },
+    )
+    for position, item in enumerate(event.items):
+        OrderItem.all_tenants.update_or_create(
+            id=item.item_id,
+            defaults={
+                **scope,
+                "order_id": event.order_id,
+                "encounter_id": event.encounter_id,
+                "patient_id": event.patient_id,
+                "service_code": item.service_code,
+                "name": item.name,
+                "loinc_code": item.loinc_code,
+                "specimen_type": item.specimen_type,
+                "price": item.price,
+                "currency": item.currency,
+                "status": domain.ITEM_ORDERED,
+                "position": position,
+            },
+        )
+
+
+@subscribe(OrderCancelled)
+def order_apply_cancelled(event: OrderCancelled, meta: EventMeta) -> None:
+    _items_set(meta, event.item_ids, domain.ITEM_CANCELLED)
+    Order.all_tenants.filter(tenant_id=meta.tenant_id, id=event.order_id).update(
+        cancel_reason=event.reason, version=meta.stream_version
+    )
+    _status_refresh(meta, event.order_id)
+
+
+@subscribe(SampleReceived)
+def order_items_apply_sample_received(event: SampleReceived, meta: EventMeta) -> None:
+    _items_set(meta, event.item_ids, domain.ITEM_COLLECTED, only_from=(domain.ITEM_ORDERED,))
+
+
+@subscribe(SampleRejected)
+def order_items_apply_sample_rejected(event: SampleRejected, meta: EventMeta) -> None:
+    """Rejected specimen: the items wait for the recollected one."""
+    _items_set(meta, event.item_ids, domain.ITEM_ORDERED, only_from=(domain.ITEM_COLLECTED,))
+
+
+@subscribe(ResultEntered)
+def order_item_apply_result_entered(event: ResultEntered, meta: EventMeta) -> None:
+    _items_set(meta, [event.order_item_id], domain.ITEM_RESULTED)
+    _status_refresh(meta, event.order_id)
+
+
+def _items_set(
+    meta: EventMeta, item_ids: list[uuid.UUID], status: str, only_from: tuple[str, ...] = ()
+) -> None:
+    items = OrderItem.all_tenants.filter(tenant_id=meta.tenant_id, id__in=item_ids)
+    if only_from:
+        items = items.filter(status__in=only_from)
+    items.update(status=status)
+
+
+def _status_refresh(meta: EventMeta, order_id: uuid.UUID) -> None:
+    """All items cancelled → CANCELLED; every item resulted or cancelled → COMPLETED."""
+    statuses = set(
+        OrderItem.all_tenants.filter(tenant_id=meta.tenant_id, order_id=order_id).values_list(
+            "status", flat=True
+        )
+    )
+    status = domain.PLACED
+    if statuses == {domain.ITEM_CANCELLED}:
+        status = domain.CANCELLED
+    elif statuses <= {domain.ITEM_CANCELLED, domain.ITEM_RESULTED}:
+        status = domain.COMPLETED
+    Order.all_tenants.filter(tenant_id=meta.tenant_id, id=order_id).update(
+        status=status, updated_at=meta.occurred_at
+    )

@@ -1,0 +1,45 @@
+"""Order read use-cases."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+
+from django.db.models import QuerySet
+
+from hm_core.common.errors import NotFound
+from hm_core.common.scope import Scope
+from hm_core.orders.models import Order, OrderItem
+
+
+def order_get(*, scope: Scope, order_id: uuid.UUID) -> Order:
+    order = Order.objects.for_scope(scope).filter(id=order_id).first()
+    if order is None:
+        raise NotFound(details={"resource": "order"})
+    return order
+
+
+def order_list(*, scope: Scope, encounter: uuid.UUID | None, status: str | None) -> QuerySet[Order]:
+    """The facility's orders, newest first."""
+    qs = Order.objects.for_scope(scope)
+    if encounter is not None:
+        qs = qs.filter(encounter_id=encounter)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at", "id")
+
+
+def order_items(*, scope: Scope, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[OrderItem]]:
+    """Items of several orders in one query, in ordered sequence."""
+    grouped: dict[uuid.UUID, list[OrderItem]] = defaultdict(list)
+    rows = OrderItem.objects.for_scope(scope).filter(order_id__in=order_ids).order_by("position")
+    for item in rows:
+        grouped[item.order_id].append(item)
+    return grouped
+
+
+def order_item_get(*, scope: Scope, item_id: uuid.UUID) -> OrderItem:
+    item = OrderItem.objects.for_scope(scope).filter(id=item_id).first()
+    if item is None:
+        raise NotFound(details={"resource": "order_item"})
+    return item

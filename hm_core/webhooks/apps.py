@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "hm_core.webhooks"
+    label = "webhooks"
+    verbose_name = "Outbound webhooks"
+
+    def ready(self) -> None:
+        from hm_core.webhooks import actors, subscribers  # noqa: F401 - registers the subscriber

@@ -1,0 +1,165 @@
+"""Sending one delivery: signed JSON POST, attempts recorded, exponential backoff, dead letter."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+from hm_core.common.errors import ValidationFailed
+from hm_core.common.time import isoformat, utcnow
+from hm_core.events.broker import uses_workers
+from hm_core.events.models import Event
+from hm_core.webhooks.models import WebhookAttempt, WebhookDelivery
+from hm_core.webhooks.security import SIGNATURE_HEADER, check_url, sign
+
+logger = logging.getLogger(__name__)
+
+
+def event_document(event: Event) -> dict[str, Any]:
+    """The JSON an integrator receives for one event (the envelope and the payload)."""
+    return {
+        "id": str(event.id),
+        "type": event.type,
+        "schema_version": event.schema_version,
+        "tenant_id": str(event.tenant_id),
+        "facility_id": str(event.facility_id),
+        "stream": {"type": event.stream_type, "id": str(event.stream_id)},
+        "stream_version": event.stream_version,
+        "position": event.position,
+        "occurred_at": isoformat(event.occurred_at),
+        "recorded_at": isoformat(event.recorded_at),
+        "actor": {
+            "id": str(event.actor_id) if event.actor_id else None,
+            "username": event.actor_username,
+        },
+        "request_id": event.request_id or None,
+        "correlation_id": str(event.correlation_id) if event.correlation_id else None,
+        "causation_id": str(event.causation_id) if event.causation_id else None,
+        "payload": event.payload,
+    }
+
+
+def deliver(delivery_id: uuid.UUID) -> str | None:
+    """Attempt one due delivery; returns its new status, or None when not due or taken."""
+    with transaction.atomic():
+        # Lock the delivery row only (`of`): locking the joined endpoint too would make every
+        # other delivery to it skip (and be dropped) while this one is in flight.
+        delivery = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("endpoint")
+            .filter(
+                id=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=utcnow()
+            )
+            .first()
+        )
+        if delivery is None:
+            return None
+        code, error, millis = _post(delivery)
+        _record(delivery, code, error, millis)
+        return delivery.status
+
+
+def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
+    body = json.dumps(
+        {
+            "delivery_id": str(delivery.id),
+            "event": event_document(Event.objects.get(id=delivery.event_id)),
+        },
+        separators=(",", ":"),
+    ).encode()
+    started = time.monotonic()
+    try:
+        check_url(delivery.endpoint.url)  # again at send time: DNS may have changed
+        request = urllib.request.Request(  # noqa: S310 - scheme checked by check_url
+            delivery.endpoint.url, data=body, method="POST", headers=_headers(delivery, body)
+        )
+        with urllib.request.urlopen(request, timeout=settings.HM_WEBHOOK_TIMEOUT_SECONDS) as resp:  # noqa: S310
+            return resp.status, "", _ms(started)
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code}", _ms(started)
+    except (OSError, ValidationFailed) as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500], _ms(started)
+
+
+def _headers(delivery: WebhookDelivery, body: bytes) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "hm_core-webhooks/1",
+        "X-HM-Delivery": str(delivery.id),
+        "X-HM-Event-Type": delivery.event_type,
+        SIGNATURE_HEADER: sign(delivery.endpoint.secret, int(time.time()), body),
+    }
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _record(delivery: WebhookDelivery, code: int | None, error: str, millis: int) -> None:
+    """Log the attempt; 2xx delivers, anything else backs off, the last attempt dead-letters."""
+    now = utcnow()
+    delivery.attempts += 1
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        number=delivery.attempts,
+        at=now,
+        status_code=code,
+        error=error,
+        duration_ms=millis,
+    )
+    delivery.last_status_code, delivery.last_error = code, error
+    if code is not None and 200 <= code < 300:
+        delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, now
+    elif delivery.attempts >= settings.HM_WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = WebhookDelivery.Status.DEAD
+    else:
+        backoff = settings.HM_WEBHOOK_BACKOFF_SECONDS * 2 ** (delivery.attempts - 1)
+        delivery.next_attempt_at = now + timedelta(seconds=backoff)
+    delivery.save()
+
+
+def deliver_soon(delivery_ids: list[uuid.UUID]) -> None:
+    """Hand deliveries to the workers, or (embedded mode) to a background thread."""
+    if not delivery_ids:
+        return
+    if uses_workers():
+        from hm_core.webhooks.actors import deliver_webhook
+
+        for delivery_id in delivery_ids:
+            try:
+                deliver_webhook.send(str(delivery_id))
+            except Exception:  # the reconciler re-sends due deliveries
+                logger.warning(
+                    "broker unreachable; delivery %s left to the reconciler", delivery_id
+                )
+        return
+    threading.Thread(target=_deliver_in_thread, args=(delivery_ids,), daemon=True).start()
+
+
+def _deliver_in_thread(delivery_ids: list[uuid.UUID]) -> None:
+    try:
+        for delivery_id in delivery_ids:
+            deliver(delivery_id)
+    finally:
+        close_old_connections()
+
+
+def due_deliveries(limit: int = 500) -> list[uuid.UUID]:
+    """Pending deliveries whose next attempt is due (for the reconciler)."""
+    return list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=utcnow()
+        )
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )

@@ -1,0 +1,45 @@
+"""The `webhooks` async subscription: one delivery per matching endpoint and event."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from hm_core.common.time import utcnow
+from hm_core.events.base import DomainEvent, EventMeta
+from hm_core.events.subscriptions import async_subscriber
+from hm_core.webhooks.delivery import deliver_soon
+from hm_core.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+
+@async_subscriber("webhooks", all_events=True)
+def deliveries_create_when_event(event: DomainEvent, meta: EventMeta) -> None:
+    """Queue the event for every active endpoint that wants it (once: unique per endpoint+event);
+    delivery itself happens after commit, outside the checkpoint's transaction."""
+    endpoints = [
+        e
+        for e in WebhookEndpoint.objects.filter(tenant_id=meta.tenant_id, is_active=True)
+        if e.wants(meta.event_type)
+    ]
+    if not endpoints:
+        return
+    now = utcnow()
+    WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(
+                tenant_id=meta.tenant_id,
+                endpoint=e,
+                event_id=meta.event_id,
+                event_type=meta.event_type,
+                position=meta.position,
+                next_attempt_at=now,
+            )
+            for e in endpoints
+        ],
+        ignore_conflicts=True,
+    )
+    ids = list(
+        WebhookDelivery.objects.filter(event_id=meta.event_id, endpoint__in=endpoints).values_list(
+            "id", flat=True
+        )
+    )
+    transaction.on_commit(lambda: deliver_soon(ids))

@@ -1,0 +1,51 @@
+"""Keep async work flowing whatever the broker lost: wake lagging subscriptions, resend due
+webhook deliveries. `make worker` runs it beside the dramatiq workers."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from hm_core.events import actors, broker
+from hm_core.events.subscriptions import drain, lagging
+from hm_core.webhooks.delivery import deliver_soon, due_deliveries
+
+
+def reconcile() -> tuple[int, int]:
+    """One pass: (subscription wake-ups sent, deliveries resent)."""
+    tenants = sorted({tenant_id for _, tenant_id in lagging()})
+    for tenant_id in tenants:
+        if broker.uses_workers():
+            actors.drain_tenant.send(str(tenant_id))
+        else:
+            drain(tenant_id)
+    due = due_deliveries()
+    deliver_soon(due)
+    return len(tenants), len(due)
+
+
+class Command(BaseCommand):
+    help = "Wake lagging async subscriptions and resend due webhook deliveries, in a loop."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--interval", type=float, default=5.0, help="seconds between passes")
+        parser.add_argument("--once", action="store_true", help="one pass, then exit")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        while True:
+            try:
+                woken, resent = reconcile()
+                if woken or resent or options["once"]:
+                    self.stdout.write(
+                        f"run_reconciler: {woken} tenant(s) woken, {resent} delivery(ies) resent"
+                    )
+            except Exception as exc:  # the broker or database is away: try again next pass
+                self.stderr.write(f"run_reconciler: pass failed: {exc}")
+            finally:
+                close_old_connections()
+            if options["once"]:
+                return
+            time.sleep(options["interval"])

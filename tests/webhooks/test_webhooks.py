@@ -1,0 +1,222 @@
+"""Outbound webhooks against a real HTTP receiver on loopback: retries, dead letters, signatures,
+the SSRF guard, and checkpointed async subscriptions."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from hm_core.events import subscriptions
+from hm_core.events.models import SubscriptionCheckpoint, TenantEventHead
+from hm_core.webhooks.delivery import deliver
+from hm_core.webhooks.models import WebhookDelivery
+
+SECRET = "s3cret-for-tests-0123456789"
+
+
+class Receiver:
+    """A loopback HTTP server that fails the first `failures` requests, or never answers."""
+
+    def __init__(self, failures: int = 0, hang: bool = False) -> None:
+        self.failures, self.hang, self.requests = failures, hang, []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((self.headers, body))  # case-insensitive
+                if receiver.hang:
+                    time.sleep(3)
+                    return
+                ok = len(receiver.requests) > receiver.failures
+                self.send_response(200 if ok else 500)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    created = []
+
+    def make(**kw):
+        created.append(Receiver(**kw))
+        return created[-1]
+
+    yield make
+    for r in created:
+        r.close()
+
+
+def register(world, url, event_types=None):
+    r = world.api("admin").post(
+        "/api/webhooks/", {"url": url, "secret": SECRET, "event_types": event_types or []}
+    )
+    assert r.status_code == 201, r.json()
+    assert r.json()["secret"] == SECRET
+    return r.json()["id"]
+
+
+def register_patient(world, mrn="W-1"):
+    r = world.api("nurse").post(
+        "/api/patients/",
+        {"full_name": "Web Hook", "mrn": mrn, "date_of_birth": "1990-01-01", "gender": "O"},
+    )
+    assert r.status_code == 201
+    return r.json()["id"]
+
+
+def drain_and_deliveries(world):
+    subscriptions.drain(world.tenant.id)
+    return list(WebhookDelivery.objects.filter(tenant_id=world.tenant.id).order_by("position"))
+
+
+def test_receiver_failing_three_times_then_ok_gets_it_with_attempts_recorded_and_a_valid_signature(
+    world, receiver
+):
+    # given
+    rx = receiver(failures=3)
+    hook = register(world, rx.url, ["patient.*"])
+    register_patient(world)
+    [delivery] = drain_and_deliveries(world)
+    # when
+    statuses = [deliver(delivery.id) for _ in range(4)]
+    # then
+    assert statuses == ["PENDING", "PENDING", "PENDING", "DELIVERED"]
+    delivery.refresh_from_db()
+    assert delivery.attempts == 4 and delivery.delivered_at is not None
+    assert [a.status_code for a in delivery.attempt_log.order_by("number")] == [500, 500, 500, 200]
+    headers, body = rx.requests[-1]
+    assert (
+        headers["X-HM-Delivery"] == str(delivery.id)
+        and headers["X-HM-Event-Type"] == "patient.registered"
+    )
+    timestamp, mac = (part.split("=", 1)[1] for part in headers["X-HM-Signature"].split(","))
+    expected = hmac.new(
+        SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    assert hmac.compare_digest(mac, expected)
+    document = json.loads(body)
+    assert document["delivery_id"] == str(delivery.id)
+    assert (
+        document["event"]["type"] == "patient.registered"
+        and document["event"]["payload"]["mrn"] == "W-1"
+    )
+    # every attempt carried the same delivery id: the receiver can drop duplicates
+    assert {h["X-HM-Delivery"] for h, _ in rx.requests} == {str(delivery.id)}
+    r = world.api("admin").get(f"/api/webhooks/{hook}/deliveries/", {"status": "DELIVERED"})
+    assert r.json()["count"] == 1
+
+
+def test_a_receiver_that_never_answers_is_dead_lettered_then_redelivered_by_hand(
+    world, receiver, settings
+):
+    settings.HM_WEBHOOK_TIMEOUT_SECONDS = 1
+    settings.HM_WEBHOOK_MAX_ATTEMPTS = 3
+    rx = receiver(hang=True)
+    hook = register(world, rx.url)
+    register_patient(world)
+    [delivery] = drain_and_deliveries(world)
+    assert [deliver(delivery.id) for _ in range(4)] == ["PENDING", "PENDING", "DEAD", None]
+    delivery.refresh_from_db()
+    assert (
+        delivery.attempts == 3
+        and delivery.last_status_code is None
+        and "timed out" in delivery.last_error
+    )
+    admin = world.api("admin")
+    dead = admin.get(f"/api/webhooks/{hook}/deliveries/", {"status": "DEAD"}).json()
+    assert [d["id"] for d in dead["items"]] == [str(delivery.id)]
+    r = admin.post(f"/api/webhooks/{hook}/deliveries/{delivery.id}/redeliver/")
+    assert r.status_code == 200 and r.json()["status"] == "PENDING"
+    assert (
+        admin.post(f"/api/webhooks/{hook}/deliveries/{delivery.id}/redeliver/").status_code == 409
+    )
+
+
+def test_event_type_filters_and_one_delivery_per_event_however_often_drained(world, receiver):
+    rx = receiver()
+    register(world, rx.url, ["encounter.*"])
+    everything = register(world, rx.url)
+    register_patient(world)
+    first = drain_and_deliveries(world)
+    again = drain_and_deliveries(world)
+    assert [str(d.endpoint_id) for d in first] == [everything]
+    assert [d.id for d in again] == [d.id for d in first]
+    head = TenantEventHead.objects.get(tenant_id=world.tenant.id).position
+    assert (
+        SubscriptionCheckpoint.objects.get(name="webhooks", tenant_id=world.tenant.id).position
+        == head
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://192.168.0.10/",
+        "http://[fd00::1]/",
+        "ftp://127.0.0.1/",
+        "http://0.0.0.0/",
+    ],
+)
+def test_urls_into_private_or_link_local_networks_are_refused(world, url):
+    r = world.api("admin").post("/api/webhooks/", {"url": url})
+    assert r.status_code == 422, r.json()
+    assert r.json()["error"]["details"][0]["field"] == "url"
+
+
+def test_loopback_is_refused_unless_allowed(world, settings):
+    settings.HM_WEBHOOK_ALLOWED_NETWORKS = []
+    r = world.api("admin").post("/api/webhooks/", {"url": "http://127.0.0.1:9/hook"})
+    assert r.status_code == 422
+
+
+def test_only_tenant_administrators_manage_webhooks(world, other_world, receiver):
+    rx = receiver()
+    hook = register(world, rx.url)
+    assert world.api("doctor").post("/api/webhooks/", {"url": rx.url}).status_code == 403
+    assert world.api("auditor").get("/api/webhooks/").status_code == 403
+    assert other_world.api("admin").get(f"/api/webhooks/{hook}/").status_code == 404
+    assert other_world.api("admin").get("/api/webhooks/").json()["count"] == 0
+    assert world.api("admin").delete(f"/api/webhooks/{hook}/").status_code == 204
+    assert world.api("admin").get("/api/webhooks/").json()["count"] == 0
+
+
+def test_a_failing_async_subscriber_does_not_hold_back_the_others(world, receiver, monkeypatch):
+    # given a second async subscription that always fails
+    def broken(event, meta):
+        raise RuntimeError("downstream is down")
+
+    registry = dict(subscriptions._registry)
+    registry["broken"] = subscriptions.AsyncSubscription("broken", broken, None)
+    monkeypatch.setattr(subscriptions, "_registry", registry)
+    rx = receiver()
+    register(world, rx.url)
+    register_patient(world)
+    # when
+    subscriptions.drain(world.tenant.id)
+    # then webhooks reached the head, the broken one waits before its first event, with a retry
+    head = TenantEventHead.objects.get(tenant_id=world.tenant.id).position
+    webhooks = SubscriptionCheckpoint.objects.get(name="webhooks", tenant_id=world.tenant.id)
+    stuck = SubscriptionCheckpoint.objects.get(name="broken", tenant_id=world.tenant.id)
+    assert webhooks.position == head
+    assert stuck.position == 0 and stuck.failures == 1 and "downstream is down" in stuck.last_error
+    assert stuck.retry_at is not None
+    assert subscriptions.lag_by_subscription() == {"broken": head, "webhooks": 0}

@@ -77,8 +77,6 @@ MIDDLEWARE = [
     "hm_core.common.middleware.ApiErrorBodyMiddleware",
     "hm_core.idempotency.middleware.IdempotencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Serves collected static files (the API docs' assets, the admin) from gunicorn itself.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -86,15 +86,17 @@ def process_batch(name: str, tenant_id: uuid.UUID, *, limit: int = 200) -> int:
         if checkpoint is None or (checkpoint.retry_at and checkpoint.retry_at > utcnow()):
             return 0
         rows = Event.objects.filter(tenant_id=tenant_id, position__gt=checkpoint.position)
-        passed = 0
+        passed, failed, was_failing = 0, False, checkpoint.failures > 0
         for row in rows.order_by("position")[:limit]:
             if sub.wants(row.type) and not _handle(sub, row, checkpoint):
+                failed = True
                 break
             checkpoint.position = row.position
             passed += 1
-        else:
+        if not failed:
             checkpoint.failures, checkpoint.last_error, checkpoint.retry_at = 0, "", None
-        checkpoint.save()
+        if passed or failed or was_failing:
+            checkpoint.save()  # nothing new and nothing wrong: no write, no extra commit
         return passed
 
 

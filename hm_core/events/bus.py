@@ -112,6 +112,8 @@ def publish(
     occurred_at: datetime | None = None,
 ) -> list[Recorded]:
     """Append `events` and dispatch them; the caller's transaction commits or rolls back all."""
+    # Policies' publishes run inside this one; the outermost publish wakes the workers once.
+    outermost = _policy_queue.get() is None
     with transaction.atomic():
         recorded = store.append(
             scope=scope,
@@ -123,8 +125,9 @@ def publish(
         for item in recorded:
             _dispatch_in_transaction(item, replaying=False)
         _run_policies(recorded)
-        # Async subscribers read the store themselves; they only need a nudge once committed.
-        transaction.on_commit(partial(broker.wake, scope.tenant_id), robust=True)
+        if outermost:
+            # Async subscribers read the store themselves; one nudge after commit is enough.
+            transaction.on_commit(partial(broker.wake, scope.tenant_id), robust=True)
     return recorded
 
 

@@ -1,7 +1,10 @@
 """The test suite: fast password hashing, a fixed key, PostgreSQL when DATABASE_URL is set."""
 
+import os
+import uuid
+
 from .base import *  # noqa: F403
-from .base import NINJA_JWT, env_list
+from .base import DATABASES, NINJA_JWT, env_list
 
 DEBUG = False
 SECRET_KEY = "test-only-key-not-secret-0123456789abcdef0123456789"  # noqa: S105
@@ -14,3 +17,10 @@ HM_WEBHOOK_ALLOWED_NETWORKS = env_list(
     "WEBHOOK_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
 HM_WEBHOOK_BACKOFF_SECONDS = 0  # retries are due at once; tests drive attempts explicitly
+
+# Test databases are named per run (`test_hm_core_<run>_gw0`, ...): two checkouts, or two runs,
+# on one PostgreSQL server never drop each other's databases. xdist gives its workers one shared
+# run id; a plain `pytest` run makes its own.
+_RUN_ID = (os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex)[:10]
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_RUN_ID}"}

@@ -19,6 +19,7 @@ from hm_core.health.api import router as health_router
 from hm_core.iam.api import router as auth_router
 from hm_core.iam.auth import scope_auth
 from hm_core.idempotency.services import IdempotentReplay, replay_response
+from hm_core.interop.api import router as interop_router
 from hm_core.lab.api import router as lab_router
 from hm_core.orders.api import router as orders_router
 from hm_core.patients.api import router as patients_router
@@ -49,6 +50,7 @@ api.add_router("/billing/", billing_router)
 api.add_router("/alerts/", alerts_router)
 api.add_router("/audit/", audit_router)
 api.add_router("/webhooks/", webhooks_router)
+api.add_router("/interop/", interop_router)
 
 
 def _render(

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "hm_core.timeline",
     "hm_core.audit",
     "hm_core.webhooks",
+    "hm_core.interop",
     "management",
 ]
 

@@ -15,7 +15,7 @@ from hm_core.common.time import utcnow
 
 
 def phi_read_record(
-    *, scope: Scope, patient_id: uuid.UUID, action: str, detail: dict[str, Any] | None = None
+    *, scope: Scope, patient_id: uuid.UUID | None, action: str, detail: dict[str, Any] | None = None
 ) -> None:
     """Record that the principal read `patient_id`'s data (who, when, IP, user agent)."""
     ctx = scope.context

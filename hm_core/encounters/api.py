@@ -46,6 +46,7 @@ def encounter_create(
         patient_id=payload.patient,
         reason=payload.reason,
         scheduled_at=payload.scheduled_at,
+        visit_number=payload.visit_number,
     )
     return Status(201, _etag(response, encounter))
 

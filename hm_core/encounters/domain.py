@@ -58,7 +58,12 @@ def _require(state: EncounterState, *allowed: str, action: str) -> None:
 
 
 def create(
-    *, encounter_id: uuid.UUID, patient_id: uuid.UUID, reason: str, scheduled_at: datetime
+    *,
+    encounter_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    reason: str,
+    scheduled_at: datetime,
+    visit_number: str = "",
 ) -> list[EncounterCreated]:
     return [
         EncounterCreated(
@@ -66,6 +71,7 @@ def create(
             patient_id=patient_id,
             reason=reason,
             scheduled_at=scheduled_at,
+            visit_number=visit_number,
         )
     ]
 

@@ -23,6 +23,7 @@ class EncounterCreated(EncounterEvent):
     event_type: ClassVar[str] = "encounter.created"
     reason: str
     scheduled_at: datetime
+    visit_number: str = ""  # the visit number another system gave it (HL7 PV1-19)
 
     def summary(self) -> str:
         return f"Encounter scheduled for {self.scheduled_at:%Y-%m-%d %H:%M} UTC: {self.reason}"

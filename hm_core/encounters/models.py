@@ -16,6 +16,7 @@ class Encounter(ScopedModel):
     patient_id = models.UUIDField()
     status = models.CharField(max_length=16)
     reason = models.CharField(max_length=500)
+    visit_number = models.CharField(max_length=64, blank=True)
     scheduled_at = models.DateTimeField()
     checked_in_at = models.DateTimeField(null=True)
     consult_started_at = models.DateTimeField(null=True)
@@ -31,6 +32,14 @@ class Encounter(ScopedModel):
     updated_at = models.DateTimeField()
 
     class Meta:
+        constraints = [
+            # Another system's visit number names one visit per facility (HL7 PV1-19).
+            models.UniqueConstraint(
+                fields=["tenant_id", "facility_id", "visit_number"],
+                condition=~models.Q(visit_number=""),
+                name="encounters_visit_number_uniq",
+            )
+        ]
         indexes = [
             models.Index(
                 fields=["tenant_id", "facility_id", "status", "scheduled_at"],

@@ -33,6 +33,7 @@ def encounter_apply_created(event: EncounterCreated, meta: EventMeta) -> None:
             "patient_id": event.patient_id,
             "status": domain.SCHEDULED,
             "reason": event.reason,
+            "visit_number": event.visit_number,
             "scheduled_at": event.scheduled_at,
             "version": meta.stream_version,
             "created_at": meta.occurred_at,

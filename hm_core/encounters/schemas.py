@@ -22,6 +22,7 @@ class EncounterCreateIn(InputSchema):
     patient: uuid.UUID
     reason: str = Field(min_length=1, max_length=500)
     scheduled_at: AwareDatetime
+    visit_number: str = Field("", max_length=64)
 
 
 class EncounterVitalsIn(InputSchema):
@@ -67,6 +68,7 @@ class EncounterOut(Schema):
     facility_id: uuid.UUID
     status: str
     reason: str
+    visit_number: str
     scheduled_at: datetime
     checked_in_at: datetime | None
     consult_started_at: datetime | None

@@ -19,6 +19,11 @@ def encounter_get(*, scope: Scope, encounter_id: uuid.UUID) -> Encounter:
     return encounter
 
 
+def encounter_find_by_visit_number(*, scope: Scope, visit_number: str) -> Encounter | None:
+    """The facility's encounter another system knows by `visit_number` (HL7 PV1-19), if any."""
+    return Encounter.objects.for_scope(scope).filter(visit_number=visit_number).first()
+
+
 def encounter_list(
     *, scope: Scope, patient: uuid.UUID | None, status: str | None
 ) -> QuerySet[Encounter]:

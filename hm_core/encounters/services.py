@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from hm_core.alerts.selectors import open_critical_alert_count
 from hm_core.audit.services import phi_read_record
+from hm_core.common.db import violates
+from hm_core.common.errors import Conflict
 from hm_core.common.scope import Scope, scope_active
 from hm_core.encounters import domain, news2
 from hm_core.encounters.events import EncounterEvent
 from hm_core.encounters.models import Encounter, VitalsRecord
-from hm_core.encounters.selectors import encounter_get, vitals_get
+from hm_core.encounters.selectors import (
+    encounter_find_by_visit_number,
+    encounter_get,
+    vitals_get,
+)
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import publish
 from hm_core.events.commands import run_command
@@ -42,23 +49,51 @@ def state_of(encounter: Encounter) -> domain.EncounterState:
 
 
 def encounter_create(
-    *, scope: Scope, patient_id: uuid.UUID, reason: str, scheduled_at: datetime
+    *,
+    scope: Scope,
+    patient_id: uuid.UUID,
+    reason: str,
+    scheduled_at: datetime,
+    visit_number: str = "",
 ) -> Encounter:
-    """Schedule a visit for a patient of the tenant at the caller's facility."""
+    """Schedule a visit for a patient of the tenant at the caller's facility; a visit number
+    (another system's, e.g. HL7 PV1-19) is unique per facility: 409 `duplicate_visit_number`."""
     scope.require("encounters.create")
     with scope_active(scope), transaction.atomic():
         patient_get(scope=scope, patient_id=patient_id)
+        if visit_number and encounter_find_by_visit_number(scope=scope, visit_number=visit_number):
+            raise Conflict(
+                "An encounter with this visit number exists.", code="duplicate_visit_number"
+            )
         encounter_id = uuid.uuid4()
         events = domain.create(
             encounter_id=encounter_id,
             patient_id=patient_id,
             reason=reason,
             scheduled_at=scheduled_at,
+            visit_number=visit_number,
         )
-        publish(
-            scope=scope, stream=StreamRef(STREAM, encounter_id), expected_version=0, events=events
-        )
+        with _unique_visit_number():
+            publish(
+                scope=scope,
+                stream=StreamRef(STREAM, encounter_id),
+                expected_version=0,
+                events=events,
+            )
         return encounter_get(scope=scope, encounter_id=encounter_id)
+
+
+@contextmanager
+def _unique_visit_number() -> Iterator[None]:
+    """Turn a lost race on one visit number into the same 409 as the check before it."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if violates(exc, constraint="encounters_visit_number_uniq", columns=("visit_number",)):
+            raise Conflict(
+                "An encounter with this visit number exists.", code="duplicate_visit_number"
+            ) from exc
+        raise
 
 
 def _transition(

@@ -10,6 +10,8 @@ ROLES: dict[str, str] = {
     "receptionist": "Receptionist",
     "billing_clerk": "Billing clerk",
     "auditor": "Auditor",
+    # Service accounts of interface engines and modalities: post messages, nothing else.
+    "integration": "Interface engine (service account)",
 }
 
 PERMISSIONS: dict[str, str] = {
@@ -51,6 +53,10 @@ PERMISSIONS: dict[str, str] = {
     "audit.view": "Read the audit trail",
     "audit.verify": "Verify the event chain",
     "tenant.configure": "Configure the tenant (roles, rules, catalog)",
+    "interop.configure": "Configure interface channels",
+    "interop.view": "Read the interface message log",
+    "interop.post": "Post HL7 v2 messages",
+    "interop.replay": "Replay interface messages",
 }
 
 _ENCOUNTER_ALL = [code for code in PERMISSIONS if code.startswith("encounters.")]
@@ -117,5 +123,6 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
         "encounters.cancel",
     ],
     "billing_clerk": ["patients.view", "billing.view"],
-    "auditor": ["audit.view", "audit.verify", "timelines.view"],
+    "auditor": ["audit.view", "audit.verify", "timelines.view", "interop.view"],
+    "integration": ["interop.post"],
 }

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from hm_core.common.scope import Principal
-from hm_core.iam.models import FacilityMembership, RolePermission, Tenant, User
+from hm_core.iam.models import Facility, FacilityMembership, RolePermission, Tenant, User
 
 
 def principal_in_facility(
@@ -64,3 +64,8 @@ def memberships_of(user: User) -> list[MembershipView]:
 def tenant_currency(*, tenant_id: uuid.UUID) -> str:
     """The ISO 4217 code the tenant bills in now (prices of new charges are in it)."""
     return Tenant.objects.values_list("currency", flat=True).get(id=tenant_id)
+
+
+def facility_in_tenant(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> bool:
+    """Whether `facility_id` is one of the tenant's facilities (configuration naming one)."""
+    return Facility.objects.filter(tenant_id=tenant_id, id=facility_id).exists()

@@ -35,12 +35,14 @@ def roles_ensure() -> RolesReport:
     """Create missing roles and permissions and seed default grants; safe to run any time.
 
     A tenant's grants are seeded in full once; later runs only grant permissions that are new
-    to the catalogue, so a tenant admin's changes to existing grants are never undone.
+    to the catalogue and the default grants of roles that are new (e.g. `integration`), so a
+    tenant admin's changes to existing grants are never undone.
     """
-    roles_created = sum(
-        Role.objects.update_or_create(code=code, defaults={"name": name})[1]
+    new_roles = {
+        code
         for code, name in ROLES.items()
-    )
+        if Role.objects.update_or_create(code=code, defaults={"name": name})[1]
+    }
     new_permissions: set[str] = set()
     for code, description in PERMISSIONS.items():
         _, created = Permission.objects.update_or_create(
@@ -50,18 +52,23 @@ def roles_ensure() -> RolesReport:
             new_permissions.add(code)
     grants = 0
     for tenant in Tenant.objects.all():
-        grants += _seed_grants(tenant, only=None if not tenant.grants_seeded else new_permissions)
-    return RolesReport(roles_created, len(new_permissions), grants)
+        seeded = tenant.grants_seeded
+        grants += _seed_grants(
+            tenant,
+            only=None if not seeded else new_permissions,
+            new_roles=new_roles if seeded else set(),
+        )
+    return RolesReport(len(new_roles), len(new_permissions), grants)
 
 
-def _seed_grants(tenant: Tenant, *, only: set[str] | None) -> int:
+def _seed_grants(tenant: Tenant, *, only: set[str] | None, new_roles: set[str]) -> int:
     roles = {role.code: role for role in Role.objects.all()}
     permissions = {perm.code: perm for perm in Permission.objects.all()}
     wanted = [
         RolePermission(tenant=tenant, role=roles[role], permission=permissions[code])
         for role, codes in DEFAULT_GRANTS.items()
         for code in codes
-        if only is None or code in only
+        if only is None or code in only or role in new_roles
     ]
     before = RolePermission.objects.filter(tenant=tenant).count()
     RolePermission.objects.bulk_create(wanted, ignore_conflicts=True)

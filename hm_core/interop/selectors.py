@@ -1,0 +1,72 @@
+"""Interop read use-cases: channels and the message log of the caller's tenant."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from hm_core.common.errors import NotFound
+from hm_core.common.scope import Scope
+from hm_core.interop.models import Channel, Message
+
+
+def channel_get(*, scope: Scope, channel_id: uuid.UUID) -> Channel:
+    channel = Channel.objects.for_scope(scope).filter(id=channel_id).first()
+    if channel is None:
+        raise NotFound(details={"resource": "channel"})
+    return channel
+
+
+def channel_list(*, scope: Scope) -> QuerySet[Channel]:
+    return Channel.objects.for_scope(scope).order_by("created_at", "id")
+
+
+def channel_sender_taken(
+    *, sending_application: str, sending_facility: str, exclude: uuid.UUID | None = None
+) -> bool:
+    """Across the deployment (contract §11): MSH-3 + MSH-4 route to exactly one tenant."""
+    qs = Channel.all_tenants.filter(
+        protocol=Channel.Protocol.HL7V2,
+        sending_application=sending_application,
+        sending_facility=sending_facility,
+    )
+    return qs.exclude(id=exclude).exists() if exclude else qs.exists()
+
+
+def channel_ae_title_taken(*, ae_title: str, exclude: uuid.UUID | None = None) -> bool:
+    qs = Channel.all_tenants.filter(protocol=Channel.Protocol.DICOM, ae_title=ae_title)
+    return qs.exclude(id=exclude).exists() if exclude else qs.exists()
+
+
+def message_get(*, scope: Scope, message_id: uuid.UUID) -> Message:
+    """The tenant's message, or 404 (also for another tenant's, and unrouted rejections)."""
+    message = Message.objects.filter(tenant_id=scope.tenant_id, id=message_id).first()
+    if message is None:
+        raise NotFound(details={"resource": "message"})
+    return message
+
+
+def message_list(
+    *,
+    scope: Scope,
+    channel: uuid.UUID | None = None,
+    direction: str | None = None,
+    status: str | None = None,
+    control_id: str | None = None,
+    received_before: datetime | None = None,
+) -> QuerySet[Message]:
+    """The tenant's messages, newest first; `raw` and `ack` are left out (PHI, and large)."""
+    qs = Message.objects.filter(tenant_id=scope.tenant_id).defer("raw", "ack")
+    if channel is not None:
+        qs = qs.filter(channel_id=channel)
+    if direction:
+        qs = qs.filter(direction=direction)
+    if status:
+        qs = qs.filter(status=status)
+    if control_id:
+        qs = qs.filter(control_id=control_id)
+    if received_before is not None:
+        qs = qs.filter(received_at__lt=received_before)
+    return qs.order_by("-received_at", "-id")

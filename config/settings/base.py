@@ -174,3 +174,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# HL7 v2 interfaces (contract §11). Outbound: attempts before DEAD, the first retry delay
+# (doubling), the wait for an ACK. MLLP listener: idle connections closed after, largest frame,
+# messages applied at once across connections.
+HL7_OUTBOUND_MAX_ATTEMPTS = env_int("HL7_OUTBOUND_MAX_ATTEMPTS", default=8)
+HL7_OUTBOUND_BACKOFF_S = env_int("HL7_OUTBOUND_BACKOFF_S", default=5)
+HL7_OUTBOUND_TIMEOUT_S = env_int("HL7_OUTBOUND_TIMEOUT_S", default=10)
+HL7_MLLP_IDLE_TIMEOUT_S = env_int("HL7_MLLP_IDLE_TIMEOUT_S", default=300)
+HL7_MLLP_MAX_BYTES = env_int("HL7_MLLP_MAX_BYTES", default=1_048_576)
+HL7_MLLP_WORKERS = env_int("HL7_MLLP_WORKERS", default=8)

@@ -22,6 +22,8 @@ PINNED = {
     "encounter.created": 1,
     "encounter.plan_recorded": 1,
     "encounter.vitals_recorded": 1,
+    "interop.channel_created": 1,
+    "interop.channel_updated": 1,
     "lab.result_corrected": 1,
     "lab.result_entered": 1,
     "lab.result_released": 1,

@@ -30,6 +30,7 @@ DEMO_USERS = [
     "receptionist",
     "billing_clerk",
     "auditor",
+    "integration",
     "lab_tech2",
 ]
 

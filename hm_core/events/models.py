@@ -63,6 +63,12 @@ class Event(models.Model):
         ]
         indexes = [
             models.Index(fields=["tenant_id", "type", "position"], name="events_tenant_type_pos"),
+            # What one message (or one event) caused: the HL7 log's audited reads, provenance.
+            models.Index(
+                fields=["tenant_id", "causation_id"],
+                name="events_by_causation",
+                condition=models.Q(causation_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

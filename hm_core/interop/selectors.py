@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope
+from hm_core.events.models import Event
 from hm_core.interop.models import Channel, Message
 
 
@@ -70,3 +71,12 @@ def message_list(
     if received_before is not None:
         qs = qs.filter(received_at__lt=received_before)
     return qs.order_by("-received_at", "-id")
+
+
+def patients_of_message(*, scope: Scope, message: Message) -> list[uuid.UUID]:
+    """The patients whose records a message changed (its events' `patient_id`), for the audit."""
+    payloads = Event.objects.filter(tenant_id=scope.tenant_id, causation_id=message.id).values_list(
+        "payload", flat=True
+    )
+    found = {p.get("patient_id") for p in payloads if isinstance(p, dict) and p.get("patient_id")}
+    return sorted(uuid.UUID(str(pid)) for pid in found)

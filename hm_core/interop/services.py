@@ -29,6 +29,7 @@ from hm_core.interop.selectors import (
     channel_get,
     channel_sender_taken,
     message_get,
+    patients_of_message,
 )
 
 STREAM = "interop_channel"
@@ -113,16 +114,16 @@ def channel_update(
 
 
 def message_view(*, scope: Scope, message_id: uuid.UUID) -> Message:
-    """One message with its raw bytes and ACK: a PHI read, recorded in the audit trail."""
+    """One message with its raw bytes and ACK: a PHI read, recorded in the audit trail once
+    for each patient the message changed (so `?patient=` finds it), or once unattributed."""
     scope.require("interop.view")
     message = message_get(scope=scope, message_id=message_id)
+    detail = {"message_id": str(message.id), "control_id": message.control_id}
     with scope_active(scope):
-        phi_read_record(
-            scope=scope,
-            patient_id=None,
-            action="interop.message_viewed",
-            detail={"message_id": str(message.id), "control_id": message.control_id},
-        )
+        for patient_id in patients_of_message(scope=scope, message=message) or [None]:
+            phi_read_record(
+                scope=scope, patient_id=patient_id, action="interop.message_viewed", detail=detail
+            )
     return message
 
 

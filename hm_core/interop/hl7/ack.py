@@ -68,6 +68,8 @@ def build_ack(
     msh.assign_field(new_control_id(), 10)
     msh.assign_field(header.processing_id or "P", 11)
     msh.assign_field(header.version or "2.5.1", 12)
+    if header.charset:
+        msh.assign_field(ack.escape(header.charset), 18)  # the ACK is sent in the same charset
     msa = ack.segment("MSA")
     msa.assign_field(code, 1)
     msa.assign_field(ack.escape(header.control_id), 2)

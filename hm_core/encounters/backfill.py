@@ -83,7 +83,13 @@ def implied_events(encounter: Encounter) -> list[tuple[datetime, EncounterEvent]
     implied: list[tuple[datetime, EncounterEvent]] = [
         (
             created,
-            EncounterCreated(**ids, reason=encounter.reason, scheduled_at=encounter.scheduled_at),
+            EncounterCreated(
+                encounter_id=encounter.id,
+                patient_id=encounter.patient_id,
+                reason=encounter.reason,
+                scheduled_at=encounter.scheduled_at,
+                visit_number=encounter.visit_number,
+            ),
         )
     ]
     if encounter.checked_in_at:

@@ -120,7 +120,8 @@ def message_view(*, scope: Scope, message_id: uuid.UUID) -> Message:
     message = message_get(scope=scope, message_id=message_id)
     detail = {"message_id": str(message.id), "control_id": message.control_id}
     with scope_active(scope):
-        for patient_id in patients_of_message(scope=scope, message=message) or [None]:
+        patients: list[uuid.UUID | None] = [*patients_of_message(scope=scope, message=message)]
+        for patient_id in patients or [None]:
             phi_read_record(
                 scope=scope, patient_id=patient_id, action="interop.message_viewed", detail=detail
             )

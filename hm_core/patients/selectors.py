@@ -60,3 +60,8 @@ def patient_mrn_taken(*, scope: Scope, mrn: str, exclude: uuid.UUID | None = Non
     if exclude is not None:
         qs = qs.exclude(id=exclude)
     return qs.exists()
+
+
+def patient_find_by_mrn(*, scope: Scope, mrn: str) -> Patient | None:
+    """The tenant's active patient with exactly this MRN (e.g. HL7 PID-3), if any."""
+    return Patient.objects.for_scope(scope).filter(mrn=mrn, is_deleted=False).first()

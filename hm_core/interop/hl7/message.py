@@ -114,7 +114,8 @@ def repetitions(segment: hl7.Segment | None, number: int) -> int:
     if segment is None or number >= len(segment) or not str(segment[number]):
         return 0
     value = segment[number]
-    return len(value) if isinstance(value, hl7.Repetition) else 1
+    # python-hl7 keeps a repeated field as a Field whose items are Repetitions.
+    return len(value) if value and isinstance(value[0], hl7.Repetition) else 1
 
 
 def decode(raw: bytes) -> str:

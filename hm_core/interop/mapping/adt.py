@@ -24,9 +24,9 @@ from hm_core.common.errors import ValidationFailed
 from hm_core.common.time import utcnow
 from hm_core.encounters.selectors import encounter_find_by_visit_number
 from hm_core.encounters.services import encounter_cancel, encounter_check_in, encounter_create
-from hm_core.interop.hl7.message import Hl7Error, Hl7Message, field
+from hm_core.interop.hl7.message import Hl7Error, Hl7Message, field, repetitions
 from hm_core.interop.mapping import Inbound
-from hm_core.patients.selectors import PatientFilters, patient_list
+from hm_core.patients.selectors import patient_find_by_mrn
 from hm_core.patients.services import patient_register, patient_update
 
 HL7_NULL = '""'
@@ -153,9 +153,7 @@ def _patient_updated(inbound: Inbound, patient: _Patient, demographics: dict[str
 
 
 def _patient_by_mrn(inbound: Inbound, mrn: str) -> _Patient | None:
-    """The tenant's active patient with exactly this MRN (the search selector matches prefixes)."""
-    found = patient_list(scope=inbound.scope, filters=PatientFilters(search=mrn))
-    return found.filter(mrn=mrn).first()
+    return patient_find_by_mrn(scope=inbound.scope, mrn=mrn)
 
 
 @contextmanager
@@ -201,7 +199,7 @@ def _demographics(pid: hl7.Segment) -> dict[str, Any]:
 
 def _mrn(pid: hl7.Segment, *, required: bool) -> str:
     """PID-3: the repetition whose identifier type (PID-3.5) is `MR`, else the first."""
-    count = _repetition_count(pid, 3)
+    count = repetitions(pid, 3)
     chosen = next((r for r in range(1, count + 1) if field(pid, 3, 5, r).upper() == "MR"), 1)
     mrn = field(pid, 3, 1, chosen)
     if mrn == HL7_NULL:
@@ -271,15 +269,6 @@ def _phone(pid: hl7.Segment) -> str | None:
 def _cleared(segment: hl7.Segment, number: int) -> bool:
     """The field is exactly `""`: the sender deletes the stored value."""
     return number < len(segment) and str(segment[number]).strip() == HL7_NULL
-
-
-def _repetition_count(segment: hl7.Segment, number: int) -> int:
-    """Repetitions (`~`) of a field. python-hl7 nests them as `Repetition`s inside the `Field`
-    (which `message.repetitions` does not look into), so they are counted here."""
-    if number >= len(segment) or not str(segment[number]):
-        return 0
-    value = segment[number]
-    return len(value) if value and isinstance(value[0], hl7.Repetition) else 1
 
 
 # --- reading PV1, PV2, EVN -----------------------------------------------------------------

@@ -46,6 +46,7 @@ def order_place(
         order_type=payload.order_type,
         priority=payload.priority,
         service_codes=[item.service_code for item in payload.items],
+        placer_order_number=payload.placer_order_number or "",
     )
     set_etag(response, order.version)
     return Status(201, _with_items(scope, [order])[0])

@@ -3,10 +3,16 @@
 An order belongs to an open encounter (SCHEDULED, CHECKED_IN or IN_CONSULT). Every item must be
 an active catalog service of the order's type. Cancelling cancels the items that have no result
 yet; an order whose items are all resulted or cancelled cannot be cancelled.
+
+Other systems name an order by its placer order number (HL7 EI, at most 22 characters) and an
+imaging study by its accession number (at most 16): both are generated here when not given,
+as short readable random strings (Crockford base 32: no I, L, O or U to misread); uniqueness
+per tenant is the service's and the database's to enforce.
 """
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -23,6 +29,22 @@ ITEM_ORDERED, ITEM_COLLECTED, ITEM_RESULTED, ITEM_CANCELLED = (
     "CANCELLED",
 )
 CANCELLABLE_ITEMS = (ITEM_ORDERED, ITEM_COLLECTED)
+IMAGING = "IMAGING"
+PLACER_NUMBER_MAX_LENGTH, ACCESSION_NUMBER_MAX_LENGTH = 22, 16
+_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_number(prefix: str, length: int) -> str:
+    """`prefix` + `length` random Crockford base-32 characters, e.g. `HM7Q2X9K0M4T`."""
+    return prefix + "".join(secrets.choice(_BASE32) for _ in range(length))
+
+
+def new_placer_order_number() -> str:
+    return new_number("HM", 10)
+
+
+def new_accession_number() -> str:
+    return new_number("A", 12)
 
 
 @dataclass(frozen=True)
@@ -52,15 +74,18 @@ def place(
     priority: str,
     codes: list[str],
     catalog: dict[str, ServiceSpec],
+    placer_order_number: str,
 ) -> list[OrderPlaced]:
-    """Check the encounter is open and every code is a known service of the order's type."""
+    """Check the encounter is open and every code is a known service of the order's type;
+    imaging items get an accession number each."""
     if encounter_status not in OPEN_ENCOUNTER:
         raise InvalidTransition(
             f"Cannot order for an encounter that is {encounter_status}.",
             details={"from": encounter_status, "action": "place an order for"},
         )
     _check_codes(codes, catalog, order_type)
-    items = [_item(catalog[code]) for code in codes]
+    accession = order_type == IMAGING
+    items = [_item(catalog[code], accession=accession) for code in codes]
     return [
         OrderPlaced(
             order_id=order_id,
@@ -69,6 +94,7 @@ def place(
             order_type=order_type,
             priority=priority,
             items=items,
+            placer_order_number=placer_order_number,
         )
     ]
 
@@ -93,7 +119,7 @@ def _check_codes(codes: list[str], catalog: dict[str, ServiceSpec], order_type: 
         raise ValidationFailed("Some ordered services are not valid.", details=problems)
 
 
-def _item(spec: ServiceSpec) -> OrderedItem:
+def _item(spec: ServiceSpec, *, accession: bool) -> OrderedItem:
     return OrderedItem(
         item_id=uuid.uuid4(),
         service_code=spec.code,
@@ -102,6 +128,7 @@ def _item(spec: ServiceSpec) -> OrderedItem:
         specimen_type=spec.specimen_type,
         price=spec.price,
         currency=spec.currency,
+        accession_number=new_accession_number() if accession else "",
     )
 
 

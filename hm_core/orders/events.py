@@ -2,17 +2,21 @@
 
 Each item carries the catalog facts it was ordered at (name, specimen, price, currency), so
 billing and history never depend on today's catalog.
+
+`order.placed` v2 added the order's `placer_order_number` (HL7 ORC-2/OBR-2, unique per tenant)
+and each item's `accession_number` (IMAGING items; unique per tenant); a stored v1 payload is
+upcast with both empty — such orders were placed before other systems could name them.
 """
 
 from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from hm_core.events.base import DomainEvent
+from hm_core.events.base import DomainEvent, Upcaster
 
 
 class OrderedItem(BaseModel):
@@ -25,18 +29,28 @@ class OrderedItem(BaseModel):
     specimen_type: str = ""
     price: Decimal
     currency: str
+    accession_number: str = ""
+
+
+def _placed_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 orders had no placer order number and no accession numbers."""
+    items = [{**item, "accession_number": ""} for item in payload.get("items", [])]
+    return {**payload, "placer_order_number": "", "items": items}
 
 
 class OrderPlaced(DomainEvent):
     """A clinician ordered lab tests, imaging or procedures for an encounter."""
 
     event_type: ClassVar[str] = "order.placed"
+    schema_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: _placed_v1_to_v2}
     order_id: uuid.UUID
     encounter_id: uuid.UUID
     patient_id: uuid.UUID
     order_type: str
     priority: str
     items: list[OrderedItem]
+    placer_order_number: str = ""
 
     def summary(self) -> str:
         codes = ", ".join(item.service_code for item in self.items)

@@ -6,6 +6,9 @@ from django.db import models
 
 from hm_core.common.models import ScopedModel
 
+PLACER_NUMBER_CONSTRAINT = "orders_placer_number_per_tenant_uniq"
+ACCESSION_NUMBER_CONSTRAINT = "order_items_accession_per_tenant_uniq"
+
 
 class Order(ScopedModel):
     id = models.UUIDField(primary_key=True)
@@ -17,11 +20,20 @@ class Order(ScopedModel):
     ordered_by_id = models.UUIDField(null=True)
     ordered_by = models.CharField(max_length=150)
     cancel_reason = models.CharField(max_length=500, blank=True)
+    placer_order_number = models.CharField(max_length=22, blank=True, default="")
     version = models.PositiveIntegerField()
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
     class Meta:
+        constraints = [
+            # Other systems (HL7 ORC-2/OBR-2) name one order of the tenant by it.
+            models.UniqueConstraint(
+                fields=["tenant_id", "placer_order_number"],
+                condition=~models.Q(placer_order_number=""),
+                name=PLACER_NUMBER_CONSTRAINT,
+            )
+        ]
         indexes = [
             models.Index(
                 fields=["tenant_id", "facility_id", "encounter_id", "created_at"],
@@ -49,8 +61,17 @@ class OrderItem(ScopedModel):
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16)
     position = models.PositiveSmallIntegerField()
+    accession_number = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
+        constraints = [
+            # An imaging study is known to PACS and modalities by it (DICOM, HL7 OBR-18).
+            models.UniqueConstraint(
+                fields=["tenant_id", "accession_number"],
+                condition=~models.Q(accession_number=""),
+                name=ACCESSION_NUMBER_CONSTRAINT,
+            )
+        ]
         indexes = [
             models.Index(fields=["tenant_id", "order_id", "position"], name="order_items_by_order")
         ]

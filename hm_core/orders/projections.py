@@ -26,6 +26,7 @@ def order_apply_placed(event: OrderPlaced, meta: EventMeta) -> None:
             "patient_id": event.patient_id,
             "order_type": event.order_type,
             "priority": event.priority,
+            "placer_order_number": event.placer_order_number,
             "status": domain.PLACED,
             "ordered_by_id": meta.actor_id,
             "ordered_by": meta.actor_username,
@@ -50,6 +51,7 @@ def order_apply_placed(event: OrderPlaced, meta: EventMeta) -> None:
                 "currency": item.currency,
                 "status": domain.ITEM_ORDERED,
                 "position": position,
+                "accession_number": item.accession_number,
             },
         )
 

@@ -22,6 +22,10 @@ class OrderPlaceIn(InputSchema):
     order_type: Literal["LAB", "IMAGING", "PROCEDURE"]
     priority: Literal["ROUTINE", "URGENT", "STAT"] = "ROUTINE"
     items: list[OrderItemIn] = Field(min_length=1, max_length=50)
+    # HL7 EI (ORC-2): no separator or escape characters, no blanks; generated when absent.
+    placer_order_number: str | None = Field(
+        None, min_length=1, max_length=22, pattern=r"^[^|^~\\&\s]+$"
+    )
 
 
 class OrderCancelIn(InputSchema):
@@ -44,6 +48,7 @@ class OrderItemOut(Schema):
     status: str
     price: Decimal
     currency: str
+    accession_number: str
 
 
 class OrderOut(Schema):
@@ -53,6 +58,7 @@ class OrderOut(Schema):
     facility_id: uuid.UUID
     order_type: str
     priority: str
+    placer_order_number: str
     status: str
     ordered_by: str
     cancel_reason: str

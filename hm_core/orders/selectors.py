@@ -19,6 +19,20 @@ def order_get(*, scope: Scope, order_id: uuid.UUID) -> Order:
     return order
 
 
+def order_find_by_placer_number(*, scope: Scope, placer_order_number: str) -> Order | None:
+    """The facility's order another system knows by its placer number (HL7 ORC-2/OBR-2)."""
+    if not placer_order_number:
+        return None
+    return Order.objects.for_scope(scope).filter(placer_order_number=placer_order_number).first()
+
+
+def order_placer_number_taken(*, scope: Scope, placer_order_number: str) -> bool:
+    """Whether any order of the tenant, in any facility, carries this placer number."""
+    return Order.objects.filter(
+        tenant_id=scope.tenant_id, placer_order_number=placer_order_number
+    ).exists()
+
+
 def order_list(*, scope: Scope, encounter: uuid.UUID | None, status: str | None) -> QuerySet[Order]:
     """The facility's orders, newest first."""
     qs = Order.objects.for_scope(scope)

@@ -3,20 +3,48 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from hm_core.catalog.selectors import services_by_code
+from hm_core.common.db import violates
 from hm_core.common.scope import Scope, scope_active
 from hm_core.encounters.selectors import encounter_get
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import publish
 from hm_core.events.commands import run_command
 from hm_core.orders import domain
-from hm_core.orders.models import Order
-from hm_core.orders.selectors import order_get, order_items
+from hm_core.orders.errors import DuplicatePlacerOrderNumber
+from hm_core.orders.models import PLACER_NUMBER_CONSTRAINT, Order
+from hm_core.orders.selectors import order_get, order_items, order_placer_number_taken
 
 STREAM = "order"
+
+
+@contextmanager
+def _unique_placer_number(placer_order_number: str) -> Iterator[None]:
+    """Turn the database's unique placer number violation (a lost race) into 409."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if violates(
+            exc, constraint=PLACER_NUMBER_CONSTRAINT, columns=("tenant_id", "placer_order_number")
+        ):
+            raise DuplicatePlacerOrderNumber(
+                details={"placer_order_number": placer_order_number}
+            ) from exc
+        raise
+
+
+def _placer_number(scope: Scope, given: str) -> str:
+    """The number the client gave (409 when the tenant has it already), else a new one."""
+    if not given:
+        return domain.new_placer_order_number()
+    if order_placer_number_taken(scope=scope, placer_order_number=given):
+        raise DuplicatePlacerOrderNumber(details={"placer_order_number": given})
+    return given
 
 
 def order_place(
@@ -26,10 +54,12 @@ def order_place(
     order_type: str,
     priority: str,
     service_codes: list[str],
+    placer_order_number: str = "",
 ) -> Order:
-    """Order catalog services for an open encounter; unknown codes are refused by name (422)."""
+    """Order catalog services for an open encounter; unknown codes are refused by name (422);
+    the placer order number is unique per tenant (409 `duplicate_placer_order_number`)."""
     scope.require("orders.place")
-    with scope_active(scope), transaction.atomic():
+    with scope_active(scope), _unique_placer_number(placer_order_number), transaction.atomic():
         encounter = encounter_get(scope=scope, encounter_id=encounter_id)
         order_id = uuid.uuid4()
         events = domain.place(
@@ -41,6 +71,7 @@ def order_place(
             priority=priority,
             codes=service_codes,
             catalog=services_by_code(tenant_id=scope.tenant_id, codes=service_codes),
+            placer_order_number=_placer_number(scope, placer_order_number),
         )
         publish(scope=scope, stream=StreamRef(STREAM, order_id), expected_version=0, events=events)
         return order_get(scope=scope, order_id=order_id)

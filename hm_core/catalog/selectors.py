@@ -69,3 +69,17 @@ def _spec(row: ServiceItem) -> ServiceSpec:
         row.currency,
         analytes,
     )
+
+
+def service_by_loinc(*, tenant_id: uuid.UUID, loinc_code: str) -> ServiceSpec | None:
+    """The tenant's active service coded with this LOINC (another system's name for it), if any;
+    the first by code when the catalog has several."""
+    if not loinc_code:
+        return None
+    row = (
+        ServiceItem.objects.filter(tenant_id=tenant_id, loinc_code=loinc_code, is_active=True)
+        .prefetch_related("analytes")
+        .order_by("code")
+        .first()
+    )
+    return _spec(row) if row is not None else None

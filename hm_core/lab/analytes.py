@@ -244,3 +244,26 @@ def _check_unit(raw: Any, spec: AnalyteSpec, field: str, problems: Problems) -> 
         problems.append(_problem(field, f"is required ({spec.unit} for {spec.code})"))
     elif not isinstance(raw, str) or raw.strip() != spec.unit:
         problems.append(_problem(field, f"must be {spec.unit!r} for {spec.code}, not {raw!r}"))
+
+
+_SEVERITY = {"": 0, LOW: 1, HIGH: 1, CRITICAL_LOW: 2, CRITICAL_HIGH: 2}
+
+
+def with_reported_flags(
+    values: list[AnalyteValue], *, flags: dict[str, str], ranges: dict[str, str]
+) -> list[AnalyteValue]:
+    """An outside laboratory's own abnormal flag and reference range beside the catalog's.
+
+    The more severe flag wins: a value the laboratory calls critical (LL/HH) is critical here,
+    and a value beyond the catalog's critical limits stays critical whatever it said. Flags
+    outside L/H/LL/HH (A, N, ...) add nothing. The laboratory's range is the one it measured
+    against, so it is the one shown when it sent one.
+    """
+    merged = []
+    for value in values:
+        reported = flags.get(value.code, "").upper()
+        reported = reported if reported in _SEVERITY else ""
+        flag = reported if _SEVERITY[reported] > _SEVERITY[value.flag] else value.flag
+        shown = ranges.get(value.code) or value.reference_range
+        merged.append(value.model_copy(update={"flag": flag, "reference_range": shown}))
+    return merged

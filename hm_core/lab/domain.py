@@ -16,21 +16,25 @@ Verification needs a second person (403 `same_user_verification`); only a verifi
 released; only a released or corrected result is corrected, by a new immutable version that
 supersedes the previous one. A value at or beyond a critical limit makes the version critical
 whatever the client said (`analytes.flag` documents the edges).
+
+An outside laboratory's final result (HL7 ORU^R01) is entered, verified by that laboratory (the
+four-eyes rule is for people inside hm_core) and released in one go: flagged, alerted, gated.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from hm_core.common.errors import Forbidden, InvalidTransition, ValidationFailed
 from hm_core.lab.analytes import any_critical
-from hm_core.lab.errors import SameUserVerification
+from hm_core.lab.errors import ResultAlreadyReported, SameUserVerification
 from hm_core.lab.events import (
     AnalyteValue,
+    LabResultEvent,
     ResultCorrected,
     ResultEntered,
     ResultReleased,
@@ -328,3 +332,69 @@ def correct(
             reason=_reason(reason),
         )
     ]
+
+
+def verify_external(state: ResultState, *, laboratory: str, verifier: str) -> list[ResultVerified]:
+    """ENTERED → VERIFIED by the outside laboratory that reported the result (named)."""
+    _require(state.status, ENTERED, action="verify", what="result")
+    if not laboratory.strip():
+        raise ValidationFailed.field("laboratory", "the reporting laboratory is required")
+    return [
+        ResultVerified(
+            **state.refs(),
+            external_laboratory=laboratory.strip()[:150],
+            external_verifier=verifier.strip()[:150],
+        )
+    ]
+
+
+def _entered_state(event: ResultEntered) -> ResultState:
+    return ResultState(
+        result_id=event.result_id,
+        order_id=event.order_id,
+        order_item_id=event.order_item_id,
+        encounter_id=event.encounter_id,
+        patient_id=event.patient_id,
+        service_code=event.service_code,
+        status=ENTERED,
+        version=1,
+        versions=1,
+        values=tuple(event.values),
+        is_critical=event.is_critical,
+        entered_by_id=None,
+    )
+
+
+def finalise_external(
+    state: ResultState, *, laboratory: str, verifier: str
+) -> list[LabResultEvent]:
+    """An entered result verified by its outside laboratory and released at once."""
+    verified = verify_external(state, laboratory=laboratory, verifier=verifier)
+    return [*verified, *release(replace(state, status=VERIFIED))]
+
+
+def accept_final(
+    item: ItemFacts,
+    *,
+    result_id: uuid.UUID,
+    values: list[AnalyteValue],
+    client_critical: bool,
+    comment: str,
+    laboratory: str,
+    verifier: str,
+) -> list[LabResultEvent]:
+    """An outside laboratory's final result: entered, verified by it and released."""
+    entered = enter(
+        item, result_id=result_id, values=values, client_critical=client_critical, comment=comment
+    )
+    state = _entered_state(entered[0])
+    return [*entered, *finalise_external(state, laboratory=laboratory, verifier=verifier)]
+
+
+def check_final_matches(state: ResultState, *, values: list[AnalyteValue]) -> None:
+    """The final report of a result entered as preliminary is accepted only when nothing
+    changed: before release no version can supersede the entered one (409 `duplicate_result`)."""
+    if state.status != ENTERED or list(state.values) != values:
+        raise ResultAlreadyReported(
+            details={"from": state.status, "result_id": str(state.result_id)}
+        )

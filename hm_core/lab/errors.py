@@ -1,7 +1,9 @@
 """Laboratory error codes.
 
 Own codes: `duplicate_barcode` (409, the barcode already names a tube of this facility) and
-`same_user_verification` (403, the person who entered a result may not verify it).
+`same_user_verification` (403, the person who entered a result may not verify it) and
+`duplicate_result` (409, an outside laboratory reported again a result hm_core already holds,
+other than as a correction or as the unchanged final of its preliminary report).
 From common errors: `invalid_transition` (409, `details.from` = the sample's or result's status;
 also a result for an item that has one, or whose sample is not received), `version_mismatch`
 (412, If-Match), `version_conflict` (409, a lost race), `not_found` (404, also another facility's
@@ -21,3 +23,10 @@ class DuplicateBarcode(Conflict):
 class SameUserVerification(Forbidden):
     default_code = "same_user_verification"
     default_message = "A result must be verified by someone other than the person who entered it."
+
+
+class ResultAlreadyReported(Conflict):
+    default_code = "duplicate_result"
+    default_message = (
+        "This order item already has a result from this report; send a correction instead."
+    )

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from hm_core.events.base import DomainEvent
+from hm_core.events.base import DomainEvent, Upcaster
 
 
 class LabEvent(DomainEvent):
@@ -105,12 +105,27 @@ class ResultEntered(LabResultEvent):
         return f"Result entered: {self.service_code} {_values(self.values)}"
 
 
+def _verified_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v1 verifications were all made inside hm_core."""
+    return {**payload, "external_laboratory": "", "external_verifier": ""}
+
+
 class ResultVerified(LabResultEvent):
-    """A second technologist verified the result."""
+    """A second technologist, or the outside laboratory that reported it, verified the result.
+
+    `external_laboratory` names that laboratory (and `external_verifier` its verifier, if sent).
+    """
 
     event_type: ClassVar[str] = "lab.result_verified"
+    schema_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: _verified_v1_to_v2}
+    external_laboratory: str = ""
+    external_verifier: str = ""
 
     def summary(self) -> str:
+        if self.external_laboratory:
+            who = ", ".join(filter(None, (self.external_verifier, self.external_laboratory)))
+            return f"Result verified by the reporting laboratory ({who}): {self.service_code}"
         return f"Result verified: {self.service_code}"
 
 

@@ -123,11 +123,13 @@ def lab_result_apply_entered(event: ResultEntered, meta: EventMeta) -> None:
 
 @subscribe(ResultVerified)
 def lab_result_apply_verified(event: ResultVerified, meta: EventMeta) -> None:
+    """Verified by a person here, or by the outside laboratory that reported the result."""
+    external = ", ".join(filter(None, (event.external_verifier, event.external_laboratory)))
     _head_advance(
         meta,
         status=domain.VERIFIED,
-        verified_by_id=meta.actor_id,
-        verified_by=meta.actor_username,
+        verified_by_id=None if external else meta.actor_id,
+        verified_by=external[:150] or meta.actor_username,
         verified_at=meta.occurred_at,
     )
 

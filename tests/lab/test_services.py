@@ -18,6 +18,8 @@ from hm_core.lab import services as lab
 from hm_core.lab.errors import DuplicateBarcode
 from hm_core.lab.models import LabResult, Sample
 from hm_core.lab.selectors import SampleFilters, sample_list
+from hm_core.lab.services import results as lab_results
+from hm_core.lab.services import samples as lab_samples
 from hm_core.orders import services as orders
 from hm_core.orders.selectors import order_items
 from hm_core.tasks.models import Task
@@ -77,7 +79,7 @@ def test_the_database_backs_the_barcode_check(lab_world, monkeypatch):
     # given two samples, one received as DB-1, and a service check that misses it (a race)
     _, samples = lab_order(lab_world, "K", "CBC")
     receive(lab_world, samples[0], "DB-1")
-    monkeypatch.setattr(lab, "sample_barcode_taken", lambda **_: False)
+    monkeypatch.setattr(lab_samples, "sample_barcode_taken", lambda **_: False)
     before = Event.objects.count()
     # when
     with pytest.raises(DuplicateBarcode):
@@ -96,7 +98,7 @@ def test_the_database_backs_the_one_result_per_item_check(lab_world, monkeypatch
     lab.lab_result_enter(
         scope=scope, order_item_id=item.id, result_payload=K_NORMAL, is_critical=False
     )
-    monkeypatch.setattr(lab, "lab_result_for_item", lambda **_: None)
+    monkeypatch.setattr(lab_results, "lab_result_for_item", lambda **_: None)
     before = Event.objects.count()
     with pytest.raises(InvalidTransition) as caught:
         lab.lab_result_enter(

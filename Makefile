@@ -10,13 +10,16 @@ PORT ?= 8000
 PYTEST_WORKERS ?= 2
 # make bench: full (1,000,000 events and patients, ~20-25 min) or small (the 2-minute smoke test).
 BENCH_SCALE ?= full
+# make interfaces: the HL7 v2 MLLP listener (2575 is the port IANA registered for HL7 MLLP).
+MLLP_HOST ?= 127.0.0.1
+MLLP_PORT ?= 2575
 
 # Production serving: gunicorn, 2 x cores + 1 sync workers by default (WEB_CONCURRENCY).
 WEB_CONCURRENCY ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
 WORKER_PROCESSES ?= 1
 WORKER_THREADS ?= 4
 
-.PHONY: help install migrate run serve worker test test-sqlite lint fmt pg bench
+.PHONY: help install migrate run serve worker interfaces test test-sqlite lint fmt pg bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +50,9 @@ worker: install ## Async subscribers: dramatiq workers on REDIS_URL plus the rec
 	trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/python manage.py run_reconciler & \
 	$(BIN)/dramatiq hm_core.worker --processes $(WORKER_PROCESSES) --threads $(WORKER_THREADS) --queues hm_subscriptions hm_webhooks
+
+interfaces: migrate ## HL7 v2 MLLP listener, all tenants' channels (MLLP_HOST/MLLP_PORT, default :2575)
+	$(BIN)/python manage.py run_mllp --host $(MLLP_HOST) --port $(MLLP_PORT)
 
 test: install pg ## Run the whole suite on PostgreSQL
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(PYTEST_WORKERS)

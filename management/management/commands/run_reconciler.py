@@ -1,5 +1,6 @@
 """Keep async work flowing whatever the broker lost: wake lagging subscriptions, resend due
-webhook deliveries. `make worker` runs it beside the dramatiq workers."""
+webhook deliveries and due outbound HL7 messages. `make worker` runs it beside the dramatiq
+workers."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from django.db import close_old_connections
 
 from hm_core.events import actors, broker
 from hm_core.events.subscriptions import drain, lagging
+from hm_core.interop.outbound import outbound_reconcile
 from hm_core.webhooks.delivery import deliver_soon, due_deliveries
 
 
 def reconcile() -> tuple[int, int]:
-    """One pass: (subscription wake-ups sent, deliveries resent)."""
+    """One pass: (subscription wake-ups sent, deliveries resent: webhooks and HL7 channels)."""
     tenants = sorted({tenant_id for _, tenant_id in lagging()})
     for tenant_id in tenants:
         if broker.uses_workers():
@@ -24,7 +26,7 @@ def reconcile() -> tuple[int, int]:
             drain(tenant_id)
     due = due_deliveries()
     deliver_soon(due)
-    return len(tenants), len(due)
+    return len(tenants), len(due) + outbound_reconcile()
 
 
 class Command(BaseCommand):

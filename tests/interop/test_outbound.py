@@ -16,14 +16,17 @@ import pytest
 from django.db import connection
 
 from hm_core.catalog.services import catalog_seed
+from hm_core.common.scope import scope_active
 from hm_core.common.time import utcnow
 from hm_core.events import subscriptions
+from hm_core.interop.inbound import receive_mllp
 from hm_core.interop.models import Message
 from hm_core.interop.outbound import outbound_drain_channel, outbound_send_next
 from hm_core.interop.services import channel_create
+from hm_core.patients.selectors import patient_get
 from management.management.commands.run_reconciler import reconcile
 from tests.encounters.conftest import make_encounter
-from tests.interop.conftest import make_channel
+from tests.interop.conftest import er7, make_channel
 from tests.lab.conftest import enter, item_of, place_order, receive, samples_of
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\r"
@@ -186,6 +189,26 @@ def test_a_patient_who_may_not_be_shared_is_not_sent(lab_world, receiver, monkey
     # when a LAB order is placed, then nothing is queued
     order_cbc(lab_world)
     assert outbound(lab_world) == []
+
+
+def test_an_order_received_from_a_channel_is_not_echoed_back_to_it(lab_world, receiver):
+    # given two order channels; the first sends hm_core an ORM^O01 over MLLP
+    rx = receiver()
+    source, other = lis(lab_world, rx.port), lis(lab_world, rx.port)
+    encounter = make_encounter(lab_world, "IN_CONSULT")
+    with scope_active(scope := lab_world.scope("admin")):
+        mrn = patient_get(scope=scope, patient_id=encounter.patient_id).mrn
+    receipt = receive_mllp(
+        er7(
+            f"MSH|^~\\&|{source.sending_application}|LAB|HM_CORE||20260101||ORM^O01|X1|P|2.5.1",
+            f"PID|||{mrn}^^^^MR||Lovelace^Ada",
+            "ORC|NW|EXT-1",
+            "OBR|1|EXT-1||CBC^Complete blood count^L",
+        )
+    )
+    assert receipt.status == "ACCEPTED", receipt.ack
+    # then the order goes to the other channel only
+    assert [m.channel_id for m in outbound(lab_world)] == [other.id]
 
 
 def test_ae_ar_and_a_hang_up_are_retried_then_dead_and_replay_sends_it(lab_world, receiver):

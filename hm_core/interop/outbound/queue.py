@@ -82,9 +82,10 @@ def _sendable_facts(
 
 
 def _channels_for(meta: EventMeta, wanted: str) -> list[Channel]:
-    """Active HL7 channels of the event's facility that send `wanted`. A channel only gets
-    events recorded after it was created: a lagging checkpoint must not flood a new channel
-    with history."""
+    """Active HL7 channels of the event's facility that send `wanted`, except the one whose
+    inbound message caused the event (a LIS is not sent its own result back: no echo loop).
+    A channel only gets events recorded after it was created: a lagging checkpoint must not
+    flood a new channel with history."""
     scope = meta.scope
     with scope_active(scope):
         rows = Channel.objects.for_scope(scope).filter(
@@ -93,7 +94,20 @@ def _channels_for(meta: EventMeta, wanted: str) -> list[Channel]:
             is_active=True,
             created_at__lte=meta.recorded_at,
         )
-        return [c for c in rows if c.sends_outbound and wanted in c.outbound_events]
+        source = _source_channel(meta)
+        return [
+            c for c in rows if c.sends_outbound and wanted in c.outbound_events and c.id != source
+        ]
+
+
+def _source_channel(meta: EventMeta) -> uuid.UUID | None:
+    """The channel of the inbound message the event came from (its `causation_id`), if any."""
+    if meta.causation_id is None:
+        return None
+    inbound = Message.objects.filter(
+        id=meta.causation_id, tenant_id=meta.tenant_id, direction=Message.Direction.INBOUND
+    )
+    return inbound.values_list("channel_id", flat=True).first()
 
 
 @dataclass(frozen=True)

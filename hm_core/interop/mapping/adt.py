@@ -11,11 +11,10 @@ services with the interface scope, so events, read models and audit agree with t
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import hl7
@@ -24,12 +23,12 @@ from hm_core.common.errors import ValidationFailed
 from hm_core.common.time import utcnow
 from hm_core.encounters.selectors import encounter_find_by_visit_number
 from hm_core.encounters.services import encounter_cancel, encounter_check_in, encounter_create
-from hm_core.interop.hl7.message import Hl7Error, Hl7Message, field, repetitions
+from hm_core.interop.hl7.message import Hl7Error, Hl7Message, field
 from hm_core.interop.mapping import Inbound
+from hm_core.interop.mapping.common import HL7_NULL, hl7_date, hl7_datetime, patient_mrn
 from hm_core.patients.selectors import patient_find_by_mrn
 from hm_core.patients.services import patient_register, patient_update
 
-HL7_NULL = '""'
 GENDERS = frozenset({"M", "F", "O", "U"})
 CANCEL_REASON = "Admission cancelled (ADT^A11)"
 # Where each demographic comes from, for the ERR-2 of a value the patient rules refuse.
@@ -43,9 +42,6 @@ LOCATIONS = {
 }
 # The read model's column widths: a longer value is the sender's error (AE), not a crash (207).
 MAX_LENGTHS = {"mrn": 64, "full_name": 200, "address": 500, "phone": 32}
-_DTM = re.compile(
-    r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.\d{1,4})?)?)?)?([+-]\d{4})?$"
-)
 
 
 class _Patient(Protocol):
@@ -104,7 +100,7 @@ def cancel_admit(inbound: Inbound) -> None:
     if not visit_number:
         raise Hl7Error("PV1-19 (visit number) is empty.", code="101", location="PV1^1^19")
     encounter = encounter_find_by_visit_number(scope=scope, visit_number=visit_number)
-    mrn = _mrn(_pid(inbound.message), required=False)
+    mrn = patient_mrn(_pid(inbound.message), required=False)
     patient = _patient_by_mrn(inbound, mrn) if mrn else None
     if encounter is None or (mrn and (patient is None or patient.id != encounter.patient_id)):
         raise Hl7Error(
@@ -187,7 +183,7 @@ def _demographics(pid: hl7.Segment) -> dict[str, Any]:
         "address": _address(pid),
         "phone": _phone(pid),
     }
-    demographics: dict[str, Any] = {"mrn": _mrn(pid, required=True)}
+    demographics: dict[str, Any] = {"mrn": patient_mrn(pid, required=True)}
     demographics.update({name: value for name, value in read.items() if value is not None})
     for name, limit in MAX_LENGTHS.items():
         if len(demographics.get(name) or "") > limit:
@@ -195,18 +191,6 @@ def _demographics(pid: hl7.Segment) -> dict[str, Any]:
                 f"{name} is longer than {limit} characters.", code="102", location=LOCATIONS[name]
             )
     return demographics
-
-
-def _mrn(pid: hl7.Segment, *, required: bool) -> str:
-    """PID-3: the repetition whose identifier type (PID-3.5) is `MR`, else the first."""
-    count = repetitions(pid, 3)
-    chosen = next((r for r in range(1, count + 1) if field(pid, 3, 5, r).upper() == "MR"), 1)
-    mrn = field(pid, 3, 1, chosen)
-    if mrn == HL7_NULL:
-        mrn = ""
-    if required and not mrn:
-        raise Hl7Error("PID-3 (patient identifier) is empty.", code="101", location="PID^1^3")
-    return mrn
 
 
 def _name(pid: hl7.Segment) -> str | None:
@@ -218,18 +202,7 @@ def _name(pid: hl7.Segment) -> str | None:
 
 def _birth_date(pid: hl7.Segment) -> date | None:
     """PID-7 (DTM): the date part as sent, in the sender's own zone (a birth date has none)."""
-    text = field(pid, 7)
-    if not text or text == HL7_NULL:
-        return None
-    match = _DTM.match(text)
-    try:
-        if match is None:
-            raise ValueError(text)
-        return date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        raise Hl7Error(
-            "PID-7 (date of birth) is not a valid date (YYYYMMDD).", code="102", location="PID^1^7"
-        ) from None
+    return hl7_date(field(pid, 7), location="PID^1^7", label="PID-7 (date of birth)")
 
 
 def _gender(pid: hl7.Segment) -> str | None:
@@ -297,25 +270,7 @@ def _reason(message: Hl7Message) -> str:
 def _admitted_at(message: Hl7Message) -> datetime:
     """PV1-44 admit time, else EVN-2 recorded time, else MSH-7, else now (first valid wins)."""
     for segment, number in (("PV1", 44), ("EVN", 2), ("MSH", 7)):
-        moment = _datetime(field(message.segment(segment), number))
+        moment = hl7_datetime(field(message.segment(segment), number))
         if moment is not None:
             return moment
     return utcnow()
-
-
-def _datetime(text: str) -> datetime | None:
-    """An HL7 DTM as an aware datetime; without an offset it is taken as UTC (the server's
-    zone, as no facility zone is configured); None when absent or not a valid DTM."""
-    match = _DTM.match(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, offset = match.groups()
-    try:
-        zone = UTC
-        if offset:
-            minutes = int(offset[1:3]) * 60 + int(offset[3:5])
-            zone = timezone(timedelta(minutes=-minutes if offset[0] == "-" else minutes))
-        moment = datetime(int(year), int(month), int(day), tzinfo=zone)
-        return moment.replace(hour=int(hour or 0), minute=int(minute or 0), second=int(second or 0))
-    except ValueError:  # 20230230, 2500 hours, an offset of a day or more
-        return None

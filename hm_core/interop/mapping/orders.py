@@ -12,7 +12,6 @@ no date (OBX-2 DT/DTM/TS) makes the message inapplicable: AE 102, nothing writte
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
@@ -20,8 +19,9 @@ import hl7
 
 from hm_core.catalog.selectors import ServiceSpec, service_by_code, service_by_loinc
 from hm_core.encounters.selectors import encounter_find_by_visit_number, encounter_list
-from hm_core.interop.hl7.message import Hl7Error, Hl7Message, field, repetitions
+from hm_core.interop.hl7.message import Hl7Error, Hl7Message, field
 from hm_core.interop.mapping import Inbound
+from hm_core.interop.mapping.common import is_hl7_datetime, patient_mrn
 from hm_core.orders.errors import DuplicatePlacerOrderNumber
 from hm_core.orders.selectors import order_find_by_placer_number
 from hm_core.orders.services import order_cancel, order_place
@@ -30,7 +30,6 @@ from hm_core.patients.selectors import patient_find_by_mrn
 PRIORITIES = {"S": "STAT", "A": "URGENT"}
 CLOSED_ENCOUNTER = ("CLOSED", "CANCELLED")
 PLACER_MAX_LENGTH = 22
-_DTM = re.compile(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?)?)?([+-]\d{4})?$")
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def check_dates(message: Hl7Message) -> None:
     """A date or time observation (OBX-2 DT, DTM or TS) must hold an HL7 date: AE 102 if not."""
     for number, obx in enumerate(message.segments("OBX"), start=1):
         value_type, value = field(obx, 2).upper(), field(obx, 5)
-        if value_type in ("DT", "DTM", "TS") and value and not _DTM.match(value):
+        if value_type in ("DT", "DTM", "TS") and value and not is_hl7_datetime(value):
             text = f"OBX-5 {value!r} is not an HL7 {value_type} (YYYY[MM[DD[HH[MM[SS]]]]][+ZZZZ])."
             raise Hl7Error(text, code="102", location=f"OBX^{number}^5")
 
@@ -111,10 +110,7 @@ def _placer_location(message: Hl7Message) -> str:
 
 def patient_for(inbound: Inbound) -> uuid.UUID:
     """The tenant's patient named by PID-3 (the `MR` repetition, else the first): AE 204 if none."""
-    pid = inbound.message.segment("PID")
-    count = repetitions(pid, 3)
-    chosen = next((r for r in range(1, count + 1) if field(pid, 3, 5, r).upper() == "MR"), 1)
-    mrn = field(pid, 3, 1, chosen)
+    mrn = patient_mrn(inbound.message.segment("PID"), required=False)
     found = patient_find_by_mrn(scope=inbound.scope, mrn=mrn) if mrn else None
     if found is None:
         raise Hl7Error(f"Unknown patient {mrn or '(none)'}.", code="204", location="PID^1^3")

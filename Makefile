@@ -49,7 +49,7 @@ worker: install ## Async subscribers: dramatiq workers on REDIS_URL plus the rec
 	@test -n "$$REDIS_URL" || { echo "REDIS_URL is not set: without a broker, async subscribers run in-process"; exit 1; }
 	trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/python manage.py run_reconciler & \
-	$(BIN)/dramatiq hm_core.worker --processes $(WORKER_PROCESSES) --threads $(WORKER_THREADS) --queues hm_subscriptions hm_webhooks
+	$(BIN)/dramatiq hm_core.worker --processes $(WORKER_PROCESSES) --threads $(WORKER_THREADS) --queues hm_subscriptions hm_webhooks hm_interop
 
 interfaces: migrate ## HL7 v2 MLLP listener, all tenants' channels (MLLP_HOST/MLLP_PORT, default :2575)
 	$(BIN)/python manage.py run_mllp --host $(MLLP_HOST) --port $(MLLP_PORT)

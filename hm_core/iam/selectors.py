@@ -69,3 +69,11 @@ def tenant_currency(*, tenant_id: uuid.UUID) -> str:
 def facility_in_tenant(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> bool:
     """Whether `facility_id` is one of the tenant's facilities (configuration naming one)."""
     return Facility.objects.filter(tenant_id=tenant_id, id=facility_id).exists()
+
+
+def facility_code(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> str:
+    """The facility's short code (`main`), e.g. as MSH-4 of the messages hm_core sends."""
+    code = Facility.objects.filter(tenant_id=tenant_id, id=facility_id).values_list(
+        "code", flat=True
+    )
+    return next(iter(code), "")

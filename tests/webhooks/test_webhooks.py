@@ -219,4 +219,4 @@ def test_a_failing_async_subscriber_does_not_hold_back_the_others(world, receive
     assert webhooks.position == head
     assert stuck.position == 0 and stuck.failures == 1 and "downstream is down" in stuck.last_error
     assert stuck.retry_at is not None
-    assert subscriptions.lag_by_subscription() == {"broken": head, "webhooks": 0}
+    assert subscriptions.lag_by_subscription() == {"broken": head, "hl7_outbound": 0, "webhooks": 0}

@@ -172,10 +172,9 @@ def _observations(
 
 
 def _facility_label(meta: EventMeta) -> str:
-    """MSH-4: the facility's code when IAM offers a selector for it, else its id."""
-    lookup = getattr(iam_selectors, "facility_code", None)
-    code = lookup(tenant_id=meta.tenant_id, facility_id=meta.facility_id) if lookup else ""
-    return str(code or meta.facility_id)
+    """MSH-4: the facility's code (`main`), else its id."""
+    code = iam_selectors.facility_code(tenant_id=meta.tenant_id, facility_id=meta.facility_id)
+    return code or str(meta.facility_id)
 
 
 def _render(facts: _Facts, envelope: build.Envelope, meta: EventMeta) -> str:

@@ -18,9 +18,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,54 +28,15 @@ import pytest
 from django.conf import settings as django_settings
 from hl7.client import MLLPClient
 
-from hm_core.interop.mllp import FrameDecoder, ListenerConfig, MllpListener, receive_in_worker
+from hm_core.interop.mllp import FrameDecoder
 from hm_core.interop.models import Message
-from tests.interop.conftest import er7, make_channel
+from tests.interop.conftest import Running, er7, make_channel
 
 SB, EB = b"\x0b", b"\x1c\r"
-CONFIG = ListenerConfig(host="127.0.0.1", port=0, idle_timeout_s=5, max_bytes=64 * 1024)
 transactional = pytest.mark.django_db(transaction=True)
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Running:
-    listener: MllpListener
-    loop: asyncio.AbstractEventLoop
-    thread: threading.Thread
-
-    @property
-    def port(self) -> int:
-        return self.listener.address[1]
-
-    def stop(self) -> None:
-        if self.loop.is_closed():
-            return
-        asyncio.run_coroutine_threadsafe(self.listener.stop(), self.loop).result(timeout=10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-        self.loop.close()
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[..., Running]]:
-    """Start listeners (config overrides as keywords); all are stopped after the test."""
-    started: list[Running] = []
-
-    def start(receive: Any = receive_in_worker, **overrides: Any) -> Running:
-        listener = MllpListener(replace(CONFIG, **overrides), receive=receive)
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, daemon=True)
-        thread.start()
-        asyncio.run_coroutine_threadsafe(listener.start(), loop).result(timeout=5)
-        started.append(Running(listener, loop, thread))
-        return started[-1]
-
-    yield start
-    for running in started:
-        running.stop()
 
 
 @pytest.fixture

@@ -154,8 +154,6 @@ NINJA_JWT = {
 
 # How long a stored idempotent response is replayed (contract: 24 h).
 HM_IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", default=24))
-# A claim whose request never finished (the process died) may be taken over after this.
-HM_IDEMPOTENCY_STALE_AFTER = timedelta(seconds=env_int("IDEMPOTENCY_STALE_SECONDS", default=300))
 # Outbound webhooks: attempts before a delivery is dead-lettered, backoff base, timeout, and
 # the networks a webhook URL may resolve into although they are private (SSRF guard). Dev and
 # test settings allow loopback only; production allows none unless configured.

@@ -140,6 +140,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Wake-ups are sent after a command commits, on the request path: a hung Redis may cost the
+# request this much (connect, then read), never more; the reconciler makes up for lost sends.
+HM_BROKER_SEND_TIMEOUT_MS = env_int("BROKER_SEND_TIMEOUT_MS", default=50)
 
 NINJA_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", default=10)),

@@ -17,7 +17,7 @@ from django.db import close_old_connections, transaction
 
 from hm_core.common.errors import ValidationFailed
 from hm_core.common.time import isoformat, utcnow
-from hm_core.events.broker import uses_workers
+from hm_core.events.broker import send, uses_workers
 from hm_core.events.models import Event
 from hm_core.webhooks.models import WebhookAttempt, WebhookDelivery
 from hm_core.webhooks.security import SIGNATURE_HEADER, check_url, sign
@@ -137,7 +137,7 @@ def deliver_soon(delivery_ids: list[uuid.UUID]) -> None:
 
         for delivery_id in delivery_ids:
             try:
-                deliver_webhook.send(str(delivery_id))
+                send(deliver_webhook, str(delivery_id))
             except Exception:  # the reconciler re-sends due deliveries
                 logger.warning(
                     "broker unreachable; delivery %s left to the reconciler", delivery_id

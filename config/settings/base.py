@@ -164,6 +164,8 @@ HM_WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", default=6)
 HM_WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", default=5)
 HM_WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", default=5)
 HM_WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# Webhooks carry PHI and a signature: https only, unless a deployment says otherwise.
+HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)
 # Policies may raise events that raise events; past this depth the command is refused.
 HM_BUS_MAX_DEPTH = env_int("BUS_MAX_DEPTH", default=8)
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from hm_core.common.time import isoformat, utcnow
 from hm_core.events.broker import send, uses_workers
 from hm_core.events.models import Event
 from hm_core.webhooks.models import WebhookAttempt, WebhookDelivery
-from hm_core.webhooks.security import SIGNATURE_HEADER, check_url, sign
+from hm_core.webhooks.security import SIGNATURE_HEADER, check_url, post_pinned, sign
 
 logger = logging.getLogger(__name__)
 
@@ -79,16 +78,19 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     ).encode()
     started = time.monotonic()
     try:
-        check_url(delivery.endpoint.url)  # again at send time: DNS may have changed
-        request = urllib.request.Request(  # noqa: S310 - scheme checked by check_url
-            delivery.endpoint.url, data=body, method="POST", headers=_headers(delivery, body)
+        address = check_url(delivery.endpoint.url)  # again at send time: DNS may have changed
+        code = post_pinned(
+            delivery.endpoint.url,
+            address=address,
+            body=body,
+            headers=_headers(delivery, body),
+            timeout=settings.HM_WEBHOOK_TIMEOUT_SECONDS,
         )
-        with urllib.request.urlopen(request, timeout=settings.HM_WEBHOOK_TIMEOUT_SECONDS) as resp:  # noqa: S310
-            return resp.status, "", _ms(started)
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code}", _ms(started)
-    except (OSError, ValidationFailed) as exc:
+    except (OSError, http.client.HTTPException, ValidationFailed) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500], _ms(started)
+    if 300 <= code < 400:
+        return code, f"HTTP {code}: redirects are not followed", _ms(started)
+    return code, "" if 200 <= code < 300 else f"HTTP {code}", _ms(started)
 
 
 def _headers(delivery: WebhookDelivery, body: bytes) -> dict[str, str]:

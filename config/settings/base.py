@@ -167,6 +167,11 @@ HM_WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", default=5)
 HM_WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", default=[])
 # Webhooks carry PHI and a signature: https only, unless a deployment says otherwise.
 HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)
+# Embedded mode (no REDIS_URL): each server process redelivers stranded and due webhook
+# deliveries and drains lagging subscriptions every this many seconds (0 in EMBEDDED_RECONCILER
+# turns it off, e.g. when `manage.py run_reconciler` runs instead).
+HM_EMBEDDED_RECONCILER = env_bool("EMBEDDED_RECONCILER", default=True)
+HM_EMBEDDED_RECONCILER_SECONDS = env_int("EMBEDDED_RECONCILER_SECONDS", default=10)
 # Policies may raise events that raise events; past this depth the command is refused.
 HM_BUS_MAX_DEPTH = env_int("BUS_MAX_DEPTH", default=8)
 

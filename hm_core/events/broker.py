@@ -9,6 +9,10 @@ timeouts, so a frozen Redis never holds up a committed command's response.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -21,6 +25,10 @@ from dramatiq.brokers.stub import StubBroker
 logger = logging.getLogger(__name__)
 
 QUEUE = "hm_subscriptions"
+# Worker processes renew `<prefix><host>:<pid>` every HEARTBEAT_EVERY seconds; it expires after
+# HEARTBEAT_TTL, so /api/health/ can tell a broker that has workers from one that has none.
+HEARTBEAT_PREFIX = "hm_core:workers:"
+HEARTBEAT_EVERY, HEARTBEAT_TTL = 10, 30
 _senders: dict[str, RedisBroker] = {}
 
 
@@ -35,10 +43,35 @@ def configure_broker() -> dramatiq.Broker:
             settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2, health_check_interval=30
         )
         broker = RedisBroker(client=client)
+        broker.add_middleware(WorkerHeartbeat())
     else:
         broker = StubBroker()
     dramatiq.set_broker(broker)
     return broker
+
+
+class WorkerHeartbeat(dramatiq.Middleware):
+    """Each dramatiq worker process says, in Redis, that it is alive (web processes never boot
+    a worker, so they never count)."""
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        key = f"{HEARTBEAT_PREFIX}{socket.gethostname()}:{os.getpid()}"
+        client = broker.client  # type: ignore[attr-defined]
+        threading.Thread(target=_beat, args=(client, key), daemon=True).start()
+
+
+def _beat(client: redis.Redis, key: str) -> None:
+    while True:
+        try:
+            client.set(key, "1", ex=HEARTBEAT_TTL)
+        except redis.RedisError:
+            logger.warning("worker heartbeat: broker unreachable")
+        time.sleep(HEARTBEAT_EVERY)
+
+
+def workers_seen(client: redis.Redis) -> int:
+    """Worker processes that sent a heartbeat within HEARTBEAT_TTL."""
+    return sum(1 for _ in client.scan_iter(match=f"{HEARTBEAT_PREFIX}*", count=100))
 
 
 def uses_workers() -> bool:

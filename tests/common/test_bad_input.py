@@ -100,9 +100,9 @@ def test_gunicorn_as_make_serve_runs_it_passes_a_10_kb_header_to_django(tmp_path
         port = sock.getsockname()[1]
     gunicorn = Path(sys.executable).with_name("gunicorn")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    command = [str(gunicorn), "-c", "config/gunicorn.py", "config.wsgi:application"]
     server = subprocess.Popen(  # noqa: S603 - fixed arguments
-        [str(gunicorn), "-c", "config/gunicorn.py", "config.wsgi:application"]
-        + ["--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        [*command, "-w", "1", "--bind", f"127.0.0.1:{port}"],
         cwd=settings.BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
+from hm_core.common.errors import ValidationFailed
 from hm_core.iam.models import (
     Facility,
     FacilityMembership,
@@ -19,7 +20,6 @@ from hm_core.iam.models import (
     Tenant,
     User,
 )
-from hm_core.common.errors import ValidationFailed
 from hm_core.iam.permissions import DEFAULT_GRANTS, PERMISSIONS, ROLES
 from hm_core.iam.services import user_ensure
 from tests.patients.factories import patient_body

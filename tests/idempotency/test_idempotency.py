@@ -381,9 +381,7 @@ class _WorkerDied(BaseException):
     """The process dies: not an Exception, so no handler turns it into a response."""
 
 
-def test_a_crash_before_the_response_is_stored_never_lets_the_retry_write_twice(
-    world, monkeypatch
-):
+def test_a_crash_before_the_response_is_stored_never_lets_the_retry_write_twice(world, monkeypatch):
     # given: the worker dies after the view returned, before the response was stored
     from hm_core.idempotency import middleware
 

@@ -9,22 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from hm_core.events import actors, broker
-from hm_core.events.subscriptions import drain, lagging
-from hm_core.webhooks.delivery import deliver_soon, due_deliveries
+from hm_core.webhooks.reconciler import reconcile
 
-
-def reconcile() -> tuple[int, int]:
-    """One pass: (subscription wake-ups sent, deliveries resent)."""
-    tenants = sorted({tenant_id for _, tenant_id in lagging()})
-    for tenant_id in tenants:
-        if broker.uses_workers():
-            actors.drain_tenant.send(str(tenant_id))
-        else:
-            drain(tenant_id)
-    due = due_deliveries()
-    deliver_soon(due)
-    return len(tenants), len(due)
+__all__ = ["Command", "reconcile"]
 
 
 class Command(BaseCommand):

@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The suite runs on PostgreSQL; pytest-django creates (and drops) test_<name> databases itself.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hm_core
+# `make serve` and `make worker` run with the same settings (the WSGI entry defaults to them too).
+PROD_SETTINGS ?= config.settings.prod
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
@@ -40,13 +42,14 @@ run: migrate ## Migrate, bootstrap the demo tenant and serve on http://127.0.0.1
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 serve: install ## Production server: gunicorn + prod settings (needs SECRET_KEY, DATABASE_URL)
-	DJANGO_SETTINGS_MODULE=config.settings.prod $(BIN)/python manage.py migrate --noinput
-	DJANGO_SETTINGS_MODULE=config.settings.prod $(BIN)/python manage.py collectstatic --noinput -v0
-	DJANGO_SETTINGS_MODULE=config.settings.prod $(BIN)/gunicorn config.wsgi:application \
-	  --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile - --graceful-timeout 30
+	DJANGO_SETTINGS_MODULE=$(PROD_SETTINGS) $(BIN)/python manage.py migrate --noinput
+	DJANGO_SETTINGS_MODULE=$(PROD_SETTINGS) $(BIN)/python manage.py collectstatic --noinput -v0
+	DJANGO_SETTINGS_MODULE=$(PROD_SETTINGS) $(BIN)/gunicorn -c config/gunicorn.py \
+	  config.wsgi:application --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY)
 
 worker: install ## Async subscribers: dramatiq workers on REDIS_URL plus the reconciler
 	@test -n "$$REDIS_URL" || { echo "REDIS_URL is not set: without a broker, async subscribers run in-process"; exit 1; }
+	export DJANGO_SETTINGS_MODULE=$(PROD_SETTINGS); \
 	trap 'kill 0' EXIT INT TERM; \
 	$(BIN)/python manage.py run_reconciler & \
 	$(BIN)/dramatiq hm_core.worker --processes $(WORKER_PROCESSES) --threads $(WORKER_THREADS) --queues hm_subscriptions hm_webhooks hm_interop

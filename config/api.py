@@ -13,6 +13,7 @@ from hm_core.alerts.api import router as alerts_router
 from hm_core.audit.api import router as audit_router
 from hm_core.billing.api import router as billing_router
 from hm_core.common.errors import HmError, error_body
+from hm_core.common.parser import JsonParser
 from hm_core.documents.api import router as documents_router
 from hm_core.encounters.api import router as encounters_router
 from hm_core.health.api import router as health_router
@@ -36,6 +37,7 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
     docs_url="/docs/",
     auth=scope_auth,
+    parser=JsonParser(),
 )
 
 api.add_router("/auth/", auth_router)
@@ -100,6 +102,8 @@ def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> H
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, HmError):  # refused by the JsonParser: 415 or 422
+        return on_hm_error(request, exc.__cause__)
     # json.loads raises RecursionError, not ValueError, on absurdly nested input.
     if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
         return _render(request, 400, "malformed_json", "The request body is not valid JSON.")

@@ -8,7 +8,7 @@ import os
 
 import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.prod")  # as config.wsgi
 django.setup()
 
 from hm_core.events import actors as event_actors  # noqa: E402, F401 - registers actors

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "hm_core.common.middleware.RequestIdMiddleware",
+    "hm_core.common.middleware.ApiHeadersMiddleware",
     "hm_core.common.middleware.ApiErrorBodyMiddleware",
     "hm_core.idempotency.middleware.IdempotencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -141,6 +142,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Wake-ups are sent after a command commits, on the request path: a hung Redis may cost the
+# request this much (connect, then read), never more; the reconciler makes up for lost sends.
+HM_BROKER_SEND_TIMEOUT_MS = env_int("BROKER_SEND_TIMEOUT_MS", default=50)
 
 NINJA_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", default=10)),
@@ -155,8 +159,6 @@ NINJA_JWT = {
 
 # How long a stored idempotent response is replayed (contract: 24 h).
 HM_IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", default=24))
-# A claim whose request never finished (the process died) may be taken over after this.
-HM_IDEMPOTENCY_STALE_AFTER = timedelta(seconds=env_int("IDEMPOTENCY_STALE_SECONDS", default=300))
 # Outbound webhooks: attempts before a delivery is dead-lettered, backoff base, timeout, and
 # the networks a webhook URL may resolve into although they are private (SSRF guard). Dev and
 # test settings allow loopback only; production allows none unless configured.
@@ -164,14 +166,41 @@ HM_WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", default=6)
 HM_WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", default=5)
 HM_WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", default=5)
 HM_WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# Webhooks carry PHI and a signature: https only, unless a deployment says otherwise.
+HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)
+# Embedded mode (no REDIS_URL): each server process redelivers stranded and due webhook
+# deliveries and drains lagging subscriptions every this many seconds (0 in EMBEDDED_RECONCILER
+# turns it off, e.g. when `manage.py run_reconciler` runs instead).
+HM_EMBEDDED_RECONCILER = env_bool("EMBEDDED_RECONCILER", default=True)
+HM_EMBEDDED_RECONCILER_SECONDS = env_int("EMBEDDED_RECONCILER_SECONDS", default=10)
 # Policies may raise events that raise events; past this depth the command is refused.
 HM_BUS_MAX_DEPTH = env_int("BUS_MAX_DEPTH", default=8)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    # runserver's request log prints the whole request line: query strings carry PHI.
+    "filters": {"no_query_string": {"()": "hm_core.common.logging.StripQueryString"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
+    "loggers": {
+        "django.server": {
+            "handlers": ["django.server"],
+            "filters": ["no_query_string"],
+            "level": "INFO",
+            "propagate": False,
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 

@@ -12,3 +12,4 @@ if not SECRET_KEY:  # noqa: F405
 HM_WEBHOOK_ALLOWED_NETWORKS = env_list(
     "WEBHOOK_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
+HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback receivers

@@ -4,7 +4,7 @@ import os
 import uuid
 
 from .base import *  # noqa: F403
-from .base import DATABASES, NINJA_JWT, env_list
+from .base import DATABASES, NINJA_JWT, env_bool, env_list
 
 DEBUG = False
 SECRET_KEY = "test-only-key-not-secret-0123456789abcdef0123456789"  # noqa: S105
@@ -16,6 +16,8 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 HM_WEBHOOK_ALLOWED_NETWORKS = env_list(
     "WEBHOOK_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
+HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback receivers
+HM_EMBEDDED_RECONCILER = False  # tests run reconciler passes themselves
 HM_WEBHOOK_BACKOFF_SECONDS = 0  # retries are due at once; tests drive attempts explicitly
 
 # Test databases are named per run (`test_hm_core_<run>_gw0`, ...): two checkouts, or two runs,

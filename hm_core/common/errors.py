@@ -94,6 +94,12 @@ class PreconditionFailed(HmError):
     default_message = "If-Match does not match the current version."
 
 
+class UnsupportedMediaType(HmError):
+    status = 415
+    default_code = "unsupported_media_type"
+    default_message = "The request body must be JSON (Content-Type: application/json)."
+
+
 class RuleViolation(HmError):
     status = 422
     default_code = "rule_violation"

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
 
 from hm_core.common.errors import error_body
 
@@ -37,6 +38,33 @@ class RequestIdMiddleware:
         request.request_id = request_id  # type: ignore[attr-defined]
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
+        return response
+
+
+# The interactive docs load only their own assets (served from /static/); Swagger UI sets inline
+# styles and uses data: images. Nothing else may run in a page that holds a bearer token.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_DOCS_PATHS = ("/api/docs/", "/api/openapi.json", "/api/schema/")
+
+
+class ApiHeadersMiddleware:
+    """API answers carry PHI: never stored by browsers or proxies. The docs get a CSP."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith("/api/"):
+            return response
+        if request.path.startswith(_DOCS_PATHS):
+            response.setdefault("Content-Security-Policy", DOCS_CSP)
+        else:
+            add_never_cache_headers(response)
         return response
 
 

@@ -4,16 +4,36 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field
 
+from hm_core.events.broker import workers_seen
+from hm_core.events.reconciler import embedded_reconciler_running
 from hm_core.events.subscriptions import lag_by_subscription
+from hm_core.webhooks.selectors import delivery_backlog
 
 router = Router(tags=["health"])
 logger = logging.getLogger(__name__)
+
+
+class AsyncWorkOut(Schema):
+    mode: str = Field(description="`workers` (dramatiq on REDIS_URL) or `embedded` (in-process)")
+    workers_seen: int | None = Field(
+        description="worker processes alive on the broker (0: nobody consumes); null if unknown"
+    )
+    reconciler: str = Field(
+        description="embedded: `running` or `stopped` in this process; workers: `external`"
+    )
+
+
+class WebhookBacklogOut(Schema):
+    pending: int
+    overdue: int = Field(description="pending deliveries due for over a minute: nobody sends")
+    dead: int
 
 
 class HealthOut(Schema):
@@ -23,6 +43,8 @@ class HealthOut(Schema):
     subscriptions: dict[str, int] = Field(
         default_factory=dict, description="events each async subscription has still to process"
     )
+    async_work: AsyncWorkOut | None = None
+    webhooks: WebhookBacklogOut | None = None
 
 
 def _database() -> str:
@@ -35,17 +57,23 @@ def _database() -> str:
     return "ok"
 
 
-def _broker() -> str:
+def _broker() -> tuple[str, AsyncWorkOut]:
     if not settings.REDIS_URL:
-        return "not_configured"
+        running = "running" if embedded_reconciler_running() else "stopped"
+        return "not_configured", AsyncWorkOut(
+            mode="embedded", workers_seen=None, reconciler=running
+        )
+    work = AsyncWorkOut(mode="workers", workers_seen=None, reconciler="external")
     try:
-        import redis
-
-        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).ping()
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1
+        )
+        client.ping()
+        work.workers_seen = workers_seen(client)
     except Exception:
         logger.warning("health: broker unreachable", exc_info=True)
-        return "down"
-    return "ok"
+        return "down", work
+    return "ok", work
 
 
 @router.get("/", response={200: HealthOut, 503: HealthOut}, auth=None)
@@ -54,10 +82,13 @@ def health(request: HttpRequest) -> Status[HealthOut]:
     database = _database()
     status = 200 if database == "ok" else 503
     lags = lag_by_subscription() if database == "ok" else {}
+    broker, async_work = _broker()
     result = HealthOut(
         status="ok" if status == 200 else "degraded",
         database=database,
-        broker=_broker(),
+        broker=broker,
         subscriptions=lags,
+        async_work=async_work,
+        webhooks=WebhookBacklogOut(**delivery_backlog()) if database == "ok" else None,
     )
     return Status(status, result)

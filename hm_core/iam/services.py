@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from ninja_jwt.exceptions import TokenError
 from ninja_jwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from ninja_jwt.tokens import RefreshToken
 
+from hm_core.common.errors import ValidationFailed
 from hm_core.iam.errors import InvalidCredentials, TokenInvalid
 from hm_core.iam.models import (
     Facility,
@@ -94,13 +97,27 @@ def facility_ensure(*, tenant: Tenant, code: str, name: str) -> Facility:
     return facility
 
 
+@transaction.atomic
 def user_ensure(*, username: str, full_name: str, password: str | None) -> tuple[User, bool]:
-    """Get or create a user; set the password when one is given."""
+    """Get or create a user; set the password when one is given (422 if the validators of
+    AUTH_PASSWORD_VALIDATORS refuse it)."""
     user, created = User.objects.get_or_create(username=username, defaults={"full_name": full_name})
     if password is not None:
-        user.set_password(password)
-        user.save(update_fields=["password"])
+        user_set_password(user=user, password=password)
     return user, created
+
+
+def user_set_password(*, user: User, password: str) -> None:
+    """Every password set by hm_core goes through Django's password validators."""
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "The password is too weak: " + " ".join(exc.messages),
+            details=[{"field": "password", "message": message} for message in exc.messages],
+        ) from None
+    user.set_password(password)
+    user.save(update_fields=["password"])
 
 
 def membership_grant(*, user: User, facility: Facility, roles: list[str]) -> FacilityMembership:

@@ -1,9 +1,13 @@
 """Idempotency-Key handling (contract §1).
 
-Flow: after authentication and scope resolution, `idempotency_claim` inserts a claim row in
-its own committed statement (the unique key makes concurrent duplicates lose), or answers from
-a finished claim. The middleware stores the final response on the claim once the view returns;
-a 5xx releases the claim so that the client may retry.
+Flow: the middleware opens one transaction around the whole request. After authentication and
+scope resolution, `idempotency_claim` takes the key's lock (a second request with the key while
+the first runs gets 409), then inserts a claim row or answers from a finished claim. Once the
+view returns, `idempotency_complete` stores the response on the claim in that same transaction,
+so a command that committed always has its response stored and replays; a 5xx rolls the request
+back, which releases the key. An unfinished claim is therefore never committed by this code: one
+left by an older version is treated as in flight until it expires, never taken over, because its
+command may have committed.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import re
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 
 from hm_core.common.errors import Conflict, HmError, ValidationFailed
@@ -45,15 +49,24 @@ class IdempotentReplay(Exception):
         self.record = record
 
 
+def idempotency_requested(request: HttpRequest) -> bool:
+    """A POST sent with an `Idempotency-Key`: the middleware runs it in one transaction."""
+    return request.method == "POST" and "Idempotency-Key" in request.headers
+
+
 def idempotency_claim(request: HttpRequest, *, scope: Scope) -> None:
     """Claim the request's key, or raise: replay, reused (422) or in flight (409)."""
     key = request.headers.get("Idempotency-Key")
-    if request.method != "POST" or key is None or scope.principal.user_id is None:
+    if not idempotency_requested(request) or key is None or scope.principal.user_id is None:
         return
     if not _KEY.match(key):
         raise ValidationFailed.field("Idempotency-Key", "must be 1-255 printable ASCII characters")
+    if not connection.in_atomic_block:
+        raise RuntimeError("an idempotent request must run inside IdempotencyMiddleware")
     fingerprint = request_fingerprint(request)
     lookup = {"tenant_id": scope.tenant_id, "user_id": scope.principal.user_id, "key": key}
+    if not _lock_key(lookup):
+        raise IdempotencyKeyInUse()
     existing = _live_claim(lookup)
     if existing is None:
         existing = _insert_claim(request, lookup, fingerprint)
@@ -67,17 +80,29 @@ def idempotency_claim(request: HttpRequest, *, scope: Scope) -> None:
     raise IdempotentReplay(existing)
 
 
+def _lock_key(lookup: dict[str, Any]) -> bool:
+    """Hold the key until the request's transaction ends; False if another request holds it.
+
+    PostgreSQL: a transaction-scoped advisory lock, so the loser answers 409 at once instead of
+    queueing behind the winner's unique-index entry. SQLite: `BEGIN IMMEDIATE` already
+    serialises writing transactions, so a second request waits and then replays.
+    """
+    if connection.vendor != "postgresql":
+        return True
+    material = f"{lookup['tenant_id']}:{lookup['user_id']}:{lookup['key']}".encode()
+    lock_id = int.from_bytes(hashlib.sha256(material).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_id])
+        return bool(cursor.fetchone()[0])
+
+
 def _live_claim(lookup: dict[str, Any]) -> IdempotentRequest | None:
-    """The key's claim unless it expired or its request died without finishing."""
+    """The key's claim unless it expired; an unfinished claim is never taken over (its
+    command may have committed) and answers 409 until it expires."""
     record = IdempotentRequest.objects.filter(**lookup).first()
     if record is None:
         return None
-    now = utcnow()
-    expired = record.created_at < now - settings.HM_IDEMPOTENCY_TTL
-    abandoned = record.completed_at is None and (
-        record.created_at < now - settings.HM_IDEMPOTENCY_STALE_AFTER
-    )
-    if expired or abandoned:
+    if record.created_at < utcnow() - settings.HM_IDEMPOTENCY_TTL:
         IdempotentRequest.objects.filter(pk=record.pk).delete()
         return None
     return record
@@ -116,15 +141,15 @@ def request_fingerprint(request: HttpRequest) -> str:
 
 
 def idempotency_complete(request: HttpRequest, response: HttpResponse) -> None:
-    """Store the final response on the request's claim; release the claim on a server error."""
+    """Store the final response on the request's claim, in the request's transaction; on a
+    server error roll the whole request back, which releases the claim."""
     lookup = getattr(request, "idempotency_claim", None)
     if lookup is None:
         return
-    claims = IdempotentRequest.objects.filter(**lookup, completed_at__isnull=True)
-    if response.status_code >= 500:
-        claims.delete()
+    if response.status_code >= 500 or transaction.get_connection().needs_rollback:
+        transaction.set_rollback(True)
         return
-    claims.update(
+    IdempotentRequest.objects.filter(**lookup, completed_at__isnull=True).update(
         completed_at=utcnow(),
         status_code=response.status_code,
         response_body=bytes(response.content),

@@ -6,6 +6,7 @@ import uuid
 from typing import ClassVar
 
 from django.db import models
+from django.db.models.functions import Lower
 
 from hm_core.common.models import ScopedModel, ScopeLevel
 
@@ -33,9 +34,10 @@ class Patient(ScopedModel):
 
     class Meta:
         constraints = [
-            # MRNs are never reused, not even after a soft delete.
+            # MRNs are never reused, not even after a soft delete; search ignores case, so
+            # uniqueness does too (`LKDF85A` and `lkdf85a` are one MRN).
             models.UniqueConstraint(
-                fields=["tenant_id", "mrn"], name="patients_mrn_per_tenant_uniq"
+                "tenant_id", Lower("mrn"), name="patients_mrn_ci_per_tenant_uniq"
             )
         ]
         indexes = [

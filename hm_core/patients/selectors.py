@@ -56,7 +56,8 @@ def patient_list(*, scope: Scope, filters: PatientFilters) -> QuerySet[Patient]:
 
 
 def patient_mrn_taken(*, scope: Scope, mrn: str, exclude: uuid.UUID | None = None) -> bool:
-    qs = Patient.objects.for_scope(scope).filter(mrn=mrn)
+    """Whether another patient of the tenant has this MRN, in any letter case."""
+    qs = Patient.objects.for_scope(scope).filter(mrn__iexact=mrn)
     if exclude is not None:
         qs = qs.exclude(id=exclude)
     return qs.exists()

@@ -31,7 +31,9 @@ def _unique_mrn() -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        if violates(exc, constraint="patients_mrn_per_tenant_uniq", columns=("tenant_id", "mrn")):
+        if violates(
+            exc, constraint="patients_mrn_ci_per_tenant_uniq", columns=("tenant_id", "mrn")
+        ):
             raise DuplicateMrn() from exc
         raise
 

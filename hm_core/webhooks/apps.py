@@ -7,4 +7,8 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Outbound webhooks"
 
     def ready(self) -> None:
-        from hm_core.webhooks import actors, subscribers  # noqa: F401 - registers the subscriber
+        from hm_core.webhooks import (  # noqa: F401 - registers the subscriber and the resender
+            actors,
+            reconciler,
+            subscribers,
+        )

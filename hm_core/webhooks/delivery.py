@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -17,10 +16,10 @@ from django.db import close_old_connections, transaction
 
 from hm_core.common.errors import ValidationFailed
 from hm_core.common.time import isoformat, utcnow
-from hm_core.events.broker import uses_workers
+from hm_core.events.broker import send, uses_workers
 from hm_core.events.models import Event
 from hm_core.webhooks.models import WebhookAttempt, WebhookDelivery
-from hm_core.webhooks.security import SIGNATURE_HEADER, check_url, sign
+from hm_core.webhooks.security import SIGNATURE_HEADER, check_url, post_pinned, sign
 
 logger = logging.getLogger(__name__)
 
@@ -79,16 +78,19 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     ).encode()
     started = time.monotonic()
     try:
-        check_url(delivery.endpoint.url)  # again at send time: DNS may have changed
-        request = urllib.request.Request(  # noqa: S310 - scheme checked by check_url
-            delivery.endpoint.url, data=body, method="POST", headers=_headers(delivery, body)
+        address = check_url(delivery.endpoint.url)  # again at send time: DNS may have changed
+        code = post_pinned(
+            delivery.endpoint.url,
+            address=address,
+            body=body,
+            headers=_headers(delivery, body),
+            timeout=settings.HM_WEBHOOK_TIMEOUT_SECONDS,
         )
-        with urllib.request.urlopen(request, timeout=settings.HM_WEBHOOK_TIMEOUT_SECONDS) as resp:  # noqa: S310
-            return resp.status, "", _ms(started)
-    except urllib.error.HTTPError as exc:
-        return exc.code, f"HTTP {exc.code}", _ms(started)
-    except (OSError, ValidationFailed) as exc:
+    except (OSError, http.client.HTTPException, ValidationFailed) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500], _ms(started)
+    if 300 <= code < 400:
+        return code, f"HTTP {code}: redirects are not followed", _ms(started)
+    return code, "" if 200 <= code < 300 else f"HTTP {code}", _ms(started)
 
 
 def _headers(delivery: WebhookDelivery, body: bytes) -> dict[str, str]:
@@ -137,7 +139,7 @@ def deliver_soon(delivery_ids: list[uuid.UUID]) -> None:
 
         for delivery_id in delivery_ids:
             try:
-                deliver_webhook.send(str(delivery_id))
+                send(deliver_webhook, str(delivery_id))
             except Exception:  # the reconciler re-sends due deliveries
                 logger.warning(
                     "broker unreachable; delivery %s left to the reconciler", delivery_id
@@ -152,14 +154,3 @@ def _deliver_in_thread(delivery_ids: list[uuid.UUID]) -> None:
             deliver(delivery_id)
     finally:
         close_old_connections()
-
-
-def due_deliveries(limit: int = 500) -> list[uuid.UUID]:
-    """Pending deliveries whose next attempt is due (for the reconciler)."""
-    return list(
-        WebhookDelivery.objects.filter(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=utcnow()
-        )
-        .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
-    )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.db.models import QuerySet
 
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope
+from hm_core.common.time import utcnow
 from hm_core.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
@@ -45,3 +47,15 @@ def delivery_get(
     if delivery is None:
         raise NotFound(details={"resource": "webhook_delivery"})
     return delivery
+
+
+def delivery_backlog() -> dict[str, int]:
+    """Deliveries still to send, over every tenant (for /api/health/): `pending` in all,
+    `overdue` those whose attempt is due for over a minute (nobody is sending), `dead`."""
+    # Cross-tenant on purpose: an operator's view of the outbox, counts only.
+    pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+    return {
+        "pending": pending.count(),
+        "overdue": pending.filter(next_attempt_at__lt=utcnow() - timedelta(minutes=1)).count(),
+        "dead": WebhookDelivery.objects.filter(status=WebhookDelivery.Status.DEAD).count(),
+    }

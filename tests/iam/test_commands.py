@@ -7,8 +7,10 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.test import Client
 
+from hm_core.common.errors import ValidationFailed
 from hm_core.iam.models import (
     Facility,
     FacilityMembership,
@@ -19,6 +21,7 @@ from hm_core.iam.models import (
     User,
 )
 from hm_core.iam.permissions import DEFAULT_GRANTS, PERMISSIONS, ROLES
+from hm_core.iam.services import user_ensure
 from tests.patients.factories import patient_body
 
 DEMO_PASSWORD = "demo-pass-4711"
@@ -240,3 +243,29 @@ def test_bootstrap_demo_tenants_are_separate(db, slug):
 
     assert summary["users"]["admin"] == f"admin@{slug}"
     assert Tenant.objects.count() == 2
+
+
+@pytest.mark.parametrize("password", ["a", "password", "12345678"])
+def test_bootstrap_demo_refuses_a_password_the_validators_refuse(db, password):
+    # when
+    with pytest.raises(CommandError, match="AUTH_PASSWORD_VALIDATORS"):
+        _run("bootstrap_demo", "--tenant", "weak", "--password", password)
+
+    # then: nothing was created
+    assert not User.objects.filter(username__endswith="@weak").exists()
+
+
+def test_bootstrap_demo_refuses_a_weak_password_from_the_environment(db, monkeypatch):
+    monkeypatch.setenv("HM_DEMO_PASSWORD", "short")
+
+    with pytest.raises(CommandError, match="too short"):
+        _run("bootstrap_demo", "--tenant", "weak")
+
+
+def test_setting_a_weak_password_through_the_service_is_422(db):
+    with pytest.raises(ValidationFailed) as caught:
+        user_ensure(username="weak@x", full_name="Weak", password="a")
+
+    assert caught.value.status == 422
+    assert caught.value.details[0]["field"] == "password"
+    assert not User.objects.filter(username="weak@x").exists()

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
+from hm_core.common.time import utcnow
 from hm_core.events.models import Event
 from hm_core.iam.services import membership_grant
 from hm_core.idempotency.models import IdempotentRequest
@@ -371,3 +372,81 @@ def test_two_racing_requests_with_one_key_create_one_patient(world):
         assert other.status_code == 201 and other["Idempotent-Replayed"] == "true"
         assert other.content == created[0].content
     assert _counts(world) == (1, 1)
+
+
+# --- crashes ----------------------------------------------------------------------------------
+
+
+class _WorkerDied(BaseException):
+    """The process dies: not an Exception, so no handler turns it into a response."""
+
+
+def test_a_crash_before_the_response_is_stored_never_lets_the_retry_write_twice(world, monkeypatch):
+    # given: the worker dies after the view returned, before the response was stored
+    from hm_core.idempotency import middleware
+
+    api = world.api()
+    body = patient_body()
+
+    def die(request, response):
+        raise _WorkerDied
+
+    monkeypatch.setattr(middleware, "idempotency_complete", die)
+    with pytest.raises(_WorkerDied):
+        api.post(URL, body, headers=_key("crash"))
+    monkeypatch.undo()
+    # ...and the client retries long after any "stale claim" timeout
+    IdempotentRequest.objects.update(created_at=utcnow() - timedelta(hours=1))
+
+    # when
+    retried = api.post(URL, body, headers=_key("crash"))
+    again = api.post(URL, body, headers=_key("crash"))
+
+    # then: the command and its claim committed together or not at all
+    assert retried.status_code == 201, retried.content
+    assert again["Idempotent-Replayed"] == "true" and again.content == retried.content
+    assert _counts(world) == (1, 1)
+
+
+def test_an_unfinished_claim_is_never_taken_over(world):
+    # given: a claim left unfinished (by an older version) long ago; its work may have committed
+    api = world.api()
+    body = patient_body()
+    api.post(URL, body, headers=_key("legacy"))
+    IdempotentRequest.objects.filter(key="legacy").update(
+        completed_at=None, status_code=None, created_at=utcnow() - timedelta(hours=1)
+    )
+
+    # when
+    retried = api.post(URL, body, headers=_key("legacy"))
+
+    # then
+    assert retried.status_code == 409
+    assert retried.json()["error"]["code"] == "idempotency_key_in_use"
+    assert IdempotentRequest.objects.filter(key="legacy").exists()
+    assert _counts(world) == (1, 1)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_claim_commits_in_the_same_transaction_as_the_command(world, monkeypatch):
+    # given: the response is stored, then the commit itself fails
+    from hm_core.idempotency import middleware
+
+    original = middleware.idempotency_complete
+
+    def complete_then_die(request, response):
+        original(request, response)
+        assert IdempotentRequest.objects.filter(key="atomic", completed_at__isnull=False).exists()
+        raise _WorkerDied
+
+    monkeypatch.setattr(middleware, "idempotency_complete", complete_then_die)
+
+    # when
+    with pytest.raises(_WorkerDied):
+        world.api().post(URL, patient_body(), headers=_key("atomic"))
+    connection.close()
+
+    # then: neither the claim nor the patient outlived the crash
+    assert not IdempotentRequest.objects.filter(key="atomic").exists()
+    assert _counts(world) == (0, 0)

@@ -28,6 +28,7 @@ from hl7.mllp import InvalidBlockError, open_hl7_connection
 
 from hm_core.common.time import utcnow
 from hm_core.events.broker import uses_workers
+from hm_core.events.reconciler import resender
 from hm_core.interop.hl7.message import decode, field
 from hm_core.interop.models import Channel, Message
 
@@ -221,9 +222,11 @@ def outbound_due_channels(limit: int = 500) -> list[uuid.UUID]:
     return [channel_id for channel_id in ids if channel_id is not None]
 
 
-def outbound_reconcile() -> int:
+@resender("hl7_outbound")
+def outbound_reconcile(grace: timedelta = timedelta(0)) -> int:
     """One reconciler pass: due channels kicked (workers) or drained right here (embedded, where
-    a daemon thread could die with a one-shot command); returns how many channels."""
+    a daemon thread could die with a one-shot command); returns how many channels. `grace` is
+    not needed: the sender's lease makes a second sender of one channel harmless."""
     due = outbound_due_channels()
     if uses_workers():
         outbound_kick(due)

@@ -12,7 +12,9 @@ import os
 import secrets
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from hm_core.catalog.services import catalog_seed
@@ -21,6 +23,17 @@ from hm_core.iam.permissions import ROLES
 
 EXTRA_USERS = {"lab_tech2": "lab_tech"}
 ANNEX_ROLES = ("admin", "doctor")
+
+
+def _check_password(password: str) -> None:
+    """Refuse a weak --password / HM_DEMO_PASSWORD before anything is written."""
+    try:
+        validate_password(password)
+    except ValidationError as exc:
+        raise CommandError(
+            "bootstrap_demo: the password was refused by AUTH_PASSWORD_VALIDATORS: "
+            + " ".join(exc.messages)
+        ) from None
 
 
 class Command(BaseCommand):
@@ -34,6 +47,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         slug: str = options["tenant"]
         given = options["password"] or os.environ.get("HM_DEMO_PASSWORD") or None
+        if given is not None:
+            _check_password(given)
         generated = None if given else secrets.token_urlsafe(12)
         services.roles_ensure()
         tenant = services.tenant_ensure(slug=slug, name=f"{slug.title()} Hospital")
@@ -50,9 +65,8 @@ class Command(BaseCommand):
                 full_name=f"Demo {name.replace('_', ' ').title()}",
                 password=given,
             )
-            if created and given is None:
-                user.set_password(generated)
-                user.save(update_fields=["password"])
+            if created and generated is not None:
+                services.user_set_password(user=user, password=generated)
             created_any = created_any or created
             services.membership_grant(user=user, facility=main, roles=[role])
             if name in ANNEX_ROLES:

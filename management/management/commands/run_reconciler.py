@@ -1,6 +1,5 @@
 """Keep async work flowing whatever the broker lost: wake lagging subscriptions, resend due
-webhook deliveries and due outbound HL7 messages. `make worker` runs it beside the dramatiq
-workers."""
+webhook deliveries. `make worker` runs it beside the dramatiq workers."""
 
 from __future__ import annotations
 
@@ -10,23 +9,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from hm_core.events import actors, broker
-from hm_core.events.subscriptions import drain, lagging
-from hm_core.interop.outbound import outbound_reconcile
-from hm_core.webhooks.delivery import deliver_soon, due_deliveries
+from hm_core.events.reconciler import reconcile
 
-
-def reconcile() -> tuple[int, int]:
-    """One pass: (subscription wake-ups sent, deliveries resent: webhooks and HL7 channels)."""
-    tenants = sorted({tenant_id for _, tenant_id in lagging()})
-    for tenant_id in tenants:
-        if broker.uses_workers():
-            actors.drain_tenant.send(str(tenant_id))
-        else:
-            drain(tenant_id)
-    due = due_deliveries()
-    deliver_soon(due)
-    return len(tenants), len(due) + outbound_reconcile()
+__all__ = ["Command", "reconcile"]
 
 
 class Command(BaseCommand):
@@ -42,7 +27,7 @@ class Command(BaseCommand):
                 woken, resent = reconcile()
                 if woken or resent or options["once"]:
                     self.stdout.write(
-                        f"run_reconciler: {woken} tenant(s) woken, {resent} delivery(ies) resent"
+                        f"run_reconciler: {woken} tenant(s) woken, {resent} outbound item(s) resent"
                     )
             except Exception as exc:  # the broker or database is away: try again next pass
                 self.stderr.write(f"run_reconciler: pass failed: {exc}")

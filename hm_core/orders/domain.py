@@ -22,7 +22,7 @@ from hm_core.orders.events import (
     OrderCancelled,
     OrderedItem,
     OrderItemCompleted,
-    OrderItemImagesAvailable,
+    OrderItemImaged,
     OrderPlaced,
 )
 
@@ -177,11 +177,11 @@ def _imaging_item(state: OrderState, item_id: uuid.UUID, *, allowed: tuple[str, 
 
 def images_available(
     state: OrderState, *, item_id: uuid.UUID, study_instance_uid: str
-) -> list[OrderItemImagesAvailable]:
+) -> list[OrderItemImaged]:
     """An ORDERED imaging item whose study's first instance arrived."""
     item = _imaging_item(state, item_id, allowed=(ITEM_ORDERED,))
     return [
-        OrderItemImagesAvailable(
+        OrderItemImaged(
             order_id=state.order_id,
             encounter_id=state.encounter_id,
             patient_id=state.patient_id,

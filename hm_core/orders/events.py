@@ -74,10 +74,10 @@ class OrderCancelled(DomainEvent):
         )
 
 
-class OrderItemImagesAvailable(DomainEvent):
+class OrderItemImaged(DomainEvent):
     """The first image of an IMAGING item's study arrived (DICOM AccessionNumber matched)."""
 
-    event_type: ClassVar[str] = "order.item_images_available"
+    event_type: ClassVar[str] = "order.item_imaged"
     order_id: uuid.UUID
     encounter_id: uuid.UUID
     patient_id: uuid.UUID

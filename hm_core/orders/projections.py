@@ -12,7 +12,7 @@ from hm_core.orders import domain
 from hm_core.orders.events import (
     OrderCancelled,
     OrderItemCompleted,
-    OrderItemImagesAvailable,
+    OrderItemImaged,
     OrderPlaced,
 )
 from hm_core.orders.models import Order, OrderItem
@@ -87,8 +87,8 @@ def order_item_apply_result_entered(event: ResultEntered, meta: EventMeta) -> No
     _status_refresh(meta, event.order_id)
 
 
-@subscribe(OrderItemImagesAvailable)
-def order_item_apply_images_available(event: OrderItemImagesAvailable, meta: EventMeta) -> None:
+@subscribe(OrderItemImaged)
+def order_item_apply_images_available(event: OrderItemImaged, meta: EventMeta) -> None:
     _items_set(meta, [event.item_id], domain.ITEM_IMAGES_AVAILABLE)
     _version_set(meta, event.order_id)
 

@@ -45,9 +45,11 @@ def test_real_files_of_every_syntax_are_stored(lab_world, name):
 def test_unreadable_files_are_refused_and_nothing_is_written(lab_world, name, reason):
     outcome = store(lab_world, raw(name))
     assert outcome.status == "REFUSED" and reason in outcome.reason
-    assert not Event.objects.filter(tenant_id=lab_world.tenant.id).filter(
-        type__startswith="imaging."
-    ).exists()
+    assert (
+        not Event.objects.filter(tenant_id=lab_world.tenant.id)
+        .filter(type__startswith="imaging.")
+        .exists()
+    )
     assert _stored_files(lab_world) == []
 
 
@@ -87,7 +89,7 @@ def test_accession_links_to_the_item_and_moves_it_to_images_available(lab_world)
     entries = TimelineEntry.all_tenants.filter(encounter_id=booked.encounter_id)
     imaging = [e.event_type for e in entries if e.event_type.startswith("imaging.")]
     assert imaging == ["imaging.series_received", "imaging.series_received"]
-    assert entries.filter(event_type="order.item_images_available").count() == 1
+    assert entries.filter(event_type="order.item_imaged").count() == 1
 
 
 def test_a_patient_id_other_than_the_ordered_patients_mrn_is_a_warning(lab_world):

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
-from pydicom.dataset import Dataset
 
 from hm_core.common.scope import Scope
 from hm_core.imaging import domain
@@ -94,53 +93,61 @@ def instances(*, scope: Scope, series_row: Series, params: Mapping[str, str]) ->
     return qs.order_by("instance_number", "sop_instance_uid")
 
 
-def _json(ds: Dataset) -> dict[str, Any]:
-    return ds.to_json_dict()
+def _el(vr: str, *values: object) -> dict[str, Any]:
+    """One DICOM JSON attribute (PS3.18 F.2); empty values are sent without `Value`."""
+    kept = [v for v in values if v not in ("", None)]
+    if not kept:
+        return {"vr": vr}
+    if vr == "PN":
+        return {"vr": vr, "Value": [{"Alphabetic": str(v)} for v in kept]}
+    return {"vr": vr, "Value": kept}
 
 
+# Written directly rather than through pydicom Datasets: a page of 100 studies costs a few
+# hundred dict literals instead of 1,500 validated data elements (QIDO-RS p99, see the bench).
 def study_json(study: Study, *, base: str) -> dict[str, Any]:
-    ds = Dataset()
-    ds.StudyDate = study.study_date.strftime("%Y%m%d") if study.study_date else ""
-    ds.StudyTime = study.study_time
-    ds.AccessionNumber = study.accession_number
-    ds.ModalitiesInStudy = [m for m in study.modalities.split(",") if m]
-    ds.ReferringPhysicianName = study.referring_physician
-    ds.PatientName = study.patient_name
-    ds.PatientID = study.dicom_patient_id
-    ds.PatientBirthDate = study.patient_birth_date
-    ds.PatientSex = study.patient_sex
-    ds.StudyInstanceUID = study.study_instance_uid
-    ds.StudyID = study.study_id_dicom
-    ds.StudyDescription = study.study_description
-    ds.NumberOfStudyRelatedSeries = study.series_count
-    ds.NumberOfStudyRelatedInstances = study.instance_count
-    ds.RetrieveURL = f"{base}/studies/{study.study_instance_uid}"
-    return _json(ds)
+    return {
+        "00080020": _el("DA", study.study_date.strftime("%Y%m%d") if study.study_date else ""),
+        "00080030": _el("TM", study.study_time),
+        "00080050": _el("SH", study.accession_number),
+        "00080061": _el("CS", *study.modalities.split(",")),
+        "00080090": _el("PN", study.referring_physician),
+        "00081030": _el("LO", study.study_description),
+        "00081190": _el("UR", f"{base}/studies/{study.study_instance_uid}"),
+        "00100010": _el("PN", study.patient_name),
+        "00100020": _el("LO", study.dicom_patient_id),
+        "00100030": _el("DA", study.patient_birth_date),
+        "00100040": _el("CS", study.patient_sex),
+        "0020000D": _el("UI", study.study_instance_uid),
+        "00200010": _el("SH", study.study_id_dicom),
+        "00201206": _el("IS", study.series_count),
+        "00201208": _el("IS", study.instance_count),
+    }
 
 
 def series_json(study: Study, row: Series, *, base: str) -> dict[str, Any]:
-    ds = Dataset()
-    ds.Modality = row.modality
-    ds.SeriesDescription = row.series_description
-    ds.StudyInstanceUID = study.study_instance_uid
-    ds.SeriesInstanceUID = row.series_instance_uid
-    if row.series_number is not None:
-        ds.SeriesNumber = row.series_number
-    ds.NumberOfSeriesRelatedInstances = row.instance_count
-    ds.RetrieveURL = f"{base}/studies/{study.study_instance_uid}/series/{row.series_instance_uid}"
-    return _json(ds)
+    url = f"{base}/studies/{study.study_instance_uid}/series/{row.series_instance_uid}"
+    return {
+        "00080060": _el("CS", row.modality),
+        "0008103E": _el("LO", row.series_description),
+        "00081190": _el("UR", url),
+        "0020000D": _el("UI", study.study_instance_uid),
+        "0020000E": _el("UI", row.series_instance_uid),
+        "00200011": _el("IS", row.series_number),
+        "00201209": _el("IS", row.instance_count),
+    }
 
 
 def instance_json(row: Instance, *, base: str) -> dict[str, Any]:
-    ds = Dataset()
-    ds.SOPClassUID = row.sop_class_uid
-    ds.SOPInstanceUID = row.sop_instance_uid
-    ds.StudyInstanceUID = row.study_instance_uid
-    ds.SeriesInstanceUID = row.series_instance_uid
-    if row.instance_number is not None:
-        ds.InstanceNumber = row.instance_number
-    ds.RetrieveURL = (
+    url = (
         f"{base}/studies/{row.study_instance_uid}/series/{row.series_instance_uid}"
         f"/instances/{row.sop_instance_uid}"
     )
-    return _json(ds)
+    return {
+        "00080016": _el("UI", row.sop_class_uid),
+        "00080018": _el("UI", row.sop_instance_uid),
+        "00081190": _el("UR", url),
+        "0020000D": _el("UI", row.study_instance_uid),
+        "0020000E": _el("UI", row.series_instance_uid),
+        "00200013": _el("IS", row.instance_number),
+    }

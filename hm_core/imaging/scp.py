@@ -153,7 +153,10 @@ def _entries(caller: Caller, identifier: Dataset) -> list[Dataset]:
 
 def _log_association(event: Any) -> None:
     requestor = event.assoc.requestor
-    logger.info("association %s from %s:%s", event.name, requestor.address, requestor.port)
+    kind = str(event.event.name).removeprefix("EVT_").lower()
+    logger.info(
+        "association %s: %s from %s:%s", kind, requestor.ae_title, requestor.address, requestor.port
+    )
 
 
 HANDLERS: list[Any] = [

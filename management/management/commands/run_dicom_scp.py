@@ -7,6 +7,7 @@ modality is an API call, never a restart. SIGINT/SIGTERM stop it gracefully (exi
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Any
@@ -25,6 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--ae-title", default="HMCORE", help="this SCP's AE title")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # pynetdicom's own INFO lines would double ours (one per association and per instance).
+        logging.getLogger("pynetdicom").setLevel(logging.WARNING)
         try:
             server = scp.start(
                 host=options["host"], port=options["port"], ae_title=options["ae_title"]

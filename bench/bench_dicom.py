@@ -150,75 +150,78 @@ def bench_store(port: int) -> list[list[object]]:
 
 
 def fill_qido(info: Any) -> None:
-    """100,000 instance rows (and their series and studies), bulk-inserted."""
-    from hm_core.imaging.models import Instance, Series, Study
-
-    now, rnd = time.time(), random.Random(13)
-    from django.utils import timezone
-
-    at = timezone.now()
-    base = {"tenant_id": info.tenant_id, "facility_id": info.facility_id}
-    for chunk in range(0, QIDO_STUDIES, 1000):
-        studies, series, rows = [], [], []
-        for n in range(chunk, chunk + 1000):
-            sid, seid = uuid.uuid4(), uuid.uuid4()
-            study_uid = f"2.25.{n}{int(now)}"
-            studies.append(
-                Study(
-                    id=sid,
-                    **base,
-                    study_instance_uid=study_uid,
-                    accession_number=f"B{n:011d}",
-                    dicom_patient_id=f"P{n % 3000:06d}",
-                    patient_name=f"Bench^{n}",
-                    study_date=date(2020, 1, 1) + timedelta(days=rnd.randrange(1500)),
-                    modalities=rnd.choice(["CT", "MR", "DX", "US"]),
-                    link="UNMATCHED",
-                    series_count=1,
-                    instance_count=PER_STUDY,
-                    version=1,
-                    received_at=at,
-                    updated_at=at,
-                )
-            )
-            series.append(
-                Series(
-                    id=seid,
-                    **base,
-                    study_id=sid,
-                    series_instance_uid=f"{study_uid}.1",
-                    modality=studies[-1].modalities,
-                    series_number=1,
-                    instance_count=PER_STUDY,
-                    received_at=at,
-                )
-            )
-            rows += [
-                Instance(
-                    id=uuid.uuid4(),
-                    **base,
-                    study_id=sid,
-                    series_id=seid,
-                    study_instance_uid=study_uid,
-                    series_instance_uid=f"{study_uid}.1",
-                    sop_instance_uid=f"{study_uid}.1.{i}",
-                    sop_class_uid="1.2.840.10008.5.1.4.1.1.4",
-                    transfer_syntax_uid="1.2.840.10008.1.2.1",
-                    instance_number=i,
-                    storage_key="-",
-                    size=0,
-                    received_via="STOW",
-                    stored_at=at,
-                )
-                for i in range(1, PER_STUDY + 1)
-            ]
-        Study.all_tenants.bulk_create(studies)
-        Series.all_tenants.bulk_create(series)
-        Instance.all_tenants.bulk_create(rows)
+    """100,000 instance rows (and their series and studies), bulk-inserted 1,000 studies a go."""
     from django.db import connection
 
+    from hm_core.imaging.models import Instance, Series, Study
+
+    rnd = random.Random(13)
+    for chunk in range(0, QIDO_STUDIES, 1000):
+        made = [_study_rows(info, n, rnd) for n in range(chunk, chunk + 1000)]
+        Study.all_tenants.bulk_create([study for study, _, _ in made])
+        Series.all_tenants.bulk_create([series for _, series, _ in made])
+        Instance.all_tenants.bulk_create([row for _, _, rows in made for row in rows])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE imaging_study; ANALYZE imaging_series; ANALYZE imaging_instance")
+
+
+def _study_rows(info: Any, n: int, rnd: random.Random) -> tuple[Any, Any, list[Any]]:
+    """One study of PER_STUDY instances in one series, as read-model rows."""
+    from django.utils import timezone
+
+    from hm_core.imaging.models import Series, Study
+
+    at, uid = timezone.now(), f"2.25.{n}{rnd.randrange(10**12)}"
+    base = {"tenant_id": info.tenant_id, "facility_id": info.facility_id, "id": uuid.uuid4()}
+    modality = rnd.choice(["CT", "MR", "DX", "US"])
+    study = Study(
+        **base,
+        study_instance_uid=uid,
+        accession_number=f"B{n:011d}",
+        link="UNMATCHED",
+        dicom_patient_id=f"P{n % 3000:06d}",
+        patient_name=f"Bench^{n}",
+        modalities=modality,
+        study_date=date(2020, 1, 1) + timedelta(days=rnd.randrange(1500)),
+        series_count=1,
+        instance_count=PER_STUDY,
+        version=1,
+        received_at=at,
+        updated_at=at,
+    )
+    series = Series(
+        **{**base, "id": uuid.uuid4()},
+        study_id=study.id,
+        series_instance_uid=f"{uid}.1",
+        modality=modality,
+        series_number=1,
+        instance_count=PER_STUDY,
+        received_at=at,
+    )
+    return study, series, _instance_rows(base, uid, study.id, series.id, at)
+
+
+def _instance_rows(base: dict[str, Any], uid: str, sid: Any, seid: Any, at: Any) -> list[Any]:
+    from hm_core.imaging.models import Instance
+
+    return [
+        Instance(
+            **{**base, "id": uuid.uuid4()},
+            study_id=sid,
+            series_id=seid,
+            study_instance_uid=uid,
+            series_instance_uid=f"{uid}.1",
+            sop_instance_uid=f"{uid}.1.{i}",
+            sop_class_uid="1.2.840.10008.5.1.4.1.1.4",
+            transfer_syntax_uid="1.2.840.10008.1.2.1",
+            instance_number=i,
+            storage_key="-",
+            size=0,
+            received_via="STOW",
+            stored_at=at,
+        )
+        for i in range(1, PER_STUDY + 1)
+    ]
 
 
 def bench_qido(info: Any) -> list[list[object]]:

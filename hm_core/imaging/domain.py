@@ -162,21 +162,23 @@ def receive(
         events.append(_study_received(header, sid, new_link))
         study = StudyState(0, new_link.patient_id, new_link.encounter_id, new_link.order_item_id)
     if not series_known:
-        events.append(
-            SeriesReceived(
-                study_id=sid,
-                study_instance_uid=header.study_instance_uid,
-                series_instance_uid=header.series_instance_uid,
-                modality=header.modality,
-                series_number=header.series_number,
-                series_description=header.series_description,
-                patient_id=study.patient_id,
-                encounter_id=study.encounter_id,
-                order_item_id=study.order_item_id,
-            )
-        )
+        events.append(_series_received(header, sid, study))
     events.append(_instance_stored(header, sid, stored))
     return events
+
+
+def _series_received(header: Header, sid: uuid.UUID, study: StudyState) -> SeriesReceived:
+    return SeriesReceived(
+        study_id=sid,
+        study_instance_uid=header.study_instance_uid,
+        series_instance_uid=header.series_instance_uid,
+        modality=header.modality,
+        series_number=header.series_number,
+        series_description=header.series_description,
+        patient_id=study.patient_id,
+        encounter_id=study.encounter_id,
+        order_item_id=study.order_item_id,
+    )
 
 
 def _study_received(header: Header, sid: uuid.UUID, found: Link) -> StudyReceived:

@@ -97,13 +97,9 @@ def imaging_scheduled(
         orders = orders.filter(created_at__lt=until)
     by_id = {o.id: o for o in orders.filter(id__in=items.values("order_id"))}
     rows = items.filter(order_id__in=list(by_id)).order_by("order_id", "position")[:limit]
-    found = [
-        ScheduledImaging(
-            item=item,
-            ordered_at=by_id[item.order_id].created_at,
-            priority=by_id[item.order_id].priority,
-            placer_order_number=by_id[item.order_id].placer_order_number,
-        )
-        for item in rows
-    ]
+    found = [_scheduled(item, by_id[item.order_id]) for item in rows]
     return sorted(found, key=lambda s: (s.ordered_at, s.item.position))
+
+
+def _scheduled(item: OrderItem, order: Order) -> ScheduledImaging:
+    return ScheduledImaging(item, order.created_at, order.priority, order.placer_order_number)

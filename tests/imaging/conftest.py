@@ -13,11 +13,14 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
+from hm_core.common.scope import scope_active
 from hm_core.imaging import services
 from hm_core.imaging.services import StoreOutcome
 from hm_core.interop.models import Channel
 from hm_core.interop.services import channel_create
+from hm_core.orders.selectors import order_items
 from hm_core.orders.services import order_place
+from hm_core.patients.selectors import patient_get
 from tests.conftest import World
 from tests.encounters.conftest import make_encounter
 from tests.lab.conftest import lab_world  # noqa: F401 - the starter catalog's world
@@ -80,10 +83,6 @@ def schedule(world: World, code: str = "CTHEAD", **kw: Any) -> Scheduled:
         priority="ROUTINE",
         service_codes=[code],
     )
-    from hm_core.common.scope import scope_active
-    from hm_core.orders.selectors import order_items
-    from hm_core.patients.selectors import patient_get
-
     scope = world.scope("admin", facility=facility)
     with scope_active(scope):
         item = order_items(scope=scope, order_ids=[order.id])[order.id][0]

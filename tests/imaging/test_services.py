@@ -3,8 +3,13 @@ the item's status, one timeline entry per series, events and read models."""
 
 from __future__ import annotations
 
-import pytest
+import io
 
+import pydicom
+import pytest
+from pydicom.uid import generate_uid
+
+from hm_core.common.errors import PermissionDenied
 from hm_core.common.scope import scope_active
 from hm_core.events.models import Event
 from hm_core.imaging import files
@@ -125,18 +130,11 @@ def test_the_same_sop_instance_again_stores_nothing_new(lab_world):
 
 
 def test_storing_needs_the_permission(lab_world):
-    from hm_core.common.errors import PermissionDenied
-
     with pytest.raises(PermissionDenied):
         store(lab_world, dicom_bytes(), role="receptionist")
 
 
 def _same_series(data: bytes) -> bytes:
-    import io
-
-    import pydicom
-    from pydicom.uid import generate_uid
-
     ds = pydicom.dcmread(io.BytesIO(data))
     ds.SOPInstanceUID = generate_uid()
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
@@ -146,11 +144,6 @@ def _same_series(data: bytes) -> bytes:
 
 
 def _same_study_new_series(data: bytes) -> bytes:
-    import io
-
-    import pydicom
-    from pydicom.uid import generate_uid
-
     ds = pydicom.dcmread(io.BytesIO(_same_series(data)))
     ds.SeriesInstanceUID = generate_uid()
     out = io.BytesIO()

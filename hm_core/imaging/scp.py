@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from pydicom.dataset import Dataset
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
@@ -159,14 +159,20 @@ def _log_association(event: Any) -> None:
     )
 
 
+def _end_association(event: Any) -> None:
+    """Log, and close this association thread's database connection: the thread ends here."""
+    _log_association(event)
+    connections.close_all()
+
+
 HANDLERS: list[Any] = [
     (evt.EVT_C_ECHO, handle_echo),
     (evt.EVT_C_STORE, handle_store),
     (evt.EVT_C_FIND, handle_find),
     (evt.EVT_ESTABLISHED, _log_association),
-    (evt.EVT_REJECTED, _log_association),
-    (evt.EVT_RELEASED, _log_association),
-    (evt.EVT_ABORTED, _log_association),
+    (evt.EVT_REJECTED, _end_association),
+    (evt.EVT_RELEASED, _end_association),
+    (evt.EVT_ABORTED, _end_association),
 ]
 
 

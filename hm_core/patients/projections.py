@@ -5,6 +5,7 @@ from __future__ import annotations
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import update, upsert
 from hm_core.patients.events import (
     PatientDeleted,
     PatientRegistered,
@@ -19,7 +20,8 @@ rebuildable("patients", Patient)
 @subscribe(PatientRegistered)
 def patient_apply_registered(event: PatientRegistered, meta: EventMeta) -> None:
     """Insert the row; replaying the same event again leaves it as it is."""
-    Patient.all_tenants.update_or_create(
+    upsert(
+        Patient,
         id=event.patient_id,
         defaults={
             "tenant_id": meta.tenant_id,
@@ -54,6 +56,9 @@ def patient_apply_restored(event: PatientRestored, meta: EventMeta) -> None:
 
 
 def _touch(meta: EventMeta, **fields: object) -> None:
-    Patient.all_tenants.filter(id=meta.stream.id, tenant_id=meta.tenant_id).update(
-        **fields, version=meta.stream_version, updated_at=meta.occurred_at
+    update(
+        Patient.all_tenants.filter(id=meta.stream.id, tenant_id=meta.tenant_id),
+        **fields,
+        version=meta.stream_version,
+        updated_at=meta.occurred_at,
     )

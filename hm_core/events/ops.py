@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -96,7 +96,7 @@ def run_all(ops: Iterable[Op]) -> None:
         op.run()
 
 
-def insert_ignoring_conflicts(model: type[models.Model], objs: list[models.Model]) -> int:
+def insert_ignoring_conflicts(model: type[models.Model], objs: Sequence[models.Model]) -> int:
     """Insert `objs` skipping duplicate keys; how many rows were really inserted."""
     from django.db import connection
     from django.db.models.constants import OnConflict

@@ -105,14 +105,19 @@ class EventRows:
         inserted = insert_ignoring_conflicts(Event, self.rows)
         if inserted == len(self.rows):
             return
-        stream_id, expected = next(
-            ((sid, exp) for sid, exp in self.expected.items() if exp is not None),
-            (self.rows[0].stream_id, None),
-        )
-        current = stream_version(self.rows[0].tenant_id, stream_id)
+        expected, current = self._conflicting()
         if inserted:  # a partial chain must never commit: nothing after this may succeed
             transaction.set_rollback(True)
         raise VersionConflict(details={"expected_version": expected, "current": current})
+
+    def _conflicting(self) -> tuple[int | None, int]:
+        """The stream whose rows were refused (read only after a conflict)."""
+        tenant_id = self.rows[0].tenant_id
+        ids = [row.id for row in self.rows]
+        stored = set(Event.objects.filter(tenant_id=tenant_id, id__in=ids).values_list("id"))
+        refused = next(row for row in self.rows if (row.id,) not in stored)
+        expected = self.expected.get(refused.stream_id)
+        return expected, stream_version(tenant_id, refused.stream_id)
 
 
 def _lock_head(tenant_id: uuid.UUID) -> TenantEventHead:

@@ -195,10 +195,10 @@ def command_block() -> Iterator[UnitOfWork]:
         with unit_of_work() as uow, transaction.atomic():
             yield uow
     elif connection.in_atomic_block:
-        with unit_of_work() as uow:
-            uow._root_next = True
-            with transaction.atomic():
-                yield uow
+        # Its savepoint is sent before the first write flushed inside it (a caller that catches
+        # the command's error keeps a usable transaction, as before the unit of work).
+        with unit_of_work() as uow, transaction.atomic():
+            yield uow
     else:
         with transaction.atomic(), unit_of_work() as uow:
             yield uow

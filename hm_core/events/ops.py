@@ -108,7 +108,7 @@ def insert_ignoring_conflicts(model: type[models.Model], objs: Sequence[models.M
     with connection.cursor() as cursor:
         for start in range(0, len(objs), size):
             query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
-            query.insert_values(fields, objs[start : start + size])
+            query.insert_values(fields, list(objs[start : start + size]))
             for sql, params in query.get_compiler(connection=connection).as_sql():
                 cursor.execute(sql, params)
                 inserted += cursor.rowcount

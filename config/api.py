@@ -81,7 +81,7 @@ def _field_name(loc: tuple[object, ...] | list[object]) -> str:
     parts = [str(part) for part in loc]
     if parts and parts[0] in {"body", "query", "path", "header"}:
         parts = parts[1:]
-    if len(parts) > 1 and parts[0] in {"payload", "filters", "page"}:
+    if len(parts) > 1 and parts[0] in {"payload", "filters", "page", "params"}:
         parts = parts[1:]
     return ".".join(parts) or "body"
 

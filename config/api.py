@@ -6,9 +6,9 @@ import logging
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from config.openapi import HmNinjaAPI
 from hm_core.alerts.api import router as alerts_router
 from hm_core.audit.api import router as audit_router
 from hm_core.billing.api import router as billing_router
@@ -27,10 +27,14 @@ from hm_core.webhooks.api import router as webhooks_router
 
 logger = logging.getLogger("hm_core.api")
 
-api = NinjaAPI(
+api = HmNinjaAPI(
     title="hm_core",
     version="1.0.0",
-    description="Multi-tenant, event-sourced hospital core. See CONTRACT.md for conventions.",
+    description=(
+        "Multi-tenant, event-sourced hospital core. Sign in at `/api/auth/token/`, press"
+        " Authorize with the access token, and send `X-Tenant-ID` and `X-Facility-ID` of one"
+        " of your memberships (`/api/auth/me/`)."
+    ),
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url="/docs/",

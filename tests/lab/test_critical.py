@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from hm_core.events.models import Event
-
 from tests.encounters.conftest import enc_url, make_encounter
 from tests.lab.conftest import (
     K_CRITICAL,
@@ -179,9 +178,7 @@ def _work(api, task) -> object:
     return api.post(f"/api/tasks/{task['id']}/complete/")
 
 
-def test_completing_the_acknowledgement_task_acknowledges_the_alert(
-    lab_world, doctor, tech, tech2
-):
+def test_completing_the_acknowledgement_task_acknowledges_the_alert(lab_world, doctor, tech, tech2):
     # given an open critical alert and the doctor's acknowledgement task
     enc, alert, task = _released_critical(lab_world, doctor, tech, tech2)
 

@@ -162,6 +162,11 @@ HM_IDEMPOTENCY_STALE_AFTER = timedelta(seconds=env_int("IDEMPOTENCY_STALE_SECOND
 HM_WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", default=6)
 HM_WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", default=5)
 HM_WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", default=5)
+# How long a claimed delivery is left to its sender before it falls due again for another: past
+# the timeout (which applies per socket operation), short enough that a killed sender's
+# deliveries are soon retried. An attempt outliving its lease is not recorded (sent twice at
+# worst; receivers drop duplicates by X-HM-Delivery).
+HM_WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", default=3 * HM_WEBHOOK_TIMEOUT_SECONDS)
 HM_WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", default=[])
 # Policies may raise events that raise events; past this depth the command is refused.
 HM_BUS_MAX_DEPTH = env_int("BUS_MAX_DEPTH", default=8)

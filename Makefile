@@ -32,7 +32,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 migrate: install ## Apply migrations (SQLite under var/ unless DATABASE_URL is set)
 	$(BIN)/python manage.py migrate --noinput
 
-run: migrate ## Migrate, bootstrap the demo tenant and serve on http://127.0.0.1:8000
+run: migrate ## Migrate, bootstrap the demo tenant and serve on 127.0.0.1:8000 (make run PORT=8001 for another port)
 	$(BIN)/python manage.py bootstrap_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

@@ -8,7 +8,8 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/hm_core
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
-# make bench: full (1,000,000 events and patients, ~20-25 min) or small (the 2-minute smoke test).
+# make bench: full (1,000,000 events and patients, ~20-25 min) or small (a smoke test: ~2.5 min
+# on an idle 2-core machine, 4+ when it is busy). Scratch databases are named per run.
 BENCH_SCALE ?= full
 
 # Production serving: gunicorn, 2 x cores + 1 sync workers by default (WEB_CONCURRENCY).
@@ -54,7 +55,7 @@ test: install pg ## Run the whole suite on PostgreSQL
 test-sqlite: install ## Run the suite on the embedded SQLite engine
 	DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS)
 
-bench: install pg ## Benchmarks on scratch DBs hm_core_bench* (BENCH_SCALE=small: 2-min smoke test)
+bench: install pg ## Benchmarks on per-run scratch DBs (~20-25 min; BENCH_SCALE=small ~2.5-4 min)
 	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.run
 
 lint: install ## ruff check, ruff format --check, mypy

@@ -42,7 +42,7 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "hm_core.iam.admin_site.HmAdminConfig",  # django.contrib.admin, superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -80,7 +80,7 @@ MIDDLEWARE = [
     "hm_core.idempotency.middleware.IdempotencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "hm_core.common.middleware.ApiCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -165,6 +165,11 @@ HM_IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", default=24
 HM_WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", default=6)
 HM_WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", default=5)
 HM_WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", default=5)
+# How long a claimed delivery is left to its sender before it falls due again for another: past
+# the timeout (which applies per socket operation), short enough that a killed sender's
+# deliveries are soon retried. An attempt outliving its lease is not recorded (sent twice at
+# worst; receivers drop duplicates by X-HM-Delivery).
+HM_WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", default=3 * HM_WEBHOOK_TIMEOUT_SECONDS)
 HM_WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", default=[])
 # Webhooks carry PHI and a signature: https only, unless a deployment says otherwise.
 HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)

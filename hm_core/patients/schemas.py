@@ -9,7 +9,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field, field_validator
 
-from hm_core.common.schemas import FilterSchema, InputSchema
+from hm_core.common.schemas import InputSchema, PageParams
 
 Gender = Literal["M", "F", "O", "U"]
 PHONE = r"^\+?[0-9 ()\-.]{3,32}$"
@@ -54,7 +54,7 @@ class PatientUpdateIn(InputSchema):
         return {k: ("" if v is None else v) for k, v in sent.items()}
 
 
-class PatientListFilters(FilterSchema):
+class PatientListFilters(PageParams):
     search: str | None = Field(None, max_length=100)
     gender: Gender | None = None
     ordering: Literal[
@@ -67,8 +67,6 @@ class PatientListFilters(FilterSchema):
         "date_of_birth",
         "-date_of_birth",
     ] = "-created_at"
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
 
 
 class PatientOut(Schema):

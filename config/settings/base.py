@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from corsheaders.defaults import default_headers as default_cors_headers
+
+from hm_core.common.monitoring import sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -48,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "ninja",
     "ninja_jwt",
     "ninja_jwt.token_blacklist",
@@ -76,6 +80,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "hm_core.common.middleware.RequestIdMiddleware",
     "hm_core.common.middleware.ApiHeadersMiddleware",
+    # Answers CORS preflights early, after the request id so that they carry one too.
+    "corsheaders.middleware.CorsMiddleware",
     "hm_core.common.middleware.ApiErrorBodyMiddleware",
     "hm_core.idempotency.middleware.IdempotencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -156,6 +162,26 @@ NINJA_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
 }
+
+# Browser clients (contract §11a): origins allowed to call the API, none by default. Credentials
+# are allowed so that the refresh-token cookie (`?cookie=1` on /api/auth/token/) can travel.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = True
+CORS_ALLOW_HEADERS = [
+    *default_cors_headers,
+    "x-tenant-id",
+    "x-facility-id",
+    "idempotency-key",
+    "if-match",
+    "x-request-id",
+]
+CORS_EXPOSE_HEADERS = ["etag", "x-request-id", "idempotent-replayed"]
+
+# Error monitoring (contract §11a): unhandled errors to Sentry with PHI scrubbed.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip()
+if SENTRY_DSN:
+    sentry_init(dsn=SENTRY_DSN, environment=os.environ.get("SENTRY_ENVIRONMENT") or None)
 
 # How long a stored idempotent response is replayed (contract: 24 h).
 HM_IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", default=24))

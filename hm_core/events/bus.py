@@ -28,6 +28,7 @@ from hm_core.common.errors import Conflict
 from hm_core.common.scope import Scope
 from hm_core.events import broker, store
 from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef
+from hm_core.events.unit_of_work import command_block
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def publish(
     """Append `events` and dispatch them; the caller's transaction commits or rolls back all."""
     # Policies' publishes run inside this one; the outermost publish wakes the workers once.
     outermost = _policy_queue.get() is None
-    with transaction.atomic():
+    with command_block():
         recorded = store.append(
             scope=scope,
             stream=stream,

@@ -7,6 +7,7 @@ from typing import Any
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import update, upsert
 from hm_core.patients.demographics import ADDRESS_FIELDS, CONTACT_FIELDS
 from hm_core.patients.events import (
     PatientDeleted,
@@ -25,7 +26,8 @@ rebuildable("patients", Patient)
 def patient_apply_registered(event: PatientRegistered, meta: EventMeta) -> None:
     """Insert the row; replaying the same event again leaves it as it is."""
     demographics = event.model_dump(exclude={"patient_id"})
-    Patient.all_tenants.update_or_create(
+    upsert(
+        Patient,
         id=event.patient_id,
         defaults={
             **_columns(demographics),
@@ -65,6 +67,9 @@ def _columns(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _touch(meta: EventMeta, **fields: object) -> None:
-    Patient.all_tenants.filter(id=meta.stream.id, tenant_id=meta.tenant_id).update(
-        **fields, version=meta.stream_version, updated_at=meta.occurred_at
+    update(
+        Patient.all_tenants.filter(id=meta.stream.id, tenant_id=meta.tenant_id),
+        **fields,
+        version=meta.stream_version,
+        updated_at=meta.occurred_at,
     )

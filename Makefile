@@ -10,7 +10,8 @@ PROD_SETTINGS ?= config.settings.prod
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
-# make bench: full (1,000,000 events and patients, ~20-25 min) or small (the 2-minute smoke test).
+# make bench: full (1,000,000 events and patients, ~20-25 min) or small (a smoke test: ~2.5 min
+# on an idle 2-core machine, 4+ when it is busy). Scratch databases are named per run.
 BENCH_SCALE ?= full
 # make interfaces: the HL7 v2 MLLP listener (2575 is the port IANA registered for HL7 MLLP).
 MLLP_HOST ?= 127.0.0.1
@@ -41,7 +42,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 migrate: install ## Apply migrations (SQLite under var/ unless DATABASE_URL is set)
 	$(BIN)/python manage.py migrate --noinput
 
-run: migrate ## Migrate, bootstrap the demo tenant and serve on http://127.0.0.1:8000
+run: migrate ## Migrate, bootstrap the demo tenant and serve on 127.0.0.1:8000 (make run PORT=8001 for another port)
 	$(BIN)/python manage.py bootstrap_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
@@ -72,7 +73,7 @@ test: install pg ## Run the whole suite on PostgreSQL
 test-sqlite: install ## Run the suite on the embedded SQLite engine
 	DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS)
 
-bench: install pg ## Benchmarks on scratch DBs hm_core_bench* (BENCH_SCALE=small: 2-min smoke test)
+bench: install pg ## Benchmarks on per-run scratch DBs (~20-25 min; BENCH_SCALE=small ~2.5-4 min)
 	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.run
 
 lint: install ## ruff check, ruff format --check, mypy

@@ -25,6 +25,7 @@ from bench.common import (
     load_average,
     ms,
     percentile,
+    ratio,
     say,
     scale,
     switch_database,
@@ -179,7 +180,7 @@ def main() -> None:
     )
     figures = ", ".join(
         f"{kind} {ms(percentile(big.latencies[kind], 99))} ms "
-        f"(x{percentile(big.latencies[kind], 99) / percentile(small.latencies[kind], 99):.1f})"
+        f"(x{ratio(percentile(big.latencies[kind], 99), percentile(small.latencies[kind], 99), 1)})"
         for kind in HEADLINE_KINDS
     )
     worst = max(("2 letters", "no search"), key=lambda k: percentile(big.latencies[k], 99))

@@ -25,6 +25,7 @@ from bench.common import (
     load_average,
     ms,
     percentile,
+    ratio,
     say,
     scale,
     switch_database,
@@ -155,8 +156,8 @@ def main() -> None:
         lines.append(
             f"{name} p50 {ms(percentile(a, 50))} -> {ms(percentile(b, 50))} ms, "
             f"p99 {ms(percentile(a, 99))} -> {ms(percentile(b, 99))} ms, "
-            f"ratio p50 {percentile(b, 50) / percentile(a, 50):.2f} "
-            f"p99 {percentile(b, 99) / percentile(a, 99):.2f}"
+            f"ratio p50 {ratio(percentile(b, 50), percentile(a, 50))} "
+            f"p99 {ratio(percentile(b, 99), percentile(a, 99))}"
         )
     say(f"timeline: {small.events:,} vs {big.events:,} events: " + "; ".join(lines))
 

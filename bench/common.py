@@ -7,8 +7,10 @@ their environment identical.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +21,13 @@ PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").exists() els
 PG_HOST = os.environ.get("BENCH_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BENCH_PG_PORT", "5432"))
 PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
-# The big store (every benchmark) and the 1,000-event store (the "small" side of the ratios).
-BENCH_DB = "hm_core_bench"
-SMALL_DB = "hm_core_bench_small"
+# The big store (every benchmark) and the 1,000-event store (the "small" side of the ratios),
+# named per run: two runs on one server never drop each other's databases. `bench.run` picks the
+# run id once and its benchmark processes inherit it; BENCH_DB_PREFIX changes the prefix.
+RUN_ID = os.environ.setdefault("BENCH_RUN_ID", uuid.uuid4().hex[:10])
+DB_PREFIX = os.environ.get("BENCH_DB_PREFIX", "hm_core_bench")
+BENCH_DB = f"{DB_PREFIX}_{RUN_ID}"
+SMALL_DB = f"{DB_PREFIX}_{RUN_ID}_small"
 # Production settings need a key; this one only ever signs tokens for the scratch databases.
 SECRET_KEY = "bench-only-secret-key-never-used-outside-hm-core-bench-0123456789"  # noqa: S105
 BIG_TENANT = "big"
@@ -174,10 +180,24 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+# In a cell where no sample was taken (a step that never completed inside a short measuring
+# window, as in BENCH_SCALE=small); each table says so under itself.
+NO_SAMPLE = "n/a"
+
+
 def ms(seconds: float) -> str:
-    """Milliseconds with sensible precision for a table cell."""
+    """Milliseconds with sensible precision for a table cell; n/a without samples."""
+    if math.isnan(seconds):
+        return NO_SAMPLE
     value = seconds * 1000
     return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def ratio(numerator: float, denominator: float, digits: int = 2) -> str:
+    """`numerator / denominator` for a headline; n/a when either side has no samples."""
+    if math.isnan(numerator) or math.isnan(denominator) or denominator == 0:
+        return NO_SAMPLE
+    return f"{numerator / denominator:.{digits}f}"
 
 
 def rate(count: float, seconds: float) -> str:
@@ -198,7 +218,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
+    lines = [line(cells[0]), rule, *(line(row) for row in cells[1:])]
+    if any(NO_SAMPLE in cell for row in cells[1:] for cell in row):
+        lines.append(
+            f"{NO_SAMPLE}: no sample finished inside the measuring window (windows are seconds "
+            "long at BENCH_SCALE=small; a slow step may complete no request in one)"
+        )
+    return "\n".join(lines)
 
 
 def _numeric(cell: str) -> bool:

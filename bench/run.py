@@ -1,11 +1,13 @@
 """`make bench`: every benchmark in one run, side by side, on scratch PostgreSQL databases.
 
-Order: create `hm_core_bench` and migrate it; clone it as `hm_core_bench_small` (a template
-copy, before anything is written); append and HTTP benchmarks on `hm_core_bench`; generate the
-1,000-event store in the small database and the big store in `hm_core_bench`; then timeline,
-search and rebuild, which compare the two stores. Each benchmark is its own process and ends
-with one headline line; the run ends with those lines together. The databases are dropped at
-the end (BENCH_KEEP_DB=1 keeps them). BENCH_SCALE=small is the two-minute smoke test.
+Order: create `hm_core_bench_<run>` and migrate it; clone it as `hm_core_bench_<run>_small` (a
+template copy, before anything is written); append and HTTP benchmarks on the big database;
+generate the 1,000-event store in the small database and the big store in the big one; then
+timeline, search and rebuild, which compare the two stores. Each benchmark is its own process
+and ends with one headline line; the run ends with those lines together. The databases are
+dropped at the end (BENCH_KEEP_DB=1 keeps them). Their names carry this run's id (BENCH_RUN_ID,
+random unless set), so runs side by side on one server never drop each other's databases.
+BENCH_SCALE=small is the smoke test (about four minutes on a busy two-core machine).
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def _git(*args: str) -> str:
 
 
 def drop_databases() -> None:
+    """Drop this run's databases (FORCE: only our own benchmark processes can be connected)."""
     import psycopg
 
     with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
@@ -120,7 +123,7 @@ def drop_databases() -> None:
 
 
 def create_databases() -> None:
-    """A fresh, migrated `hm_core_bench`, and `hm_core_bench_small` copied from it."""
+    """This run's fresh, migrated big database, and the small one copied from it."""
     import psycopg
 
     drop_databases()
@@ -149,6 +152,7 @@ def steps(sc: Scale) -> list[Step]:
     return [
         Step("append", [*module, "bench.bench_append"]),
         Step("http", [*module, "bench.bench_http"]),
+        Step("mllp", [*module, "bench.bench_mllp"]),
         Step(
             "gen small store",
             [

@@ -6,9 +6,9 @@ import logging
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from config.openapi import HmNinjaAPI
 from hm_core.alerts.api import router as alerts_router
 from hm_core.audit.api import router as audit_router
 from hm_core.billing.api import router as billing_router
@@ -31,10 +31,14 @@ from hm_core.webhooks.api import router as webhooks_router
 
 logger = logging.getLogger("hm_core.api")
 
-api = NinjaAPI(
+api = HmNinjaAPI(
     title="hm_core",
     version="1.0.0",
-    description="Multi-tenant, event-sourced hospital core. See CONTRACT.md for conventions.",
+    description=(
+        "Multi-tenant, event-sourced hospital core. Sign in at `/api/auth/token/`, press"
+        " Authorize with the access token, and send `X-Tenant-ID` and `X-Facility-ID` of one"
+        " of your memberships (`/api/auth/me/`)."
+    ),
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url="/docs/",
@@ -90,7 +94,7 @@ def _field_name(loc: tuple[object, ...] | list[object]) -> str:
     parts = [str(part) for part in loc]
     if parts and parts[0] in {"body", "query", "path", "header"}:
         parts = parts[1:]
-    if len(parts) > 1 and parts[0] in {"payload", "filters", "page"}:
+    if len(parts) > 1 and parts[0] in {"payload", "filters", "page", "params"}:
         parts = parts[1:]
     return ".".join(parts) or "body"
 

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from corsheaders.defaults import default_headers as default_cors_headers
+
+from hm_core.common.monitoring import sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -42,12 +45,13 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "hm_core.iam.admin_site.HmAdminConfig",  # django.contrib.admin, superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "ninja",
     "ninja_jwt",
     "ninja_jwt.token_blacklist",
@@ -77,11 +81,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "hm_core.common.middleware.RequestIdMiddleware",
     "hm_core.common.middleware.ApiHeadersMiddleware",
+    # Answers CORS preflights early, after the request id so that they carry one too.
+    "corsheaders.middleware.CorsMiddleware",
     "hm_core.common.middleware.ApiErrorBodyMiddleware",
     "hm_core.idempotency.middleware.IdempotencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "hm_core.common.middleware.ApiCommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -158,6 +164,26 @@ NINJA_JWT = {
     "USER_ID_CLAIM": "user_id",
 }
 
+# Browser clients (contract §11a): origins allowed to call the API, none by default. Credentials
+# are allowed so that the refresh-token cookie (`?cookie=1` on /api/auth/token/) can travel.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = True
+CORS_ALLOW_HEADERS = [
+    *default_cors_headers,
+    "x-tenant-id",
+    "x-facility-id",
+    "idempotency-key",
+    "if-match",
+    "x-request-id",
+]
+CORS_EXPOSE_HEADERS = ["etag", "x-request-id", "idempotent-replayed"]
+
+# Error monitoring (contract §11a): unhandled errors to Sentry with PHI scrubbed.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip()
+if SENTRY_DSN:
+    sentry_init(dsn=SENTRY_DSN, environment=os.environ.get("SENTRY_ENVIRONMENT") or None)
+
 # How long a stored idempotent response is replayed (contract: 24 h).
 HM_IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", default=24))
 # Outbound webhooks: attempts before a delivery is dead-lettered, backoff base, timeout, and
@@ -166,6 +192,11 @@ HM_IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", default=24
 HM_WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", default=6)
 HM_WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", default=5)
 HM_WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", default=5)
+# How long a claimed delivery is left to its sender before it falls due again for another: past
+# the timeout (which applies per socket operation), short enough that a killed sender's
+# deliveries are soon retried. An attempt outliving its lease is not recorded (sent twice at
+# worst; receivers drop duplicates by X-HM-Delivery).
+HM_WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", default=3 * HM_WEBHOOK_TIMEOUT_SECONDS)
 HM_WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", default=[])
 # Webhooks carry PHI and a signature: https only, unless a deployment says otherwise.
 HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)

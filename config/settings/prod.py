@@ -29,7 +29,9 @@ MIDDLEWARE.insert(
 )
 STORAGES = {
     **STORAGES,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "hm_core.common.static.LenientManifestStaticFilesStorage"},
 }
+# Without `collectstatic`, serve the docs' and admin's assets from the installed apps.
+WHITENOISE_USE_FINDERS = True
 # Reuse database connections across requests (each gunicorn worker keeps its own).
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=60)

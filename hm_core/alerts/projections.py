@@ -8,13 +8,15 @@ from hm_core.alerts.models import Alert
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import update, upsert
 
 rebuildable("alerts", Alert)
 
 
 @subscribe(AlertRaised)
 def alert_apply_raised(event: AlertRaised, meta: EventMeta) -> None:
-    Alert.all_tenants.update_or_create(
+    upsert(
+        Alert,
         id=event.alert_id,
         defaults={
             "tenant_id": meta.tenant_id,
@@ -34,7 +36,8 @@ def alert_apply_raised(event: AlertRaised, meta: EventMeta) -> None:
 
 @subscribe(AlertAcknowledged)
 def alert_apply_acknowledged(event: AlertAcknowledged, meta: EventMeta) -> None:
-    Alert.all_tenants.filter(id=event.alert_id, tenant_id=meta.tenant_id).update(
+    update(
+        Alert.all_tenants.filter(id=event.alert_id, tenant_id=meta.tenant_id),
         status=domain.ACKNOWLEDGED,
         acknowledged_at=meta.occurred_at,
         acknowledged_by_id=meta.actor_id,

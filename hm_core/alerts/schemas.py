@@ -9,15 +9,13 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field
 
-from hm_core.common.schemas import FilterSchema, InputSchema
+from hm_core.common.schemas import InputSchema, PageParams
 
 
-class AlertListFilters(FilterSchema):
+class AlertListFilters(PageParams):
     status: Literal["OPEN", "ACKNOWLEDGED"] | None = None
     encounter: uuid.UUID | None = None
     patient: uuid.UUID | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
 
 
 class AlertAcknowledgeIn(InputSchema):

@@ -7,18 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from ninja import Schema
-from pydantic import Field
 
-from hm_core.common.schemas import FilterSchema
+from hm_core.common.schemas import PageParams
 
 
-class AuditListFilters(FilterSchema):
+class AuditListFilters(PageParams):
     patient: uuid.UUID | None = None
     actor: uuid.UUID | None = None
     since: datetime | None = None
     until: datetime | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
 
 
 class AuditRecordOut(Schema):

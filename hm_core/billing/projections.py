@@ -12,6 +12,7 @@ from hm_core.encounters.events import EncounterCancelled, EncounterClosed, Encou
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import insert, update, upsert
 
 rebuildable("billing", ChargeLine, Account)
 
@@ -40,7 +41,8 @@ def account_apply_encounter_cancelled(event: EncounterCancelled, meta: EventMeta
 def charge_line_apply_posted(event: ChargePosted, meta: EventMeta) -> None:
     """Upsert the line keyed on the charge id; the amount is computed here, in Decimal."""
     _account_ensure(meta, encounter_id=event.encounter_id, patient_id=event.patient_id)
-    ChargeLine.all_tenants.update_or_create(
+    upsert(
+        ChargeLine,
         id=event.charge_id,
         defaults={
             "tenant_id": meta.tenant_id,
@@ -64,29 +66,35 @@ def charge_line_apply_posted(event: ChargePosted, meta: EventMeta) -> None:
 @subscribe(ChargeReversed)
 def charge_line_apply_reversed(event: ChargeReversed, meta: EventMeta) -> None:
     """The line stays, REVERSED, with when and why: it leaves the invoice, not the history."""
-    ChargeLine.all_tenants.filter(tenant_id=meta.tenant_id, id=event.charge_id).update(
-        status=domain.REVERSED, reversed_at=meta.occurred_at, reversal_reason=event.reason
+    update(
+        ChargeLine.all_tenants.filter(tenant_id=meta.tenant_id, id=event.charge_id),
+        status=domain.REVERSED,
+        reversed_at=meta.occurred_at,
+        reversal_reason=event.reason,
     )
 
 
 def _account_ensure(meta: EventMeta, *, encounter_id: uuid.UUID, patient_id: uuid.UUID) -> None:
     """Create the OPEN account of an encounter unless it exists (encounters older than billing
     get theirs from their first billing-relevant event; a rebuild gives them the true one)."""
-    Account.all_tenants.get_or_create(
-        encounter_id=encounter_id,
-        tenant_id=meta.tenant_id,
-        defaults={
-            "facility_id": meta.facility_id,
-            "patient_id": patient_id,
-            "status": domain.OPEN,
-            "opened_at": meta.occurred_at,
-        },
+    insert(
+        Account,
+        Account(
+            encounter_id=encounter_id,
+            tenant_id=meta.tenant_id,
+            facility_id=meta.facility_id,
+            patient_id=patient_id,
+            status=domain.OPEN,
+            opened_at=meta.occurred_at,
+        ),
     )
 
 
 def _account_set(
     meta: EventMeta, event: EncounterClosed | EncounterCancelled, *, status: str
 ) -> None:
-    Account.all_tenants.filter(tenant_id=meta.tenant_id, encounter_id=event.encounter_id).update(
-        status=status, closed_at=meta.occurred_at
+    update(
+        Account.all_tenants.filter(tenant_id=meta.tenant_id, encounter_id=event.encounter_id),
+        status=status,
+        closed_at=meta.occurred_at,
     )

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from hm_core.catalog.models import Analyte, ServiceItem
+from hm_core.iam.admin import TenantColumnAdmin, TenantIdFilter
 
 
 class AnalyteInline(admin.TabularInline):
@@ -9,10 +10,10 @@ class AnalyteInline(admin.TabularInline):
 
 
 @admin.register(ServiceItem)
-class ServiceItemAdmin(admin.ModelAdmin):
-    """Tenant administrators edit codes, prices, units and reference/critical ranges here."""
+class ServiceItemAdmin(TenantColumnAdmin):
+    """Operators edit a tenant's codes, prices, units and reference/critical ranges here."""
 
-    list_display = ("tenant_id", "code", "name", "order_type", "specimen_type", "price", "currency")
-    list_filter = ("order_type", "is_active")
+    list_display = ("tenant", "code", "name", "order_type", "specimen_type", "price", "currency")
+    list_filter = (TenantIdFilter, "order_type", "is_active")
     search_fields = ("code", "name", "loinc_code")
     inlines = [AnalyteInline]

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.common import CommonMiddleware
 from django.utils.cache import add_never_cache_headers
 
 from hm_core.common.errors import error_body
@@ -98,3 +99,16 @@ def _is_error_body(response: HttpResponse) -> bool:
     except ValueError:
         return False
     return isinstance(body, dict) and isinstance(body.get("error"), dict)
+
+
+class ApiCommonMiddleware(CommonMiddleware):
+    """Django's CommonMiddleware, without APPEND_SLASH under /api/.
+
+    Redirecting a POST to its slashed path raises RuntimeError under DEBUG (a 500) and drops the
+    body otherwise; the contract's paths end with `/`, so a path without it is 404 `not_found`.
+    """
+
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
+        if request.path_info.startswith("/api/"):
+            return False
+        return bool(super().should_redirect_with_slash(request))

@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 T = TypeVar("T")
+
+# The largest integer PostgreSQL (bigint) and SQLite store: a query number beyond it would
+# overflow in the database (a 500) instead of failing validation (a 422).
+DB_INT_MAX = 2**63 - 1
 
 
 def reject_nul(value: Any) -> Any:
@@ -41,7 +45,26 @@ class InputSchema(TextSafeSchema):
 
 
 class FilterSchema(TextSafeSchema):
-    """Base of query-string filters (`<Entity>ListFilters`)."""
+    """Base of query-string parameters: a key the schema does not know is 422 (contract §11a).
+
+    Ninja maps only the keys it knows into the schema, so the unknown ones are put back from the
+    request's query string for `extra="forbid"` to name each of them. An endpoint takes at most
+    one query schema, which therefore lists every key the endpoint accepts.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_keys(cls, data: Any, info: ValidationInfo) -> Any:
+        request = (info.context or {}).get("request")
+        if request is None or not isinstance(data, dict):
+            return data
+        known = set(cls.model_fields) | {
+            f.alias for f in cls.model_fields.values() if f.alias is not None
+        }
+        unknown = {key: request.GET[key] for key in request.GET if key not in known}
+        return {**unknown, **data} if unknown else data
 
 
 class ErrorDetail(Schema):
@@ -62,7 +85,7 @@ class Page(Schema, Generic[T]):
 
 
 class PageParams(FilterSchema):
-    """`?limit=&offset=`: limit defaults to 50 and may not exceed 200."""
+    """`?limit=&offset=`: limit defaults to 50 and may not exceed 200; the base of list filters."""
 
     limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=DB_INT_MAX)

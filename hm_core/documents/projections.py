@@ -20,6 +20,7 @@ from hm_core.documents.models import ClinicalDocument, DocumentVersion
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import insert, update
 
 rebuildable("documents", ClinicalDocument, DocumentVersion)
 
@@ -27,24 +28,22 @@ rebuildable("documents", ClinicalDocument, DocumentVersion)
 @subscribe(DocumentCreated)
 def document_apply_created(event: DocumentCreated, meta: EventMeta) -> None:
     """Insert the head (once) and version 1, DRAFT."""
-    ClinicalDocument.all_tenants.bulk_create(
-        [
-            ClinicalDocument(
-                id=event.document_id,
-                tenant_id=meta.tenant_id,
-                facility_id=meta.facility_id,
-                encounter_id=event.encounter_id,
-                patient_id=event.patient_id,
-                doc_type=event.doc_type,
-                status=domain.DRAFT,
-                version=meta.stream_version,
-                created_by_id=meta.actor_id,
-                created_by=meta.actor_username,
-                created_at=meta.occurred_at,
-                updated_at=meta.occurred_at,
-            )
-        ],
-        ignore_conflicts=True,
+    insert(
+        ClinicalDocument,
+        ClinicalDocument(
+            id=event.document_id,
+            tenant_id=meta.tenant_id,
+            facility_id=meta.facility_id,
+            encounter_id=event.encounter_id,
+            patient_id=event.patient_id,
+            doc_type=event.doc_type,
+            status=domain.DRAFT,
+            version=meta.stream_version,
+            created_by_id=meta.actor_id,
+            created_by=meta.actor_username,
+            created_at=meta.occurred_at,
+            updated_at=meta.occurred_at,
+        ),
     )
     _version_insert(event, meta, status=domain.DRAFT)
 
@@ -80,24 +79,22 @@ def _version_insert(
     reason: str = "",
     supersedes_id: uuid.UUID | None = None,
 ) -> None:
-    DocumentVersion.all_tenants.bulk_create(
-        [
-            DocumentVersion(
-                id=meta.event_id,
-                tenant_id=meta.tenant_id,
-                facility_id=meta.facility_id,
-                document_id=event.document_id,
-                version=event.version,
-                status=status,
-                payload=event.payload,
-                reason=reason,
-                supersedes_id=supersedes_id,
-                author_id=meta.actor_id,
-                author_username=meta.actor_username,
-                created_at=meta.occurred_at,
-            )
-        ],
-        ignore_conflicts=True,
+    insert(
+        DocumentVersion,
+        DocumentVersion(
+            id=meta.event_id,
+            tenant_id=meta.tenant_id,
+            facility_id=meta.facility_id,
+            document_id=event.document_id,
+            version=event.version,
+            status=status,
+            payload=event.payload,
+            reason=reason,
+            supersedes_id=supersedes_id,
+            author_id=meta.actor_id,
+            author_username=meta.actor_username,
+            created_at=meta.occurred_at,
+        ),
     )
 
 
@@ -113,6 +110,11 @@ def _version_id(meta: EventMeta, document_id: uuid.UUID, version: int) -> uuid.U
 
 def _head_advance(meta: EventMeta, **fields: object) -> None:
     """Move the head to this event's version; an older or repeated event changes nothing."""
-    ClinicalDocument.all_tenants.filter(
-        id=meta.stream.id, tenant_id=meta.tenant_id, version__lt=meta.stream_version
-    ).update(**fields, version=meta.stream_version, updated_at=meta.occurred_at)
+    update(
+        ClinicalDocument.all_tenants.filter(
+            id=meta.stream.id, tenant_id=meta.tenant_id, version__lt=meta.stream_version
+        ),
+        **fields,
+        version=meta.stream_version,
+        updated_at=meta.occurred_at,
+    )

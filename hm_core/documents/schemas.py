@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 from ninja import Schema
 from pydantic import Field
 
-from hm_core.common.schemas import FilterSchema, InputSchema
+from hm_core.common.schemas import InputSchema, PageParams
 from hm_core.documents.domain import (
     DOC_TYPE_MAX_LENGTH,
     DOC_TYPE_PATTERN,
@@ -36,12 +36,10 @@ class DocumentAmendIn(InputSchema):
     reason: str = Field(min_length=1, max_length=REASON_MAX_LENGTH)
 
 
-class DocumentListFilters(FilterSchema):
+class DocumentListFilters(PageParams):
     encounter: uuid.UUID | None = None
     patient: uuid.UUID | None = None
     status: DocumentStatus | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
 
 
 class DocumentOut(Schema):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Count, Subquery
+
 from hm_core.encounters import domain
 from hm_core.encounters.events import (
     AssessmentRecorded,
@@ -19,13 +21,15 @@ from hm_core.encounters.models import Encounter, VitalsRecord
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import update, upsert
 
 rebuildable("encounters", Encounter, VitalsRecord)
 
 
 @subscribe(EncounterCreated)
 def encounter_apply_created(event: EncounterCreated, meta: EventMeta) -> None:
-    Encounter.all_tenants.update_or_create(
+    upsert(
+        Encounter,
         id=event.encounter_id,
         defaults={
             "tenant_id": meta.tenant_id,
@@ -50,14 +54,20 @@ def encounter_apply_checked_in(event: EncounterCheckedIn, meta: EventMeta) -> No
 @subscribe(VitalsRecorded)
 def encounter_apply_vitals_recorded(event: VitalsRecorded, meta: EventMeta) -> None:
     """Store the vitals row and keep the encounter's latest NEWS2 and vitals count."""
-    VitalsRecord.all_tenants.update_or_create(
+    upsert(
+        VitalsRecord,
         id=event.vitals_id,
         defaults=_vitals_fields(event, meta),
     )
-    count = VitalsRecord.all_tenants.filter(
-        tenant_id=meta.tenant_id, encounter_id=event.encounter_id
-    ).count()
-    _touch(meta, vitals_count=count, latest_news2=event.news2_total)
+    # Counted by the UPDATE itself, after the queued insert: no read, no flush in between.
+    count = (
+        VitalsRecord.all_tenants.filter(tenant_id=meta.tenant_id, encounter_id=event.encounter_id)
+        .order_by()
+        .values("encounter_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    _touch(meta, vitals_count=Subquery(count), latest_news2=event.news2_total)
 
 
 def _vitals_fields(event: VitalsRecorded, meta: EventMeta) -> dict[str, Any]:
@@ -97,6 +107,9 @@ def encounter_apply_cancelled(event: EncounterCancelled, meta: EventMeta) -> Non
 
 
 def _touch(meta: EventMeta, **fields: object) -> None:
-    Encounter.all_tenants.filter(id=meta.stream.id, tenant_id=meta.tenant_id).update(
-        **fields, version=meta.stream_version, updated_at=meta.occurred_at
+    update(
+        Encounter.all_tenants.filter(id=meta.stream.id, tenant_id=meta.tenant_id),
+        **fields,
+        version=meta.stream_version,
+        updated_at=meta.occurred_at,
     )

@@ -10,7 +10,7 @@ from typing import Literal, get_args
 from ninja import Schema
 from pydantic import AwareDatetime, Field
 
-from hm_core.common.schemas import FilterSchema, InputSchema
+from hm_core.common.schemas import InputSchema, PageParams
 from hm_core.encounters.domain import STATUSES
 from hm_core.encounters.news2 import Vitals
 
@@ -54,11 +54,9 @@ class EncounterCancelIn(InputSchema):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class EncounterListFilters(FilterSchema):
+class EncounterListFilters(PageParams):
     patient: uuid.UUID | None = None
     status: EncounterStatus | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
 
 
 class EncounterOut(Schema):

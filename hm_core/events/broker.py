@@ -8,12 +8,15 @@ timeouts, so a frozen Redis never holds up a committed command's response.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import dramatiq
@@ -94,11 +97,39 @@ def send(actor: dramatiq.Actor[..., Any], *args: Any) -> None:
     sender().enqueue(actor.message(*args))
 
 
+_deferred: contextvars.ContextVar[set[uuid.UUID] | None] = contextvars.ContextVar(
+    "hm_deferred_wakes", default=None
+)
+
+
+@contextlib.contextmanager
+def deferred_wakes() -> Iterator[set[uuid.UUID]]:
+    """Collect the in-process drains of the block instead of running them, for a caller that
+    answers first and drains afterwards (the MLLP listener: the ACK only needs the commit).
+    With workers a wake is a message to Redis and is sent at once as usual."""
+    tenants: set[uuid.UUID] = set()
+    token = _deferred.set(tenants)
+    try:
+        yield tenants
+    finally:
+        _deferred.reset(token)
+
+
+def drain_now(tenants: set[uuid.UUID]) -> None:
+    """Run the drains `deferred_wakes` collected (in whatever thread the caller chooses)."""
+    for tenant_id in sorted(tenants):
+        wake(tenant_id)
+
+
 def wake(tenant_id: uuid.UUID) -> None:
     """After a commit: have the tenant's async subscriptions process their new events."""
     from hm_core.events import actors, subscriptions
 
     if not subscriptions.async_subscriptions():
+        return
+    deferred = _deferred.get()
+    if deferred is not None and not uses_workers():
+        deferred.add(tenant_id)
         return
     if not uses_workers():
         # In-process, inside somebody's request: one batch per subscription, never a backlog.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from hm_core.common.errors import Conflict
 from hm_core.common.scope import Scope
 from hm_core.events import broker, store
 from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef
+from hm_core.events.unit_of_work import command_block
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ def publish(
     """Append `events` and dispatch them; the caller's transaction commits or rolls back all."""
     # Policies' publishes run inside this one; the outermost publish wakes the workers once.
     outermost = _policy_queue.get() is None
-    with transaction.atomic():
+    with command_block():
         recorded = store.append(
             scope=scope,
             stream=stream,
@@ -126,9 +128,22 @@ def publish(
             _dispatch_in_transaction(item, replaying=False)
         _run_policies(recorded)
         if outermost:
-            # Async subscribers read the store themselves; one nudge after commit is enough.
-            transaction.on_commit(partial(broker.wake, scope.tenant_id), robust=True)
+            _wake_after_commit(scope.tenant_id)
     return recorded
+
+
+def _wake_after_commit(tenant_id: uuid.UUID) -> None:
+    """One nudge per tenant per transaction, however many commands it runs (an HL7 ADT^A04 runs
+    three): async subscribers read the store themselves, and each nudge in the embedded mode is
+    a drain the caller waits for. A savepoint rolled back takes its queued nudge with it, so a
+    later command in the same transaction queues its own."""
+    connection = transaction.get_connection()
+    key = ("hm_wake", tenant_id)
+    if any(getattr(func, "hm_key", None) == key for _, func, _ in connection.run_on_commit):
+        return
+    wake = partial(broker.wake, tenant_id)
+    wake.hm_key = key  # type: ignore[attr-defined]
+    transaction.on_commit(wake, robust=True)
 
 
 def _dispatch_in_transaction(

@@ -12,12 +12,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from django.db import transaction
-
 from hm_core.common.errors import PreconditionFailed
 from hm_core.common.scope import Scope, scope_active
 from hm_core.events.base import DomainEvent, StreamRef
 from hm_core.events.bus import publish
+from hm_core.events.unit_of_work import command_block
 
 
 class Versioned(Protocol):
@@ -48,7 +47,7 @@ def run_command(
 ) -> A:
     """Load, check If-Match, decide, publish at the loaded version, reload."""
     scope.require(permission)
-    with scope_active(scope), transaction.atomic():
+    with scope_active(scope), command_block():
         aggregate = load()
         check_if_match(expected_version, aggregate.version)
         events = list(decide(aggregate))

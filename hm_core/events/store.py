@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max
 
 from hm_core.common.errors import ValidationFailed, VersionConflict
@@ -22,6 +22,8 @@ from hm_core.common.time import utcnow
 from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef, event_class
 from hm_core.events.hashing import GENESIS_HASH, canonical_json, event_hash
 from hm_core.events.models import Event, TenantEventHead
+from hm_core.events.ops import insert_ignoring_conflicts
+from hm_core.events.unit_of_work import Head, UnitOfWork, unit_of_work
 
 
 def append(
@@ -32,24 +34,90 @@ def append(
     events: Sequence[DomainEvent],
     occurred_at: datetime | None = None,
 ) -> list[Recorded]:
-    """Append `events` to `stream` at `expected_version` (None: wherever the stream stands)."""
+    """Append `events` to `stream` at `expected_version` (None: wherever the stream stands).
+
+    The rows are queued in the command's unit of work and inserted when it flushes; a version
+    the caller already knows is not read back: the unique (tenant, stream, version) turns a
+    lost race into 409 at the flush, before any other write of the command runs.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("append() must run inside the command's transaction")
-    head = _lock_head(scope.tenant_id)
-    current = stream_version(scope.tenant_id, stream.id)
-    if expected_version is not None and current != expected_version:
-        raise VersionConflict(details={"expected_version": expected_version, "current": current})
-    recorded_at = utcnow()
-    rows = []
-    for offset, event in enumerate(events, start=1):
-        row = _new_row(scope, stream, event, head, current + offset, recorded_at, occurred_at)
-        head.position, head.hash = row.position, row.hash
-        rows.append(row)
-    Event.objects.bulk_create(rows)
-    head.save(update_fields=["position", "hash"])
+    with unit_of_work() as uow:
+        head = _locked_head(uow, scope.tenant_id)
+        current = _version(uow, scope.tenant_id, stream.id, expected_version)
+        recorded_at = utcnow()
+        rows = []
+        for offset, event in enumerate(events, start=1):
+            row = _new_row(scope, stream, event, head, current + offset, recorded_at, occurred_at)
+            head.position, head.hash = row.position, row.hash
+            rows.append(row)
+        uow.versions[stream.id] = current + len(rows)
+        uow.event_types.update(row.type for row in rows)
+        uow.add(EventRows(rows, expected_version=expected_version))
     return [
         Recorded(event=event, meta=meta_of(row)) for event, row in zip(events, rows, strict=True)
     ]
+
+
+def _locked_head(uow: UnitOfWork, tenant_id: uuid.UUID) -> Head:
+    """The tenant's head, locked on the command's first append and then kept in memory."""
+    if tenant_id not in uow.heads:
+        with uow.internal():
+            row = _lock_head(tenant_id)
+        uow.heads[tenant_id] = Head(row.position, row.hash, start=row.position)
+    return uow.heads[tenant_id]
+
+
+def _version(
+    uow: UnitOfWork, tenant_id: uuid.UUID, stream_id: uuid.UUID, expected: int | None
+) -> int:
+    """The stream's version: known to this command, trusted from the caller, or read."""
+    known = uow.versions.get(stream_id)
+    if known is not None and expected is not None and known != expected:
+        raise VersionConflict(details={"expected_version": expected, "current": known})
+    if known is not None:
+        return known
+    if expected is not None:
+        return expected
+    with uow.internal():
+        return stream_version(tenant_id, stream_id)
+
+
+class EventRows:
+    """The command's event rows: one INSERT that skips duplicates, so a stale version is a
+    counted miss (409) rather than an error that aborts the transaction."""
+
+    table = Event._meta.db_table
+
+    def __init__(self, rows: list[Event], *, expected_version: int | None) -> None:
+        self.rows = rows
+        self.expected = {rows[0].stream_id: expected_version} if rows else {}
+
+    def merge(self, other: Any) -> bool:
+        if not isinstance(other, EventRows):
+            return False
+        self.rows.extend(other.rows)
+        for stream_id, expected in other.expected.items():
+            self.expected.setdefault(stream_id, expected)
+        return True
+
+    def run(self) -> None:
+        inserted = insert_ignoring_conflicts(Event, self.rows)
+        if inserted == len(self.rows):
+            return
+        expected, current = self._conflicting()
+        if inserted:  # a partial chain must never commit: nothing after this may succeed
+            transaction.set_rollback(True)
+        raise VersionConflict(details={"expected_version": expected, "current": current})
+
+    def _conflicting(self) -> tuple[int | None, int]:
+        """The stream whose rows were refused (read only after a conflict)."""
+        tenant_id = self.rows[0].tenant_id
+        ids = [row.id for row in self.rows]
+        stored = set(Event.objects.filter(tenant_id=tenant_id, id__in=ids).values_list("id"))
+        refused = next(row for row in self.rows if (row.id,) not in stored)
+        expected = self.expected.get(refused.stream_id)
+        return expected, stream_version(tenant_id, refused.stream_id)
 
 
 def _lock_head(tenant_id: uuid.UUID) -> TenantEventHead:
@@ -76,7 +144,7 @@ def _new_row(
     scope: Scope,
     stream: StreamRef,
     event: DomainEvent,
-    head: TenantEventHead,
+    head: Head,
     version: int,
     recorded_at: datetime,
     occurred_at: datetime | None,

@@ -16,12 +16,22 @@ class TokenObtainIn(InputSchema):
 
 
 class TokenRefreshIn(InputSchema):
-    refresh: str = Field(min_length=1, max_length=4096)
+    """`refresh` may be left out when the refresh token travels in its cookie (`?cookie=1`)."""
+
+    refresh: str | None = Field(None, min_length=1, max_length=4096)
+
+
+class TokenCookieParams(Schema):
+    cookie: bool = Field(
+        False, description="Set the refresh token as an HttpOnly cookie instead of in the body."
+    )
 
 
 class TokenPairOut(Schema):
+    """`refresh` is absent when it was set as the `hm_refresh` cookie instead."""
+
     access: str
-    refresh: str
+    refresh: str | None = None
 
 
 class MembershipOut(Schema):

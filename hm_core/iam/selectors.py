@@ -34,6 +34,16 @@ def principal_in_facility(
     return Principal(user_id=user.id, username=user.username, roles=roles, permissions=permissions)
 
 
+def principal_of_user(
+    *, user_id: uuid.UUID, tenant_id: uuid.UUID, facility_id: uuid.UUID
+) -> Principal | None:
+    """`principal_in_facility` by user id; None for an inactive or unknown user."""
+    user = User.objects.filter(id=user_id, is_active=True).first()
+    if user is None:
+        return None
+    return principal_in_facility(user=user, tenant_id=tenant_id, facility_id=facility_id)
+
+
 @dataclass(frozen=True)
 class MembershipView:
     tenant_id: uuid.UUID

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from hm_core.events import broker
 from hm_core.interop import inbound
 from hm_core.interop.hl7.ack import AckError, build_ack
 from hm_core.interop.hl7.message import Header, peek_header
@@ -175,13 +178,51 @@ def receive_in_worker(raw: bytes, peer: str) -> bytes:
     """
     close_old_connections()
     try:
-        return inbound.receive_mllp(raw, peer=peer).ack_bytes
+        with broker.deferred_wakes() as tenants:
+            ack = inbound.receive_mllp(raw, peer=peer).ack_bytes
+        _drain_after_ack(tenants)
+        return ack
     except Exception as exc:
         # The listener never dies of a message; the type alone is logged (no PHI).
         logger.error("mllp %s: message processing failed: %s", peer, type(exc).__name__)
         return internal_error_ack(raw)
     finally:
         close_old_connections()
+
+
+_drainer: ThreadPoolExecutor | None = None
+_drainer_lock = threading.Lock()
+
+
+def _drain_after_ack(tenants: set[uuid.UUID]) -> None:
+    """Embedded mode: async subscribers (outbound HL7, webhooks) run on one side thread while
+    the ACK goes out — store-then-ACK needs the message's commit, not its outbound effects."""
+    global _drainer
+    if not tenants:
+        return
+    with _drainer_lock:
+        if _drainer is None:
+            _drainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mllp-drain")
+        _drainer.submit(_drain, set(tenants))
+
+
+def _drain(tenants: set[uuid.UUID]) -> None:
+    close_old_connections()
+    try:
+        broker.drain_now(tenants)
+    except Exception as exc:  # the reconciler catches up whatever a failed drain left
+        logger.warning("mllp: after-ACK drain failed: %s", type(exc).__name__)
+    finally:
+        close_old_connections()
+
+
+def finish_drains() -> None:
+    """Wait for the drains still queued (shutdown)."""
+    global _drainer
+    with _drainer_lock:
+        drainer, _drainer = _drainer, None
+    if drainer is not None:
+        drainer.shutdown(wait=True)
 
 
 def internal_error_ack(raw: bytes) -> bytes:
@@ -286,6 +327,7 @@ class MllpListener:
             await self._server.wait_closed()
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown, wait=True)
+        await asyncio.to_thread(finish_drains)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task: asyncio.Future[None] = asyncio.current_task() or asyncio.Future()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import update, upsert
 from hm_core.interop.events import ChannelCreated, ChannelUpdated
 from hm_core.interop.models import Channel
 
@@ -13,7 +14,8 @@ rebuildable("interop", Channel)
 
 @subscribe(ChannelCreated)
 def channel_apply_created(event: ChannelCreated, meta: EventMeta) -> None:
-    Channel.all_tenants.update_or_create(
+    upsert(
+        Channel,
         id=event.channel_id,
         defaults={
             "tenant_id": meta.tenant_id,
@@ -30,6 +32,9 @@ def channel_apply_created(event: ChannelCreated, meta: EventMeta) -> None:
 
 @subscribe(ChannelUpdated)
 def channel_apply_updated(event: ChannelUpdated, meta: EventMeta) -> None:
-    Channel.all_tenants.filter(id=event.channel_id).update(
-        **event.changes, version=meta.stream_version, updated_at=meta.occurred_at
+    update(
+        Channel.all_tenants.filter(id=event.channel_id),
+        **event.changes,
+        version=meta.stream_version,
+        updated_at=meta.occurred_at,
     )

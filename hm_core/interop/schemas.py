@@ -9,7 +9,7 @@ from typing import Any, Literal
 from ninja import Schema
 from pydantic import Field, model_validator
 
-from hm_core.common.schemas import FilterSchema, InputSchema
+from hm_core.common.schemas import InputSchema, PageParams
 
 OutboundEvent = Literal["order.placed", "lab.result_released"]
 MessageStatus = Literal["ACCEPTED", "ERROR", "REJECTED", "DUPLICATE", "PENDING", "SENT", "DEAD"]
@@ -74,13 +74,11 @@ class ChannelPageOut(Schema):
     count: int
 
 
-class MessageListFilters(FilterSchema):
+class MessageListFilters(PageParams):
     channel: uuid.UUID | None = None
     direction: Literal["inbound", "outbound"] | None = None
     status: MessageStatus | None = None
     control_id: str | None = Field(None, max_length=199)
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0, le=2_000_000_000)
 
 
 class MessageOut(Schema):

@@ -13,6 +13,7 @@ from typing import Any
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import insert, update, upsert
 from hm_core.lab import domain
 from hm_core.lab.events import (
     AnalyteValue,
@@ -33,7 +34,8 @@ rebuildable("lab", Sample, LabResult, LabResultVersion)
 @subscribe(SampleCreated)
 def sample_apply_created(event: SampleCreated, meta: EventMeta) -> None:
     """A PENDING sample; a recollection points back at the sample it replaces."""
-    Sample.all_tenants.update_or_create(
+    upsert(
+        Sample,
         id=event.sample_id,
         defaults={
             "tenant_id": meta.tenant_id,
@@ -52,8 +54,9 @@ def sample_apply_created(event: SampleCreated, meta: EventMeta) -> None:
         },
     )
     if event.replaces_sample_id is not None:
-        Sample.all_tenants.filter(tenant_id=meta.tenant_id, id=event.replaces_sample_id).update(
-            replaced_by_id=event.sample_id
+        update(
+            Sample.all_tenants.filter(tenant_id=meta.tenant_id, id=event.replaces_sample_id),
+            replaced_by_id=event.sample_id,
         )
 
 
@@ -84,9 +87,14 @@ def sample_apply_cancelled(event: SampleCancelled, meta: EventMeta) -> None:
 
 def _sample_advance(meta: EventMeta, **fields: Any) -> None:
     """Move the sample to this event's version; an older or repeated event changes nothing."""
-    Sample.all_tenants.filter(
-        id=meta.stream.id, tenant_id=meta.tenant_id, version__lt=meta.stream_version
-    ).update(**fields, version=meta.stream_version, updated_at=meta.occurred_at)
+    update(
+        Sample.all_tenants.filter(
+            id=meta.stream.id, tenant_id=meta.tenant_id, version__lt=meta.stream_version
+        ),
+        **fields,
+        version=meta.stream_version,
+        updated_at=meta.occurred_at,
+    )
 
 
 @subscribe(ResultEntered)
@@ -177,34 +185,37 @@ def _version_insert(
     reason: str = "",
     supersedes: int | None = None,
 ) -> None:
-    LabResultVersion.all_tenants.bulk_create(
-        [
-            LabResultVersion(
-                id=meta.event_id,
-                tenant_id=meta.tenant_id,
-                facility_id=meta.facility_id,
-                result_id=event.result_id,
-                version=event.version,
-                status=status,
-                values=_json(event.values),
-                is_critical=event.is_critical,
-                comment=comment,
-                reason=reason,
-                supersedes=supersedes,
-                author_id=meta.actor_id,
-                author_username=meta.actor_username,
-                created_at=meta.occurred_at,
-            )
-        ],
-        ignore_conflicts=True,
+    insert(
+        LabResultVersion,
+        LabResultVersion(
+            id=meta.event_id,
+            tenant_id=meta.tenant_id,
+            facility_id=meta.facility_id,
+            result_id=event.result_id,
+            version=event.version,
+            status=status,
+            values=_json(event.values),
+            is_critical=event.is_critical,
+            comment=comment,
+            reason=reason,
+            supersedes=supersedes,
+            author_id=meta.actor_id,
+            author_username=meta.actor_username,
+            created_at=meta.occurred_at,
+        ),
     )
 
 
 def _head_advance(meta: EventMeta, **fields: Any) -> None:
     """Move the head to this event's version; an older or repeated event changes nothing."""
-    LabResult.all_tenants.filter(
-        id=meta.stream.id, tenant_id=meta.tenant_id, version__lt=meta.stream_version
-    ).update(**fields, version=meta.stream_version, updated_at=meta.occurred_at)
+    update(
+        LabResult.all_tenants.filter(
+            id=meta.stream.id, tenant_id=meta.tenant_id, version__lt=meta.stream_version
+        ),
+        **fields,
+        version=meta.stream_version,
+        updated_at=meta.occurred_at,
+    )
 
 
 def _json(values: list[AnalyteValue]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 from ninja import Schema
 from pydantic import Field, field_validator
 
-from hm_core.common.schemas import InputSchema
+from hm_core.common.schemas import InputSchema, PageParams
 from hm_core.lab.domain import REASON_MAX_LENGTH, RESULT_STATUSES, SAMPLE_STATUSES
 
 SampleStatus = Literal["PENDING", "RECEIVED", "REJECTED", "CANCELLED"]
@@ -41,12 +41,10 @@ class SampleRejectIn(InputSchema):
     reason: str = Field(min_length=1, max_length=REASON_MAX_LENGTH)
 
 
-class SampleListFilters(Schema):
+class SampleListFilters(PageParams):
     status: SampleStatus | None = None
     order: uuid.UUID | None = None
     encounter: uuid.UUID | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
 
 
 class SampleOut(Schema):
@@ -89,12 +87,10 @@ class LabResultCorrectIn(InputSchema):
     is_critical: bool = False
 
 
-class LabResultListFilters(Schema):
+class LabResultListFilters(PageParams):
     encounter: uuid.UUID | None = None
     order: uuid.UUID | None = None
     status: ResultStatus | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
 
 
 class AnalyteValueOut(Schema):

@@ -7,6 +7,7 @@ import uuid
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import update, upsert
 from hm_core.lab.events import ResultEntered, SampleReceived, SampleRejected
 from hm_core.orders import domain
 from hm_core.orders.events import (
@@ -23,7 +24,8 @@ rebuildable("orders", Order, OrderItem)
 @subscribe(OrderPlaced)
 def order_apply_placed(event: OrderPlaced, meta: EventMeta) -> None:
     scope = {"tenant_id": meta.tenant_id, "facility_id": meta.facility_id}
-    Order.all_tenants.update_or_create(
+    upsert(
+        Order,
         id=event.order_id,
         defaults={
             **scope,
@@ -41,7 +43,8 @@ def order_apply_placed(event: OrderPlaced, meta: EventMeta) -> None:
         },
     )
     for position, item in enumerate(event.items):
-        OrderItem.all_tenants.update_or_create(
+        upsert(
+            OrderItem,
             id=item.item_id,
             defaults={
                 **scope,
@@ -64,8 +67,10 @@ def order_apply_placed(event: OrderPlaced, meta: EventMeta) -> None:
 @subscribe(OrderCancelled)
 def order_apply_cancelled(event: OrderCancelled, meta: EventMeta) -> None:
     _items_set(meta, event.item_ids, domain.ITEM_CANCELLED)
-    Order.all_tenants.filter(tenant_id=meta.tenant_id, id=event.order_id).update(
-        cancel_reason=event.reason, version=meta.stream_version
+    update(
+        Order.all_tenants.filter(tenant_id=meta.tenant_id, id=event.order_id),
+        cancel_reason=event.reason,
+        version=meta.stream_version,
     )
     _status_refresh(meta, event.order_id)
 
@@ -112,7 +117,7 @@ def _items_set(
     items = OrderItem.all_tenants.filter(tenant_id=meta.tenant_id, id__in=item_ids)
     if only_from:
         items = items.filter(status__in=only_from)
-    items.update(status=status)
+    update(items, status=status)
 
 
 def _status_refresh(meta: EventMeta, order_id: uuid.UUID) -> None:
@@ -127,6 +132,8 @@ def _status_refresh(meta: EventMeta, order_id: uuid.UUID) -> None:
         status = domain.CANCELLED
     elif statuses <= domain.DONE_ITEMS:
         status = domain.COMPLETED
-    Order.all_tenants.filter(tenant_id=meta.tenant_id, id=order_id).update(
-        status=status, updated_at=meta.occurred_at
+    update(
+        Order.all_tenants.filter(tenant_id=meta.tenant_id, id=order_id),
+        status=status,
+        updated_at=meta.occurred_at,
     )

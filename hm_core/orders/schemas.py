@@ -10,7 +10,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
-from hm_core.common.schemas import FilterSchema, InputSchema
+from hm_core.common.schemas import InputSchema, PageParams
 
 
 class OrderItemIn(InputSchema):
@@ -32,11 +32,9 @@ class OrderCancelIn(InputSchema):
     reason: str = Field("", max_length=500)
 
 
-class OrderListFilters(FilterSchema):
+class OrderListFilters(PageParams):
     encounter: uuid.UUID | None = None
     status: Literal["PLACED", "CANCELLED", "COMPLETED"] | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
 
 
 class OrderItemOut(Schema):

@@ -50,13 +50,12 @@ def patient_register(
 
 @router.get("/", response={200: PatientPageOut, **ERRORS})
 def patient_list_page(request: HttpRequest, filters: Query[PatientListFilters]) -> dict[str, Any]:
-    """Search the tenant's patients by name, MRN or phone; filter by gender; order."""
+    """Search the tenant's patients by name, MRN, phone or e-mail; filter by gender or e-mail."""
     scope = _scope(request)
     scope.require("patients.view")
     with scope_active(scope):
-        qs = patient_list(
-            scope=scope, filters=PatientFilters(filters.search, filters.gender, filters.ordering)
-        )
+        criteria = filters.model_dump(include={"search", "gender", "ordering", "email"})
+        qs = patient_list(scope=scope, filters=PatientFilters(**criteria))
         return paginate(qs, limit=filters.limit, offset=filters.offset)
 
 

@@ -8,6 +8,13 @@ from datetime import date
 from typing import Any
 
 from hm_core.common.errors import InvalidTransition, NotFound, ValidationFailed
+from hm_core.patients.demographics import (
+    check_address,
+    join_name,
+    normalized_address,
+    normalized_contact,
+    split_full_name,
+)
 from hm_core.patients.events import (
     PatientDeleted,
     PatientRegistered,
@@ -16,7 +23,18 @@ from hm_core.patients.events import (
 )
 
 MAX_AGE_YEARS = 150
-DEMOGRAPHIC_FIELDS = ("mrn", "full_name", "date_of_birth", "gender", "phone", "email", "address")
+NAME_FIELDS = ("full_name", "given_name", "middle_name", "family_name")
+DEMOGRAPHIC_FIELDS = (
+    "mrn",
+    *NAME_FIELDS,
+    "date_of_birth",
+    "gender",
+    "phone",
+    "email",
+    "address",
+    "emergency_contact",
+    "national_id",
+)
 
 
 @dataclass(frozen=True)
@@ -41,15 +59,67 @@ def check_birth_date(date_of_birth: date, *, today: date) -> None:
         )
 
 
+def registered_name(names: dict[str, Any]) -> dict[str, str]:
+    """Either `full_name` (parts derived by the split rule when no family name is sent) or
+    `given_name` + `family_name` (`full_name` derived as "Given Middle Family")."""
+    full, given, middle, family = (str(names.get(k) or "").strip() for k in NAME_FIELDS)
+    if not full and not (given and family):
+        missing = [k for k, v in (("given_name", given), ("family_name", family)) if not v]
+        message = "required unless full_name is sent"
+        raise ValidationFailed(
+            "Send full_name, or given_name and family_name.",
+            details=[{"field": k, "message": message} for k in ("full_name", *missing)],
+        )
+    if not family:
+        given, middle, family = split_full_name(full)
+    return {
+        "full_name": full or join_name(given, middle, family),
+        "given_name": given,
+        "middle_name": middle,
+        "family_name": family,
+    }
+
+
+def updated_name(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, str]:
+    """A new `full_name` alone re-splits the parts; changed parts alone re-derive `full_name`
+    from the parts as they now stand; both sent are taken as sent."""
+    sent = {k: str(changes[k] or "").strip() for k in NAME_FIELDS if k in changes}
+    if not sent:
+        return {}
+    if set(sent) == {"full_name"}:
+        return registered_name({"full_name": sent["full_name"]})
+    parts = {k: sent.get(k, str(current.get(k) or "")) for k in NAME_FIELDS[1:]}
+    derived = join_name(parts["given_name"], parts["middle_name"], parts["family_name"])
+    return {"full_name": sent.get("full_name") or derived, **parts}
+
+
+def _normalized(fields: dict[str, Any]) -> dict[str, Any]:
+    """E-mail lower-cased (it is matched case-insensitively), address and contact with every
+    key; the address rules checked. Only the fields present are touched."""
+    out = dict(fields)
+    if "email" in out:
+        out["email"] = (out["email"] or "").strip().lower()
+    if "address" in out:
+        out["address"] = normalized_address(out["address"])
+        check_address(out["address"])
+    if "emergency_contact" in out:
+        out["emergency_contact"] = normalized_contact(out["emergency_contact"])
+    return out
+
+
 def register(
     *, patient_id: uuid.UUID, demographics: dict[str, Any], today: date
 ) -> list[PatientRegistered]:
+    """A new patient: a name (full or given + family), a plausible birth date, valid address."""
     check_birth_date(demographics["date_of_birth"], today=today)
-    return [PatientRegistered(patient_id=patient_id, **demographics)]
+    fields = _normalized({"address": None, "emergency_contact": None, **demographics})
+    fields |= registered_name(fields)
+    return [PatientRegistered(patient_id=patient_id, **fields)]
 
 
 def update(state: PatientState, *, changes: dict[str, Any], today: date) -> list[PatientUpdated]:
     """Only fields whose value really changes go into the event; nothing changed, no event."""
+    changes = _normalized(changes) | updated_name(state.demographics, changes)
     changed = {k: v for k, v in changes.items() if state.demographics.get(k) != v}
     if "date_of_birth" in changed:
         check_birth_date(changed["date_of_birth"], today=today)

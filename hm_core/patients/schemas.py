@@ -7,24 +7,64 @@ from datetime import date, datetime
 from typing import Literal
 
 from ninja import Schema
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from hm_core.common.schemas import FilterSchema, InputSchema
+from hm_core.common.schemas import InputSchema, PageParams
 
 Gender = Literal["M", "F", "O", "U"]
 PHONE = r"^\+?[0-9 ()\-.]{3,32}$"
 EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,}$"
 MRN = r"^[A-Za-z0-9][A-Za-z0-9\-_./]{0,63}$"
+NAME_REQUIRED = "required unless given_name and family_name are sent"
+
+
+class AddressIn(InputSchema):
+    """A postal address; `country` is ISO 3166-1 alpha-2 (for US: state and ZIP are checked)."""
+
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    state: str | None = Field(None, max_length=50)
+    postal_code: str | None = Field(None, max_length=20)
+    country: str = Field(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")
+
+
+class EmergencyContactIn(InputSchema):
+    name: str = Field(min_length=1, max_length=200)
+    relationship: str = Field(min_length=1, max_length=50)
+    phone: str = Field(max_length=32, pattern=PHONE)
 
 
 class PatientRegisterIn(InputSchema):
-    full_name: str = Field(min_length=1, max_length=200)
+    """A name is `full_name`, or `given_name` + `family_name` (then `full_name` is derived)."""
+
+    # The name parts come first: the `full_name` check reads them (validated in field order).
+    given_name: str | None = Field(None, min_length=1, max_length=100)
+    middle_name: str | None = Field(None, max_length=100)
+    family_name: str | None = Field(None, min_length=1, max_length=100, validate_default=True)
+    full_name: str | None = Field(None, min_length=1, max_length=200, validate_default=True)
     mrn: str = Field(min_length=1, max_length=64, pattern=MRN)
     date_of_birth: date
     gender: Gender
     phone: str | None = Field(None, max_length=32, pattern=PHONE)
     email: str | None = Field(None, max_length=254, pattern=EMAIL)
-    address: str | None = Field(None, max_length=500)
+    address: AddressIn | None = None
+    emergency_contact: EmergencyContactIn | None = None
+    national_id: str | None = Field(None, max_length=64)
+
+    @field_validator("family_name", mode="after")
+    @classmethod
+    def family_with_given(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and (info.data.get("given_name") or info.data.get("middle_name")):
+            raise ValueError("required when given_name or middle_name is sent")
+        return value
+
+    @field_validator("full_name", mode="after")
+    @classmethod
+    def name_sent(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and not (info.data.get("given_name") and info.data.get("family_name")):
+            raise ValueError(NAME_REQUIRED)
+        return value
 
     def demographics(self) -> dict[str, object]:
         data = self.model_dump()
@@ -35,14 +75,21 @@ class PatientUpdateIn(InputSchema):
     """Every field optional; only the fields sent are changed. Optional fields accept null."""
 
     full_name: str | None = Field(None, min_length=1, max_length=200)
+    given_name: str | None = Field(None, min_length=1, max_length=100)
+    middle_name: str | None = Field(None, max_length=100)
+    family_name: str | None = Field(None, min_length=1, max_length=100)
     mrn: str | None = Field(None, min_length=1, max_length=64, pattern=MRN)
     date_of_birth: date | None = None
     gender: Gender | None = None
     phone: str | None = Field(None, max_length=32, pattern=PHONE)
     email: str | None = Field(None, max_length=254, pattern=EMAIL)
-    address: str | None = Field(None, max_length=500)
+    address: AddressIn | None = None
+    emergency_contact: EmergencyContactIn | None = None
+    national_id: str | None = Field(None, max_length=64)
 
-    @field_validator("full_name", "mrn", "date_of_birth", "gender", mode="after")
+    @field_validator(
+        "full_name", "given_name", "family_name", "mrn", "date_of_birth", "gender", mode="after"
+    )
     @classmethod
     def required_not_null(cls, value: object) -> object:
         if value is None:
@@ -50,16 +97,23 @@ class PatientUpdateIn(InputSchema):
         return value
 
     def changes(self) -> dict[str, object]:
+        """The fields sent; null clears (an empty string, or no address/contact at all)."""
         sent = self.model_dump(include=self.model_fields_set)
-        return {k: ("" if v is None else v) for k, v in sent.items()}
+        objects = {"address", "emergency_contact"}
+        return {k: ("" if v is None and k not in objects else v) for k, v in sent.items()}
 
 
-class PatientListFilters(FilterSchema):
+class PatientListFilters(PageParams):
     search: str | None = Field(None, max_length=100)
     gender: Gender | None = None
+    email: str | None = Field(None, max_length=254)
     ordering: Literal[
         "full_name",
         "-full_name",
+        "family_name",
+        "-family_name",
+        "given_name",
+        "-given_name",
         "created_at",
         "-created_at",
         "mrn",
@@ -67,19 +121,37 @@ class PatientListFilters(FilterSchema):
         "date_of_birth",
         "-date_of_birth",
     ] = "-created_at"
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
+
+
+class AddressOut(Schema):
+    line1: str
+    line2: str
+    city: str
+    state: str
+    postal_code: str
+    country: str
+
+
+class EmergencyContactOut(Schema):
+    name: str
+    relationship: str
+    phone: str
 
 
 class PatientOut(Schema):
     id: uuid.UUID
     mrn: str
     full_name: str
+    given_name: str
+    middle_name: str
+    family_name: str
     date_of_birth: date
     gender: str
     phone: str
     email: str
-    address: str
+    address: AddressOut | None
+    emergency_contact: EmergencyContactOut | None
+    national_id: str
     facility_id: uuid.UUID
     version: int
     is_deleted: bool

@@ -11,15 +11,15 @@ from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope
 from hm_core.patients.models import Patient
 
-ORDERINGS = {
-    "full_name",
-    "-full_name",
-    "created_at",
-    "-created_at",
-    "mrn",
-    "-mrn",
-    "date_of_birth",
-    "-date_of_birth",
+# The family name sorts like a registrar's list: by family name, then given name.
+ORDERINGS: dict[str, tuple[str, ...]] = {
+    "family_name": ("family_name", "given_name"),
+    "-family_name": ("-family_name", "-given_name"),
+    **{
+        f"{sign}{name}": (f"{sign}{name}",)
+        for name in ("full_name", "given_name", "created_at", "mrn", "date_of_birth")
+        for sign in ("", "-")
+    },
 }
 
 
@@ -28,6 +28,7 @@ class PatientFilters:
     search: str | None = None
     gender: str | None = None
     ordering: str = "-created_at"
+    email: str | None = None
 
 
 def patient_get(*, scope: Scope, patient_id: uuid.UUID, include_deleted: bool = False) -> Patient:
@@ -42,17 +43,22 @@ def patient_get(*, scope: Scope, patient_id: uuid.UUID, include_deleted: bool = 
 
 
 def patient_list(*, scope: Scope, filters: PatientFilters) -> QuerySet[Patient]:
-    """Active patients of the tenant, searched by name, MRN prefix or phone prefix."""
+    """Active patients of the tenant, searched by name, MRN prefix, phone prefix or e-mail."""
     qs = Patient.objects.for_scope(scope).filter(is_deleted=False)
     if filters.search:
         term = filters.search
         qs = qs.filter(
-            Q(full_name__icontains=term) | Q(mrn__istartswith=term) | Q(phone__startswith=term)
+            Q(full_name__icontains=term)
+            | Q(mrn__istartswith=term)
+            | Q(phone__startswith=term)
+            | Q(email__contains=term.lower())  # e-mails are stored lower-cased
         )
     if filters.gender:
         qs = qs.filter(gender=filters.gender)
+    if filters.email:
+        qs = qs.filter(email=filters.email.strip().lower())
     # The id breaks ties so that offset paging is stable.
-    return qs.order_by(filters.ordering, "id")
+    return qs.order_by(*ORDERINGS[filters.ordering], "id")
 
 
 def patient_mrn_taken(*, scope: Scope, mrn: str, exclude: uuid.UUID | None = None) -> bool:

@@ -4,16 +4,25 @@ collect a sample (phlebotomy) → enter its results (lab) → verify each result
 result's alert → the ordering clinician acknowledges it (doctor, assigned). The subject of a
 task is the sample, result or alert it is about; the workflow completes a task when its work
 happened and cancels it when the work is no longer wanted.
+
+Acknowledging a critical result is one act whichever way the clinician does it: acknowledging
+the alert completes its task, and completing the task acknowledges its alert (through the alerts
+service, as an event, with the same permission) — never a DONE task beside an OPEN alert.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from hm_core.alerts.events import AlertAcknowledged, AlertRaised
+from hm_core.alerts.selectors import alert_get
+from hm_core.alerts.services import alert_acknowledge
+from hm_core.common.errors import PermissionDenied
 from hm_core.common.scope import Scope, scope_active
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import Stage, subscribe
+from hm_core.iam.selectors import principal_of_user
 from hm_core.lab.events import (
     ResultEntered,
     ResultVerified,
@@ -29,6 +38,8 @@ from hm_core.lab.selectors import (
     samples_of_order,
 )
 from hm_core.orders.events import OrderCancelled
+from hm_core.tasks.events import TaskCompleted
+from hm_core.tasks.selectors import task_get
 from hm_core.tasks.services import task_open, tasks_close_by_workflow
 
 COLLECT, ENTER, VERIFY = "collect_sample", "enter_result", "verify_result"
@@ -37,6 +48,7 @@ ACKNOWLEDGE = "acknowledge_critical_result"
 LABORATORY_KINDS = (COLLECT, ENTER, VERIFY, ACKNOWLEDGE)
 CRITICAL_RESULT_ALERT = "critical_result"  # the alerts module's kind for a released critical result
 SAMPLE_RECEIVED = "RECEIVED"  # the lab module's sample status
+ALERT_OPEN = "OPEN"  # the alerts module's status of an unacknowledged alert
 
 
 @subscribe(SampleCreated, stage=Stage.POLICY)
@@ -160,3 +172,39 @@ def acknowledge_task_complete_when_alert_acknowledged(
     tasks_close_by_workflow(
         scope=meta.scope, outcome="done", subject_id=event.alert_id, kind=ACKNOWLEDGE
     )
+
+
+@subscribe(TaskCompleted, stage=Stage.POLICY)
+def alert_acknowledge_when_acknowledge_task_completed(
+    event: TaskCompleted, meta: EventMeta
+) -> None:
+    """The clinician completed the acknowledgement task: the alert is acknowledged by them, in
+    the same transaction (refused, with the task left open, if they may not acknowledge)."""
+    if event.by_workflow:  # the alert was acknowledged, or the task closed for another reason
+        return
+    with scope_active(meta.scope):
+        task = task_get(scope=meta.scope, task_id=event.task_id)
+        if task.kind != ACKNOWLEDGE or task.subject_id is None:
+            return
+        alert = alert_get(scope=meta.scope, alert_id=task.subject_id)
+    if alert.status != ALERT_OPEN:
+        return
+    alert_acknowledge(
+        scope=_as_the_person(meta),
+        alert_id=alert.id,
+        note="Acknowledged by completing the acknowledgement task.",
+        expected_version=None,
+    )
+
+
+def _as_the_person(meta: EventMeta) -> Scope:
+    """The policy's scope acting as the person who completed the task: the acknowledgement is
+    theirs, with their permissions (a policy otherwise acts as the all-permitted system)."""
+    person = None
+    if meta.actor_id is not None:
+        person = principal_of_user(
+            user_id=meta.actor_id, tenant_id=meta.tenant_id, facility_id=meta.facility_id
+        )
+    if person is None:
+        raise PermissionDenied(details={"permission": "alerts.acknowledge"})
+    return replace(meta.scope, principal=person)

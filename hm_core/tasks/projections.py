@@ -5,6 +5,7 @@ from __future__ import annotations
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import update, upsert
 from hm_core.tasks import domain
 from hm_core.tasks.events import TaskCancelled, TaskClaimed, TaskCompleted, TaskCreated, TaskStarted
 from hm_core.tasks.models import Task
@@ -15,7 +16,8 @@ rebuildable("tasks", Task)
 @subscribe(TaskCreated)
 def task_apply_created(event: TaskCreated, meta: EventMeta) -> None:
     """An OPEN task; one the workflow assigned at creation stays OPEN, already assigned."""
-    Task.all_tenants.update_or_create(
+    upsert(
+        Task,
         id=event.task_id,
         defaults={
             "tenant_id": meta.tenant_id,
@@ -62,6 +64,9 @@ def task_apply_cancelled(event: TaskCancelled, meta: EventMeta) -> None:
 
 
 def _touch(meta: EventMeta, **fields: object) -> None:
-    Task.all_tenants.filter(id=meta.stream.id, tenant_id=meta.tenant_id).update(
-        **fields, version=meta.stream_version, updated_at=meta.occurred_at
+    update(
+        Task.all_tenants.filter(id=meta.stream.id, tenant_id=meta.tenant_id),
+        **fields,
+        version=meta.stream_version,
+        updated_at=meta.occurred_at,
     )

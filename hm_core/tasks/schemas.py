@@ -9,18 +9,16 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
-from hm_core.common.schemas import FilterSchema, InputSchema
+from hm_core.common.schemas import InputSchema, PageParams
 
 TaskStatus = Literal["OPEN", "CLAIMED", "IN_PROGRESS", "DONE", "CANCELLED"]
 
 
-class TaskListFilters(FilterSchema):
+class TaskListFilters(PageParams):
     status: TaskStatus | None = None
     queue: str | None = Field(None, max_length=32)
     assignee: Literal["me"] | None = None
     encounter: uuid.UUID | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
 
 
 class TaskCancelIn(InputSchema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hm_core.events.base import DomainEvent, EventMeta
 from hm_core.events.bus import Stage, subscribe
 from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import insert
 from hm_core.timeline.models import TimelineEntry
 
 rebuildable("timeline", TimelineEntry)
@@ -19,25 +20,23 @@ def timeline_apply_event(event: DomainEvent, meta: EventMeta) -> None:
     patient_id, encounter_id = event.patient_ref(), event.encounter_ref()
     if patient_id is None and encounter_id is None:
         return
-    TimelineEntry.all_tenants.bulk_create(
-        [
-            TimelineEntry(
-                event_id=meta.event_id,
-                tenant_id=meta.tenant_id,
-                facility_id=meta.facility_id,
-                position=meta.position,
-                patient_id=patient_id,
-                encounter_id=encounter_id,
-                tenant_wide=meta.stream.type in TENANT_WIDE_STREAMS,
-                event_type=meta.event_type,
-                occurred_at=meta.occurred_at,
-                actor_id=meta.actor_id,
-                actor_username=meta.actor_username,
-                stream_type=meta.stream.type,
-                stream_id=meta.stream.id,
-                summary=event.summary()[:500],
-                data=event.to_payload(),
-            )
-        ],
-        ignore_conflicts=True,
+    insert(
+        TimelineEntry,
+        TimelineEntry(
+            event_id=meta.event_id,
+            tenant_id=meta.tenant_id,
+            facility_id=meta.facility_id,
+            position=meta.position,
+            patient_id=patient_id,
+            encounter_id=encounter_id,
+            tenant_wide=meta.stream.type in TENANT_WIDE_STREAMS,
+            event_type=meta.event_type,
+            occurred_at=meta.occurred_at,
+            actor_id=meta.actor_id,
+            actor_username=meta.actor_username,
+            stream_type=meta.stream.type,
+            stream_id=meta.stream.id,
+            summary=event.summary()[:500],
+            data=event.to_payload(),
+        ),
     )

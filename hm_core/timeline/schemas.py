@@ -9,6 +9,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
+from hm_core.common.schemas import DB_INT_MAX, FilterSchema
 from hm_core.timeline.models import TimelineEntry
 from hm_core.timeline.selectors import TimelinePage
 
@@ -40,8 +41,8 @@ class TimelineOut(Schema):
     next: int | None
 
 
-class TimelineParams(Schema):
-    after: int = Field(0, ge=0)
+class TimelineParams(FilterSchema):
+    after: int = Field(0, ge=0, le=DB_INT_MAX)
     limit: int = Field(50, ge=1, le=200)
 
 

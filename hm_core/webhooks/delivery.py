@@ -49,10 +49,25 @@ def event_document(event: Event) -> dict[str, Any]:
 
 
 def deliver(delivery_id: uuid.UUID) -> str | None:
-    """Attempt one due delivery; returns its new status, or None when not due or taken."""
+    """Attempt one due delivery; returns its new status, or None when not due or taken.
+
+    Claim, commit, send, record: no transaction or row lock is held across the HTTP call, which
+    can last the whole timeout (a lock held that long blocks the reconciler, the admin and the
+    endpoint's other deliveries, and pins a database connection per slow receiver).
+    """
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return None
+    code, error, millis = _post(delivery)
+    return _record(delivery, code, error, millis)
+
+
+def _claim(delivery_id: uuid.UUID) -> WebhookDelivery | None:
+    """Take a due delivery for one attempt: its next attempt moves a lease ahead, so no other
+    sender takes it meanwhile, and it falls due again if this sender dies before recording."""
     with transaction.atomic():
         # Lock the delivery row only (`of`): locking the joined endpoint too would make every
-        # other delivery to it skip (and be dropped) while this one is in flight.
+        # other delivery to it skip (and be dropped) while this one is being claimed.
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("endpoint")
@@ -63,9 +78,9 @@ def deliver(delivery_id: uuid.UUID) -> str | None:
         )
         if delivery is None:
             return None
-        code, error, millis = _post(delivery)
-        _record(delivery, code, error, millis)
-        return delivery.status
+        delivery.next_attempt_at = utcnow() + timedelta(seconds=settings.HM_WEBHOOK_LEASE_SECONDS)
+        delivery.save(update_fields=["next_attempt_at"])
+        return delivery
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
@@ -107,8 +122,28 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _record(delivery: WebhookDelivery, code: int | None, error: str, millis: int) -> None:
-    """Log the attempt; 2xx delivers, anything else backs off, the last attempt dead-letters."""
+def _record(claimed: WebhookDelivery, code: int | None, error: str, millis: int) -> str | None:
+    """Log the attempt; 2xx delivers, anything else backs off, the last attempt dead-letters.
+
+    Only while the claim holds: a lease that ran out may have let another sender take over."""
+    with transaction.atomic():
+        delivery = (
+            WebhookDelivery.objects.select_for_update()
+            .filter(
+                id=claimed.id,
+                status=WebhookDelivery.Status.PENDING,
+                next_attempt_at=claimed.next_attempt_at,
+            )
+            .first()
+        )
+        if delivery is None:
+            logger.warning("delivery %s: lease lost during the attempt, not recorded", claimed.id)
+            return None
+        _apply_attempt(delivery, code, error, millis)
+        return str(delivery.status)
+
+
+def _apply_attempt(delivery: WebhookDelivery, code: int | None, error: str, millis: int) -> None:
     now = utcnow()
     delivery.attempts += 1
     WebhookAttempt.objects.create(

@@ -9,7 +9,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field
 
-from hm_core.common.schemas import FilterSchema, InputSchema
+from hm_core.common.schemas import InputSchema, PageParams
 
 
 class WebhookRegisterIn(InputSchema):
@@ -53,10 +53,8 @@ class WebhookPageOut(Schema):
     count: int
 
 
-class DeliveryFilters(FilterSchema):
+class DeliveryFilters(PageParams):
     status: Literal["PENDING", "DELIVERED", "DEAD"] | None = None
-    limit: int = Field(50, ge=1, le=200)
-    offset: int = Field(0, ge=0)
 
 
 class DeliveryOut(Schema):

@@ -243,6 +243,35 @@ def test_an_unknown_path_under_api_is_404_with_the_error_body(world, path, signe
     assert response["X-Request-ID"]
 
 
+@pytest.mark.parametrize("debug", [True, False], ids=["debug", "no-debug"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/api/patients"),
+        ("get", "/api/patients"),
+        ("post", "/api/auth/token"),
+        ("patch", "/api/patients/{id}"),
+        ("delete", "/api/patients/{id}"),
+        ("post", "/api/encounters/{id}/check-in"),
+    ],
+)
+def test_a_path_without_its_trailing_slash_is_404_not_found(world, settings, debug, method, path):
+    # given DEBUG on or off (a redirected POST raised RuntimeError under DEBUG: a 500)
+    settings.DEBUG = debug
+    before = _written(world)
+
+    # when
+    response = getattr(world.api(), method)(path.format(id=uuid.uuid4()))
+
+    # then the contract's 404, never a 500 or a redirect that drops the body
+    _error(response, 404, "not_found")
+    assert _written(world) == before
+
+
+def test_the_admin_still_appends_its_slash(world):
+    assert Client().get("/admin").status_code == 301
+
+
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [

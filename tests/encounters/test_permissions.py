@@ -151,7 +151,7 @@ CONTRACT: dict[str, set[str]] = {
 }
 
 
-def test_the_seven_roles_are_the_contracts():
+def test_the_roles_are_the_contracts():
     assert set(ROLES) == {
         "admin",
         "doctor",
@@ -160,6 +160,7 @@ def test_the_seven_roles_are_the_contracts():
         "receptionist",
         "billing_clerk",
         "auditor",
+        "integration",
     }
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import pytest
+from django.db import transaction
 
-from hm_core.events import bus
+from hm_core.events import broker, bus
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import Stage, Subscription, publish, subscribe
 from hm_core.events.models import Event
+from hm_core.patients.services import patient_register
 from tests.events.sample_events import SampleHappened
 
 
@@ -132,3 +135,28 @@ def test_subscribing_after_apps_are_ready_raises():
         @subscribe(SampleHappened)
         def too_late(event, meta):  # pragma: no cover - never registered
             pass
+
+
+def test_one_transaction_wakes_each_tenant_once_however_many_commands_it_runs(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given: two commands in one transaction, as an HL7 ADT^A04 runs (register, create, ...)
+    woken: list[object] = []
+    monkeypatch.setattr(broker, "wake", woken.append)
+    scope = world.scope("admin")
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        for mrn in ("W-1", "W-2"):
+            patient_register(
+                scope=scope,
+                demographics={
+                    "full_name": "Ada Lovelace",
+                    "mrn": mrn,
+                    "date_of_birth": date(1985, 12, 10),
+                    "gender": "F",
+                },
+            )
+
+    # then
+    assert woken == [world.tenant.id]

@@ -82,10 +82,16 @@ def _register(world: World, **demographics: Any) -> Patient:
         "gender": "U",
         "phone": "",
         "email": "",
-        "address": "",
+        "address": None,
         **demographics,
     }
     return patient_register(scope=world.scope("receptionist"), demographics=values)
+
+
+def _address(*parts: str) -> dict[str, str]:
+    return dict(
+        zip(("line1", "line2", "city", "state", "postal_code", "country"), parts, strict=True)
+    )
 
 
 def _a04(control_id: str, *, pid: str, pv1: str = "PV1|1|O") -> bytes:
@@ -100,10 +106,14 @@ ADMISSIONS = [
         {
             "mrn": "10006579",
             "full_name": "DONALD D DUCK",
+            "given_name": "DONALD",
+            "middle_name": "D",
+            "family_name": "DUCK",
             "date_of_birth": date(1924, 10, 10),
             "gender": "M",
             "phone": "8885551212",
-            "address": "111 DUCK ST, FOWL, CA, 999990000",
+            # no PID-11.6: country unknown, so the ZIP is not checked against US rules
+            "address": _address("111 DUCK ST", "", "FOWL", "CA", "999990000", ""),
         },
         {
             "visit_number": "40007716",
@@ -117,10 +127,13 @@ ADMISSIONS = [
         {
             "mrn": "PATID1234",  # the MR repetition of two
             "full_name": "ADAM A EVERYMAN",
+            "given_name": "ADAM",
+            "middle_name": "A",
+            "family_name": "EVERYMAN",
             "date_of_birth": date(1961, 6, 15),
             "gender": "M",
             "phone": "(555) 555-2004",
-            "address": "2222 HOME STREET, GREENSBORO, NC, 27401-1020",
+            "address": _address("2222 HOME STREET", "", "GREENSBORO", "NC", "27401-1020", ""),
         },
         {
             "visit_number": "",
@@ -133,11 +146,15 @@ ADMISSIONS = [
         "fc_adt_a01_v28_full.hl7",
         {
             "mrn": "PATID1234",
-            "full_name": "ADAM A EVERYMAN",
+            "full_name": "ADAM A EVERYMAN",  # EVERYMAN&&&&Aniston: the surname sub-component
+            "given_name": "ADAM",
+            "middle_name": "A",
+            "family_name": "EVERYMAN",
             "date_of_birth": date(1988, 8, 18),  # 198808181126+0215: the date as sent
             "gender": "M",
             "phone": "78788788",
-            "address": "1000 Hospital Lane, Ste. 123, Ann Arbor, MI, 99999, USA",
+            # SAD street sub-components joined; USA (alpha-3) → US, so state and ZIP are checked
+            "address": _address("1000 Hospital Lane", "Ste. 123", "Ann Arbor", "MI", "99999", "US"),
         },
         {
             "visit_number": "40007716",
@@ -151,10 +168,20 @@ ADMISSIONS = [
         {
             "mrn": "123456789",
             "full_name": "MARIO BROS",
+            "given_name": "MARIO",
+            "middle_name": "",
+            "family_name": "BROS",
             "date_of_birth": date(1985, 1, 1),
             "gender": "M",
             "phone": "(555)555-0123",
-            "address": "123 FAKE STREET, MARIO LUIGI BROS PLACE, TOADSTOOL KINGDOM, NES, A1B2C3, JP",
+            "address": _address(
+                "123 FAKE STREET",
+                "MARIO LUIGI BROS PLACE",
+                "TOADSTOOL KINGDOM",
+                "NES",
+                "A1B2C3",
+                "JP",
+            ),
         },
         {
             "visit_number": "0123456789",
@@ -168,10 +195,13 @@ ADMISSIONS = [
         {
             "mrn": "MRN12345",
             "full_name": "Jane Doe",
+            "given_name": "Jane",
+            "middle_name": "",
+            "family_name": "Doe",
             "date_of_birth": date(1978, 1, 1),
             "gender": "F",
             "phone": "",
-            "address": "",
+            "address": None,
         },
         {
             "visit_number": "",
@@ -185,10 +215,13 @@ ADMISSIONS = [
         {
             "mrn": "11102779",  # no identifier type: the first repetition
             "full_name": "BB SARAH SMITH",
+            "given_name": "BB SARAH",  # SMITH^BB SARAH: the given name as sent, never re-split
+            "middle_name": "",
+            "family_name": "SMITH",
             "date_of_birth": date(2023, 5, 4),
             "gender": "M",
             "phone": "",
-            "address": "555 STATE HIGHWAY 13, DEER CREEK, MN, 56527-9657, US",
+            "address": _address("555 STATE HIGHWAY 13", "", "DEER CREEK", "MN", "56527-9657", "US"),
         },
         {
             "visit_number": "",
@@ -285,10 +318,18 @@ def test_admission_of_a_known_patient_updates_only_changed_demographics(world: W
     assert _msa(ack) == "AA"
     patient.refresh_from_db()
     assert patient.full_name == "MARIO BROS"
+    assert (patient.given_name, patient.family_name) == ("MARIO", "BROS")
     assert patient.date_of_birth == date(1985, 1, 1)
     assert patient.email == "mario@example.org"  # PID never sent it: kept
     updated = _events(world).get(stream_id=patient.id, type="patient.updated")
-    assert set(updated.payload["changes"]) == {"full_name", "date_of_birth", "phone", "address"}
+    assert set(updated.payload["changes"]) == {
+        "full_name",
+        "given_name",
+        "family_name",
+        "date_of_birth",
+        "phone",
+        "address",
+    }
     assert updated.causation_id == _rows(world).get().id
     assert _encounters(world).get().patient_id == patient.id
 
@@ -306,6 +347,7 @@ def test_admission_takes_the_mr_repetition_of_pid3_and_builds_phone_from_compone
     assert _msa(ack) == "AA"
     patient = _patients(world).get()
     assert (patient.mrn, patient.full_name, patient.gender) == ("MRN-77", "John Q Doe", "O")
+    assert (patient.given_name, patient.middle_name, patient.family_name) == ("John", "Q", "Doe")
     assert patient.phone == "+1 555 5550123"
     assert _encounters(world).get().visit_number == "V-77"
 
@@ -392,15 +434,30 @@ def test_a08_updates_demographics_and_creates_no_encounter(world: World) -> None
     assert _msa(ack) == "AA"
     patient.refresh_from_db()
     assert patient.full_name == "ADAM A EVERYMAN"
+    assert (patient.given_name, patient.middle_name, patient.family_name) == (
+        "ADAM",
+        "A",
+        "EVERYMAN",
+    )
     assert patient.phone == "78788788"
-    assert patient.address == "1000 Hospital Lane, Ste. 123, Ann Arbor, MI, 99999, USA"
+    assert patient.address == _address(
+        "1000 Hospital Lane", "Ste. 123", "Ann Arbor", "MI", "99999", "US"
+    )
     assert patient.email == "adam@example.org"
     assert not _encounters(world).exists()
     row = _rows(world).get()
     assert row.status == "ACCEPTED"
     updated = _events(world).get(type="patient.updated")
     assert updated.causation_id == row.id
-    assert set(updated.payload["changes"]) == {"full_name", "phone", "address"}
+    # "Adam Everyman" was split into Adam / Everyman: the parts that differ travel too
+    assert set(updated.payload["changes"]) == {
+        "full_name",
+        "given_name",
+        "middle_name",
+        "family_name",
+        "phone",
+        "address",
+    }
 
 
 def test_a08_for_unknown_mrn_is_ae_204_and_writes_nothing(world: World) -> None:
@@ -423,7 +480,11 @@ def test_a08_for_unknown_mrn_is_ae_204_and_writes_nothing(world: World) -> None:
 def test_a08_empty_field_keeps_and_double_quotes_delete(world: World) -> None:
     # given
     patient = _register(
-        world, mrn="MRN-Q", full_name="Jo Public", phone="555-0100", address="1 Main St"
+        world,
+        mrn="MRN-Q",
+        full_name="Jo Public",
+        phone="555-0100",
+        address=_address("1 Main St", "", "Springfield", "IL", "62701", "US"),
     )
     pid = 'PID|1||MRN-Q^^^HOSP^MR||||||||""||""'  # no name/birth date/address; phone ""
 
@@ -434,7 +495,7 @@ def test_a08_empty_field_keeps_and_double_quotes_delete(world: World) -> None:
     assert _msa(ack) == "AA"
     patient.refresh_from_db()
     assert (patient.full_name, patient.date_of_birth) == ("Jo Public", date(1980, 1, 1))
-    assert patient.address == ""
+    assert patient.address is None
     assert patient.phone == ""
 
 

@@ -348,6 +348,7 @@ def test_a_released_result_goes_out_as_oru_r01_and_a_correction_with_status_c(la
     assert released.message_type == corrected.message_type == "ORU^R01"
 
 
+@pytest.mark.postgres_only  # transactional: SQLite cannot flush the immutable events table
 @pytest.mark.django_db(transaction=True)
 def test_embedded_mode_sends_after_commit_without_any_explicit_call(lab_world, receiver):
     # given no broker: async subscribers and the sender run in-process after commit
@@ -365,6 +366,7 @@ def test_embedded_mode_sends_after_commit_without_any_explicit_call(lab_world, r
     assert Message.objects.get(channel_id=channel.id).status == "SENT"
 
 
+@pytest.mark.postgres_only  # transactional: SQLite cannot flush the immutable events table
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_never_send_the_same_channel_at_once(lab_world, receiver, monkeypatch):
     # given one queued message, no after-commit kick, a receiver answering in 0.3 s

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from hm_core.events.models import Event
 from tests.encounters.conftest import enc_url, make_encounter
 from tests.lab.conftest import (
     K_CRITICAL,
@@ -159,3 +160,59 @@ def test_a_correction_to_a_critical_value_raises_a_new_alert(lab_world, doctor, 
     assert alert["data"]["result_version"] == 2
     (task,) = ack_tasks(doctor, enc)
     assert task["assignee_id"] == str(lab_world.users["doctor"].id)
+
+
+def _released_critical(lab_world, doctor, tech, tech2):
+    """A visit ready to close, held by a released critical potassium: (encounter, alert, task)."""
+    enc = make_encounter(lab_world, "DOCUMENTED")
+    verify_and_release(tech, tech2, k_result(doctor, tech, enc, K_CRITICAL))
+    (alert,) = open_alerts(doctor, enc)
+    (task,) = ack_tasks(doctor, enc)
+    return enc, alert, task
+
+
+def _work(api, task) -> object:
+    for verb in ("claim", "start"):
+        r = api.post(f"/api/tasks/{task['id']}/{verb}/")
+        assert r.status_code == 200, r.json()
+    return api.post(f"/api/tasks/{task['id']}/complete/")
+
+
+def test_completing_the_acknowledgement_task_acknowledges_the_alert(lab_world, doctor, tech, tech2):
+    # given an open critical alert and the doctor's acknowledgement task
+    enc, alert, task = _released_critical(lab_world, doctor, tech, tech2)
+
+    # when the doctor completes the task instead of acknowledging the alert
+    r = _work(doctor, task)
+
+    # then the task is done and the alert acknowledged by the doctor, as an event it caused
+    assert r.status_code == 200, r.json()
+    assert r.json()["status"] == "DONE"
+    assert open_alerts(doctor, enc) == []
+    r = doctor.get("/api/alerts/", {"encounter": str(enc.id), "status": "ACKNOWLEDGED"})
+    (acknowledged,) = r.json()["items"]
+    assert acknowledged["id"] == alert["id"]
+    assert acknowledged["acknowledged_by_id"] == str(lab_world.users["doctor"].id)
+    completed = Event.objects.get(stream_id=task["id"], type="task.completed")
+    ack = Event.objects.get(stream_id=alert["id"], type="alert.acknowledged")
+    assert ack.causation_id == completed.id
+    # and the close gate opens
+    r = doctor.post(enc_url(enc, "close"))
+    assert r.status_code == 200, r.json()
+
+
+def test_someone_who_may_not_acknowledge_cannot_complete_the_acknowledgement_task(
+    lab_world, doctor, tech, tech2
+):
+    # given the doctor's acknowledgement task, taken by a lab technologist
+    enc, alert, task = _released_critical(lab_world, doctor, tech, tech2)
+
+    # when the technologist completes it
+    r = _work(tech, task)
+
+    # then nothing is acknowledged: refused, the task stays in progress, the alert open
+    assert r.status_code == 403, r.json()
+    assert error_of(r)["code"] == "permission_denied"
+    (still,) = ack_tasks(doctor, enc)
+    assert still["status"] == "IN_PROGRESS"
+    assert [a["id"] for a in open_alerts(doctor, enc)] == [alert["id"]]

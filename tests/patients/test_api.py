@@ -18,11 +18,16 @@ PATIENT_FIELDS = {
     "id",
     "mrn",
     "full_name",
+    "given_name",
+    "middle_name",
+    "family_name",
     "date_of_birth",
     "gender",
     "phone",
     "email",
     "address",
+    "emergency_contact",
+    "national_id",
     "facility_id",
     "version",
     "is_deleted",
@@ -86,7 +91,14 @@ def test_register_answers_201_with_the_patient_and_an_etag(world):
         gender="M",
         phone="+41 44 123 45 67",
         email="bruno@example.org",
-        address="Main street 1",
+        address={
+            "line1": "Main street 1",
+            "line2": "",
+            "city": "Zurich",
+            "state": "",
+            "postal_code": "8001",
+            "country": "CH",
+        },
     )
 
     # when
@@ -97,6 +109,11 @@ def test_register_answers_201_with_the_patient_and_an_etag(world):
     patient = response.json()
     assert set(patient) == PATIENT_FIELDS
     assert {k: patient[k] for k in body} == body
+    assert (patient["given_name"], patient["middle_name"], patient["family_name"]) == (
+        "Bruno",
+        "",
+        "Keller",
+    )
     assert patient["facility_id"] == str(world.main.id)
     assert patient["version"] == 1 and patient["is_deleted"] is False
     assert patient["created_at"] == patient["updated_at"]
@@ -106,9 +123,10 @@ def test_register_answers_201_with_the_patient_and_an_etag(world):
     assert event.actor_id == world.users["receptionist"].id
 
 
-def test_register_stores_missing_optional_fields_as_empty_strings(world):
+def test_register_stores_missing_optional_fields_as_empty_strings_or_null_objects(world):
     patient = register_patient(world.api())
-    assert (patient["phone"], patient["email"], patient["address"]) == ("", "", "")
+    assert (patient["phone"], patient["email"], patient["national_id"]) == ("", "", "")
+    assert (patient["address"], patient["emergency_contact"]) == (None, None)
 
 
 def test_register_with_a_duplicate_mrn_is_409_and_writes_nothing(world):
@@ -254,6 +272,10 @@ def test_list_with_an_unknown_gender_is_422(world, roster):
     [
         "full_name",
         "-full_name",
+        "family_name",
+        "-family_name",
+        "given_name",
+        "-given_name",
         "created_at",
         "-created_at",
         "mrn",
@@ -382,7 +404,8 @@ def test_patch_changes_the_sent_fields_only_and_the_event_carries_the_changed_on
     api = world.api("receptionist")
     patient = register_patient(api, full_name="Anna Smith", gender="F", phone="+1 555 0100")
 
-    # when: gender is sent unchanged, so only the name and the email really change
+    # when: gender is sent unchanged, so only the name and the email really change (of the
+    # name parts re-split from the new full name, only the family name changed)
     response = api.patch(
         f"/api/patients/{patient['id']}/",
         {"full_name": "Anna Smith-Jones", "gender": "F", "email": "anna@example.org"},
@@ -401,6 +424,7 @@ def test_patch_changes_the_sent_fields_only_and_the_event_carries_the_changed_on
     assert changed.type == "patient.updated" and changed.stream_version == 2
     assert changed.payload["changes"] == {
         "full_name": "Anna Smith-Jones",
+        "family_name": "Smith-Jones",
         "email": "anna@example.org",
     }
 
@@ -427,7 +451,9 @@ def test_patch_with_null_clears_an_optional_field(world):
     assert _events_of(patient["id"])[-1].payload["changes"] == {"phone": ""}
 
 
-@pytest.mark.parametrize("field", ["full_name", "mrn", "date_of_birth", "gender"])
+@pytest.mark.parametrize(
+    "field", ["full_name", "given_name", "family_name", "mrn", "date_of_birth", "gender"]
+)
 def test_patch_with_null_for_a_required_field_is_422(world, field):
     api = world.api()
     patient = register_patient(api)
@@ -649,7 +675,7 @@ def test_timeline_shows_every_patient_event_oldest_first_in_the_contract_shape(w
     assert first["stream"] == {"type": "patient", "id": lived["id"]}
     assert "Anna Smith" in first["summary"] and "MRN-LIFE" in first["summary"]
     assert first["data"]["mrn"] == "MRN-LIFE"
-    assert items[1]["data"]["changes"] == {"full_name": "Anna Jones"}
+    assert items[1]["data"]["changes"] == {"full_name": "Anna Jones", "family_name": "Jones"}
     assert datetime.fromisoformat(first["occurred_at"]).tzinfo is not None
 
 

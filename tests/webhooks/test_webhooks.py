@@ -11,9 +11,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from hm_core.events import subscriptions
 from hm_core.events.models import SubscriptionCheckpoint, TenantEventHead
+from hm_core.webhooks import delivery as delivery_module
+from hm_core.webhooks import subscribers as webhook_subscribers
 from hm_core.webhooks.delivery import deliver
 from hm_core.webhooks.models import WebhookDelivery
 
@@ -220,3 +224,90 @@ def test_a_failing_async_subscriber_does_not_hold_back_the_others(world, receive
     assert stuck.position == 0 and stuck.failures == 1 and "downstream is down" in stuck.last_error
     assert stuck.retry_at is not None
     assert subscriptions.lag_by_subscription() == {"broken": head, "hl7_outbound": 0, "webhooks": 0}
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_or_row_lock_is_held_while_the_receiver_is_called(world, monkeypatch):
+    # given a pending delivery, and a send that looks at the database while "on the wire"
+    monkeypatch.setattr(webhook_subscribers, "deliver_soon", lambda ids: None)  # test sends
+    register(world, "http://127.0.0.1:9/hook", ["patient.*"])  # never reached: see fake_post
+    register_patient(world)
+    [delivery] = drain_and_deliveries(world)
+    seen = {}
+
+    def row_locked_elsewhere() -> bool:
+        """Try to lock the row from another connection, as the reconciler would."""
+        result = {}
+
+        def probe():
+            try:
+                with transaction.atomic():
+                    rows = WebhookDelivery.objects.select_for_update(nowait=True).filter(
+                        id=delivery.id
+                    )
+                    result["locked"] = not list(rows)
+            except DatabaseError:
+                result["locked"] = True
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join()
+        return result["locked"]
+
+    def fake_post(claimed):
+        seen["in_atomic_block"] = connection.in_atomic_block
+        seen["row_locked"] = row_locked_elsewhere()
+        claimed_row = WebhookDelivery.objects.get(id=claimed.id)
+        seen["claimed_until_later"] = claimed_row.next_attempt_at > timezone.now()
+        return 200, "", 3
+
+    monkeypatch.setattr(delivery_module, "_post", fake_post)
+
+    # when
+    status = deliver(delivery.id)
+
+    # then the send ran outside any transaction, the row unlocked but claimed, and the outcome
+    # was recorded afterwards
+    assert seen == {"in_atomic_block": False, "row_locked": False, "claimed_until_later": True}
+    assert status == "DELIVERED"
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1 and delivery.status == "DELIVERED"
+    # and a claimed delivery is not sent twice while its claim holds
+    WebhookDelivery.objects.filter(id=delivery.id).update(status="PENDING")
+    assert deliver(delivery.id) is None  # not due: next_attempt_at was the lease
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_attempt_whose_lease_was_taken_over_is_not_recorded_twice(world, monkeypatch):
+    # given a delivery claimed by a sender that outlives its lease while another takes it over
+    monkeypatch.setattr(webhook_subscribers, "deliver_soon", lambda ids: None)  # test sends
+    register(world, "http://127.0.0.1:9/hook", ["patient.*"])
+    register_patient(world)
+    [delivery] = drain_and_deliveries(world)
+
+    def slow_post(claimed):
+        WebhookDelivery.objects.filter(id=claimed.id).update(next_attempt_at=timezone.now())
+        assert deliver(claimed.id) == "DELIVERED"  # the other sender, after the lease ran out
+        return 200, "", 3
+
+    fast = {"calls": 0}
+
+    def post(claimed):
+        fast["calls"] += 1
+        if fast["calls"] == 1:
+            return slow_post(claimed)
+        return 200, "", 1
+
+    monkeypatch.setattr(delivery_module, "_post", post)
+
+    # when the first sender finishes
+    status = deliver(delivery.id)
+
+    # then only the attempt that held the claim is recorded
+    assert status is None
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1 and delivery.status == "DELIVERED"

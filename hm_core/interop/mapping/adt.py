@@ -5,12 +5,18 @@ sent" and never overwrites what is stored; `""` (two double quotes) means "delet
 clears an optional value (phone, address). Name and birth date cannot be cleared, so `""`
 there keeps the stored value (and is missing on a registration); `""` as sex means unknown.
 
+PID-5 (family^given^middle) gives the structured name, PID-11 (street^other^city^state^zip^
+country) the structured address. HL7 country codes are ISO 3166 alpha-3 or alpha-2 (table
+0399): `USA` is `US`, a known alpha-2 code is taken as it is, anything else leaves the country
+empty (unknown: the US state and ZIP rules then do not apply) rather than guessing.
+
 The patient is found by MRN (PID-3); every change goes through the patient and encounter
 services with the interface scope, so events, read models and audit agree with the REST API.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,13 +41,25 @@ CANCEL_REASON = "Admission cancelled (ADT^A11)"
 LOCATIONS = {
     "mrn": "PID^1^3",
     "full_name": "PID^1^5",
+    "given_name": "PID^1^5",
+    "middle_name": "PID^1^5",
+    "family_name": "PID^1^5",
     "date_of_birth": "PID^1^7",
     "gender": "PID^1^8",
     "address": "PID^1^11",
     "phone": "PID^1^13",
 }
 # The read model's column widths: a longer value is the sender's error (AE), not a crash (207).
-MAX_LENGTHS = {"mrn": 64, "full_name": 200, "address": 500, "phone": 32}
+MAX_LENGTHS = {
+    "mrn": 64,
+    "full_name": 200,
+    "given_name": 100,
+    "middle_name": 100,
+    "family_name": 100,
+    "phone": 32,
+}
+ADDRESS_LENGTHS = {"line1": 200, "line2": 200, "city": 100, "state": 50, "postal_code": 20}
+ISO_ALPHA3_TO_ALPHA2 = {"USA": "US"}
 
 
 class _Patient(Protocol):
@@ -129,7 +147,7 @@ def _patient_upserted(inbound: Inbound) -> uuid.UUID:
                 code="101",
                 location=f"PID^1^{number}",
             )
-    registration = {"gender": "U", "phone": "", "email": "", "address": "", **demographics}
+    registration = {"gender": "U", "phone": "", "email": "", "address": None, **demographics}
     with _located_in_pid():
         return patient_register(scope=inbound.scope, demographics=registration).id
 
@@ -159,7 +177,7 @@ def _located_in_pid() -> Iterator[None]:
         yield
     except ValidationFailed as exc:
         details = exc.details if isinstance(exc.details, list) else []
-        names = [d.get("field") for d in details if isinstance(d, dict)]
+        names = [str(d.get("field")).split(".")[0] for d in details if isinstance(d, dict)]
         location = next((LOCATIONS[n] for n in names if n in LOCATIONS), "PID")
         raise Hl7Error(f"{exc.code}: {exc.message}", code="102", location=location) from exc
 
@@ -176,28 +194,43 @@ def _pid(message: Hl7Message) -> hl7.Segment:
 
 def _demographics(pid: hl7.Segment) -> dict[str, Any]:
     """What this PID says about the patient: the MRN and only the fields it actually sent."""
-    read = {
-        "full_name": _name(pid),
-        "date_of_birth": _birth_date(pid),
-        "gender": _gender(pid),
-        "address": _address(pid),
-        "phone": _phone(pid),
-    }
-    demographics: dict[str, Any] = {"mrn": patient_mrn(pid, required=True)}
+    read = {"date_of_birth": _birth_date(pid), "gender": _gender(pid), "phone": _phone(pid)}
+    demographics: dict[str, Any] = {"mrn": patient_mrn(pid, required=True), **_name(pid)}
+    demographics.update(_address(pid))
     demographics.update({name: value for name, value in read.items() if value is not None})
-    for name, limit in MAX_LENGTHS.items():
-        if len(demographics.get(name) or "") > limit:
-            raise Hl7Error(
-                f"{name} is longer than {limit} characters.", code="102", location=LOCATIONS[name]
-            )
+    _check_lengths(demographics)
     return demographics
 
 
-def _name(pid: hl7.Segment) -> str | None:
-    """PID-5 family^given^middle as "Given Middle Family"; None when not sent or `""`."""
-    parts = [field(pid, 5, 2), field(pid, 5, 3), field(pid, 5, 1)]
-    name = " ".join(p for p in parts if p and p != HL7_NULL)
-    return name or None
+def _check_lengths(demographics: dict[str, Any]) -> None:
+    address = demographics.get("address") or {}
+    too_long = [
+        *((name, limit, demographics.get(name)) for name, limit in MAX_LENGTHS.items()),
+        *((f"address {key}", limit, address.get(key)) for key, limit in ADDRESS_LENGTHS.items()),
+    ]
+    for name, limit, value in too_long:
+        if len(value or "") > limit:
+            location = LOCATIONS.get(name, "PID^1^11")
+            raise Hl7Error(
+                f"{name} is longer than {limit} characters.", code="102", location=location
+            )
+
+
+def _name(pid: hl7.Segment) -> dict[str, str]:
+    """PID-5 family^given^middle as the name parts and "Given Middle Family"; nothing when
+    not sent or `""`. Without a family name only the full name goes (the split rule applies)."""
+    family, given, middle = (
+        "" if part == HL7_NULL else part for part in (field(pid, 5, c) for c in (1, 2, 3))
+    )
+    full_name = " ".join(p for p in (given, middle, family) if p)
+    if not family:
+        return {"full_name": full_name} if full_name else {}
+    return {
+        "full_name": full_name,
+        "given_name": given,
+        "middle_name": middle,
+        "family_name": family,
+    }
 
 
 def _birth_date(pid: hl7.Segment) -> date | None:
@@ -215,15 +248,34 @@ def _gender(pid: hl7.Segment) -> str | None:
     return sex if sex in GENDERS else "O"
 
 
-def _address(pid: hl7.Segment) -> str | None:
-    """PID-11, first repetition: street (its SAD sub-components), other designation, city,
-    state, postal code, country on one line; the address type and the rest are not address."""
+def _address(pid: hl7.Segment) -> dict[str, Any]:
+    """PID-11, first repetition: street (its SAD sub-components) as line 1, other designation,
+    city, state, postal code, country; the address type and the rest are not address.
+    Nothing when not sent, a null address when `""`."""
     if _cleared(pid, 11):
-        return ""
+        return {"address": None}
     street = " ".join(p for p in (field(pid, 11, 1, 1, s) for s in (1, 2, 3)) if p)
-    parts = [street, *(field(pid, 11, c) for c in range(2, 7))]
-    line = ", ".join(p for p in parts if p)
-    return line or None
+    line2, city, state, postal_code = (field(pid, 11, c) for c in (2, 3, 4, 5))
+    country = _country(field(pid, 11, 6))
+    if country == "US" and re.fullmatch(r"\d{9}", postal_code):
+        postal_code = f"{postal_code[:5]}-{postal_code[5:]}"  # ZIP+4 sent without its hyphen
+    address = {
+        "line1": street,
+        "line2": line2,
+        "city": city,
+        "state": state,
+        "postal_code": postal_code,
+        "country": country,
+    }
+    return {"address": address} if any(address.values()) else {}
+
+
+def _country(code: str) -> str:
+    """HL7 table 0399 (ISO 3166 alpha-3, often alpha-2 in practice) as ISO alpha-2, or empty."""
+    code = code.upper()
+    if code in ISO_ALPHA3_TO_ALPHA2:
+        return ISO_ALPHA3_TO_ALPHA2[code]
+    return code if re.fullmatch(r"[A-Z]{2}", code) else ""
 
 
 def _phone(pid: hl7.Segment) -> str | None:

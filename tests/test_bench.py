@@ -1,0 +1,60 @@
+"""`make bench` never drops another run's databases and prints no `nan` (issue 9 bug 9).
+
+The bench modules are imported in child processes: `bench.common` picks the run id at import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+NAMES = "from bench.common import BENCH_DB, SMALL_DB; print(BENCH_DB, SMALL_DB)"
+
+
+def _run(code: str, **env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    done = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_two_runs_name_their_databases_apart() -> None:
+    first, second = _run(NAMES), _run(NAMES)
+    assert first != second
+    for names in (first, second):
+        big, small = names.split()
+        assert big.startswith("hm_core_bench_") and small == f"{big}_small"
+        assert len(small) <= 63  # PostgreSQL's identifier limit
+
+
+def test_a_run_id_and_a_prefix_name_the_databases() -> None:
+    assert _run(NAMES, BENCH_RUN_ID="r1") == "hm_core_bench_r1 hm_core_bench_r1_small"
+    assert _run(NAMES, BENCH_RUN_ID="r1", BENCH_DB_PREFIX="mine") == "mine_r1 mine_r1_small"
+
+
+def test_cells_without_samples_say_na_and_why() -> None:
+    code = """
+import json
+from bench.common import ms, percentile, ratio, table
+empty = percentile([], 50)
+print(json.dumps({
+    "ms": ms(empty),
+    "ratio": ratio(empty, 1.0),
+    "table": table(["step", "p50 ms"], [["a", ms(empty)], ["b", ms(0.004)]]),
+}))
+"""
+    out = json.loads(_run(code))
+    assert out["ms"] == "n/a" and out["ratio"] == "n/a"
+    assert "nan" not in out["table"]
+    assert out["table"].splitlines()[-1].startswith("n/a: no sample finished")

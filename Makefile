@@ -16,13 +16,17 @@ BENCH_SCALE ?= full
 # make interfaces: the HL7 v2 MLLP listener (2575 is the port IANA registered for HL7 MLLP).
 MLLP_HOST ?= 127.0.0.1
 MLLP_PORT ?= 2575
+# make dicom (and make interfaces): the DICOM SCP — echo, store, modality worklist (11112: DICOM).
+DICOM_HOST ?= 127.0.0.1
+DICOM_PORT ?= 11112
+DICOM_AE_TITLE ?= HMCORE
 
 # Production serving: gunicorn, 2 x cores + 1 sync workers by default (WEB_CONCURRENCY).
 WEB_CONCURRENCY ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
 WORKER_PROCESSES ?= 1
 WORKER_THREADS ?= 4
 
-.PHONY: help install migrate run serve worker interfaces test test-sqlite lint fmt pg bench
+.PHONY: help install migrate run serve worker interfaces dicom test test-sqlite lint fmt pg bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -55,8 +59,13 @@ worker: install ## Async subscribers: dramatiq workers on REDIS_URL plus the rec
 	$(BIN)/python manage.py run_reconciler & \
 	$(BIN)/dramatiq hm_core.worker --processes $(WORKER_PROCESSES) --threads $(WORKER_THREADS) --queues hm_subscriptions hm_webhooks hm_interop
 
-interfaces: migrate ## HL7 v2 MLLP listener, all tenants' channels (MLLP_HOST/MLLP_PORT, default :2575)
+interfaces: migrate ## MLLP listener (:2575) and DICOM SCP (:11112) for all tenants' channels
+	trap 'kill 0' EXIT INT TERM; \
+	$(BIN)/python manage.py run_dicom_scp --host $(DICOM_HOST) --port $(DICOM_PORT) --ae-title $(DICOM_AE_TITLE) & \
 	$(BIN)/python manage.py run_mllp --host $(MLLP_HOST) --port $(MLLP_PORT)
+
+dicom: migrate ## DICOM SCP alone: C-ECHO, C-STORE, worklist (DICOM_HOST/DICOM_PORT/DICOM_AE_TITLE)
+	$(BIN)/python manage.py run_dicom_scp --host $(DICOM_HOST) --port $(DICOM_PORT) --ae-title $(DICOM_AE_TITLE)
 
 test: install pg ## Run the whole suite on PostgreSQL
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(PYTEST_WORKERS)

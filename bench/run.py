@@ -188,6 +188,8 @@ def steps(sc: Scale) -> list[Step]:
         Step("timeline", [*module, "bench.bench_timeline"]),
         Step("search", [*module, "bench.bench_search"]),
         Step("rebuild", [*module, "bench.bench_rebuild"]),
+        # Its own scratch database (created, migrated and dropped by the step itself).
+        Step("dicom", [*module, "bench.bench_dicom"]),
     ]
 
 

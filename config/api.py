@@ -20,6 +20,8 @@ from hm_core.health.api import router as health_router
 from hm_core.iam.api import router as auth_router
 from hm_core.iam.auth import scope_auth
 from hm_core.idempotency.services import IdempotentReplay, replay_response
+from hm_core.imaging.api import router as imaging_router
+from hm_core.imaging.dicomweb import router as dicomweb_router
 from hm_core.interop.api import router as interop_router
 from hm_core.lab.api import router as lab_router
 from hm_core.orders.api import router as orders_router
@@ -57,6 +59,9 @@ api.add_router("/alerts/", alerts_router)
 api.add_router("/audit/", audit_router)
 api.add_router("/webhooks/", webhooks_router)
 api.add_router("/interop/", interop_router)
+api.add_router("/imaging/", imaging_router)
+# DICOMweb paths have no trailing slash (`/api/dicomweb/studies`), as its clients send them.
+api.add_router("/dicomweb", dicomweb_router)
 
 
 def _render(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
 
 from config.api import api
 from hm_core.common.errors import error_body
@@ -15,9 +15,15 @@ def openapi_schema(request: HttpRequest) -> JsonResponse:
     return JsonResponse(api.get_openapi_schema(path_prefix="/api/"))
 
 
+# DICOMweb clients send paths without a trailing slash (`/api/dicomweb/studies`, contract §13):
+# those routes are listed first, so no rule about slash-less /api/ paths can shadow them.
+_api_patterns, _, _ = api.urls
+_dicomweb = [p for p in _api_patterns if str(p.pattern).startswith("dicomweb/")]
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", openapi_schema, name="openapi-schema"),
+    path("api/", include((_dicomweb, "dicomweb"), namespace="dicomweb")),
     path("api/", api.urls),
 ]
 

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "hm_core.audit",
     "hm_core.webhooks",
     "hm_core.interop",
+    "hm_core.imaging",
     "management",
 ]
 
@@ -244,3 +245,17 @@ HL7_OUTBOUND_TIMEOUT_S = env_int("HL7_OUTBOUND_TIMEOUT_S", default=10)
 HL7_MLLP_IDLE_TIMEOUT_S = env_int("HL7_MLLP_IDLE_TIMEOUT_S", default=300)
 HL7_MLLP_MAX_BYTES = env_int("HL7_MLLP_MAX_BYTES", default=1_048_576)
 HL7_MLLP_WORKERS = env_int("HL7_MLLP_WORKERS", default=8)
+
+# Imaging (contract §13): DICOM files in Django's storage under the "dicom" alias (a local
+# directory by default; point STORAGES["dicom"] at any django-storages backend in production),
+# metadata in the database; one instance at most DICOM_MAX_INSTANCE_BYTES.
+DICOM_STORAGE_ROOT = os.environ.get("DICOM_STORAGE_ROOT", str(BASE_DIR / "var" / "dicom"))
+DICOM_MAX_INSTANCE_BYTES = env_int("DICOM_MAX_INSTANCE_BYTES", default=536_870_912)
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "dicom": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DICOM_STORAGE_ROOT},
+    },
+}

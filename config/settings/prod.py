@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, SECRET_KEY, env_bool, env_int
+from .base import DATABASES, SECRET_KEY, STORAGES, env_bool, env_int
 
 DEBUG = False
 if not SECRET_KEY:
@@ -28,7 +28,7 @@ MIDDLEWARE.insert(
     "whitenoise.middleware.WhiteNoiseMiddleware",
 )
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **STORAGES,
     "staticfiles": {"BACKEND": "hm_core.common.static.LenientManifestStaticFilesStorage"},
 }
 # Without `collectstatic`, serve the docs' and admin's assets from the installed apps.

@@ -1,10 +1,11 @@
 """The test suite: fast password hashing, a fixed key, PostgreSQL when DATABASE_URL is set."""
 
 import os
+import tempfile
 import uuid
 
 from .base import *  # noqa: F403
-from .base import DATABASES, NINJA_JWT, env_bool, env_list
+from .base import DATABASES, NINJA_JWT, STORAGES, env_bool, env_list
 
 DEBUG = False
 SECRET_KEY = "test-only-key-not-secret-0123456789abcdef0123456789"  # noqa: S105
@@ -26,3 +27,7 @@ HM_WEBHOOK_BACKOFF_SECONDS = 0  # retries are due at once; tests drive attempts 
 _RUN_ID = (os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex)[:10]
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_RUN_ID}"}
+
+# DICOM files of the suite go to a scratch directory of this run, never to var/dicom/.
+DICOM_STORAGE_ROOT = tempfile.mkdtemp(prefix="hm_dicom_test_")
+STORAGES["dicom"]["OPTIONS"]["location"] = DICOM_STORAGE_ROOT

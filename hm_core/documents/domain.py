@@ -36,8 +36,9 @@ ENCOUNTER_ACCEPTS_NEW = ("CHECKED_IN", "IN_CONSULT", "CLOSED")
 ENCOUNTER_CANCELLED = "CANCELLED"
 
 MAX_PAYLOAD_BYTES = 64 * 1024
-# A short lowercase code: `progress_note`, `discharge-summary`; no leading/trailing separator.
-DOC_TYPE_PATTERN = r"^[a-z0-9]+(?:[_-][a-z0-9]+)*$"
+# A short code, all lower case (`progress_note`, `discharge-summary`) or all upper case — the
+# contract names `RADIOLOGY_REPORT` (§13); no mixed case, no edge separator; kept as sent.
+DOC_TYPE_PATTERN = r"^(?:[a-z0-9]+(?:[_-][a-z0-9]+)*|[A-Z0-9]+(?:[_-][A-Z0-9]+)*)$"
 DOC_TYPE_MAX_LENGTH = 64
 REASON_MAX_LENGTH = 500
 _DOC_TYPE = re.compile(DOC_TYPE_PATTERN)
@@ -91,10 +92,10 @@ def check_payload(payload: object) -> dict[str, Any]:
 
 
 def check_doc_type(doc_type: str) -> str:
-    """A lowercase slug of 1-64 characters (letters, digits, `_` and `-` between them)."""
+    """A code of 1-64 characters, one letter case (letters, digits, `_` and `-` between them)."""
     if len(doc_type) > DOC_TYPE_MAX_LENGTH or not _DOC_TYPE.match(doc_type):
         raise ValidationFailed.field(
-            "doc_type", "must be a lowercase code of 1-64 letters, digits, '_' or '-'"
+            "doc_type", "must be a lower- or upper-case code of 1-64 letters, digits, '_' or '-'"
         )
     return doc_type
 

@@ -1,7 +1,7 @@
 """Clinical document schemas (contract §6).
 
 Inputs shape the request (unknown fields refused); the domain enforces the content rules
-(payload at most 64 KB of JSON, doc_type a lowercase code) for every caller, API or not.
+(payload at most 64 KB of JSON, doc_type a code) for every caller, API or not.
 """
 
 from __future__ import annotations

@@ -57,6 +57,8 @@ PERMISSIONS: dict[str, str] = {
     "interop.view": "Read the interface message log",
     "interop.post": "Post HL7 v2 messages",
     "interop.replay": "Replay interface messages",
+    "imaging.view": "View imaging studies, instances and DICOMweb queries",
+    "imaging.store": "Store DICOM instances (DICOMweb STOW-RS)",
 }
 
 _ENCOUNTER_ALL = [code for code in PERMISSIONS if code.startswith("encounters.")]
@@ -82,6 +84,7 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
         "alerts.acknowledge",
         "tasks.view",
         "tasks.work",
+        "imaging.view",
     ],
     "nurse": [
         "patients.view",
@@ -99,6 +102,7 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
         "alerts.acknowledge",
         "tasks.view",
         "tasks.work",
+        "imaging.view",
     ],
     "lab_tech": [
         "orders.view",
@@ -124,5 +128,6 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
     ],
     "billing_clerk": ["patients.view", "billing.view"],
     "auditor": ["audit.view", "audit.verify", "timelines.view", "interop.view"],
-    "integration": ["interop.post"],
+    # Modalities and PACS peers store over DICOMweb and read back what they stored.
+    "integration": ["interop.post", "imaging.store", "imaging.view"],
 }

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from hm_core.common.errors import NotFound
-from hm_core.common.scope import Scope
+from hm_core.common.scope import Scope, unscoped
 from hm_core.events.models import Event
 from hm_core.interop.models import Channel, Message
 
@@ -39,6 +39,21 @@ def channel_sender_taken(
 def channel_ae_title_taken(*, ae_title: str, exclude: uuid.UUID | None = None) -> bool:
     qs = Channel.all_tenants.filter(protocol=Channel.Protocol.DICOM, ae_title=ae_title)
     return qs.exclude(id=exclude).exists() if exclude else qs.exists()
+
+
+def dicom_channel_for_ae_title(ae_title: str) -> Channel | None:
+    """The active dicom channel a calling AE title names (§13): it decides the tenant."""
+    with unscoped("DICOM routing: the calling AE title's channel decides the tenant"):
+        return Channel.all_tenants.filter(
+            protocol=Channel.Protocol.DICOM, ae_title=ae_title, is_active=True
+        ).first()
+
+
+def dicom_channel_ae_titles() -> list[str]:
+    """Every active dicom channel's AE title, across tenants: who may associate."""
+    with unscoped("DICOM routing: the SCP accepts any tenant's channel"):
+        rows = Channel.all_tenants.filter(protocol=Channel.Protocol.DICOM, is_active=True)
+        return [title for title in rows.values_list("ae_title", flat=True) if title]
 
 
 def message_get(*, scope: Scope, message_id: uuid.UUID) -> Message:

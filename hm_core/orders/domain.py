@@ -18,7 +18,13 @@ from dataclasses import dataclass
 
 from hm_core.catalog.selectors import ServiceSpec
 from hm_core.common.errors import InvalidTransition, ValidationFailed
-from hm_core.orders.events import OrderCancelled, OrderedItem, OrderPlaced
+from hm_core.orders.events import (
+    OrderCancelled,
+    OrderedItem,
+    OrderItemCompleted,
+    OrderItemImaged,
+    OrderPlaced,
+)
 
 OPEN_ENCOUNTER = ("SCHEDULED", "CHECKED_IN", "IN_CONSULT")
 PLACED, CANCELLED, COMPLETED = "PLACED", "CANCELLED", "COMPLETED"
@@ -28,7 +34,11 @@ ITEM_ORDERED, ITEM_COLLECTED, ITEM_RESULTED, ITEM_CANCELLED = (
     "RESULTED",
     "CANCELLED",
 )
+# IMAGING items: ORDERED (scheduled, on the modality worklist) → IMAGES_AVAILABLE (the first
+# instance of its study arrived) → COMPLETED (its radiology report was signed).
+ITEM_IMAGES_AVAILABLE, ITEM_COMPLETED = "IMAGES_AVAILABLE", "COMPLETED"
 CANCELLABLE_ITEMS = (ITEM_ORDERED, ITEM_COLLECTED)
+DONE_ITEMS = frozenset({ITEM_CANCELLED, ITEM_RESULTED, ITEM_COMPLETED})
 IMAGING = "IMAGING"
 PLACER_NUMBER_MAX_LENGTH, ACCESSION_NUMBER_MAX_LENGTH = 22, 16
 _BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -151,5 +161,49 @@ def cancel(state: OrderState, *, reason: str) -> list[OrderCancelled]:
             item_ids=[item.item_id for item in cancellable],
             service_codes=[item.service_code for item in cancellable],
             reason=reason,
+        )
+    ]
+
+
+def _imaging_item(state: OrderState, item_id: uuid.UUID, *, allowed: tuple[str, ...]) -> ItemState:
+    item = next((i for i in state.items if i.item_id == item_id), None)
+    if item is None or item.status not in allowed:
+        raise InvalidTransition(
+            "The imaging item is not in a state that allows this.",
+            details={"from": item.status if item else None, "item": str(item_id)},
+        )
+    return item
+
+
+def images_available(
+    state: OrderState, *, item_id: uuid.UUID, study_instance_uid: str
+) -> list[OrderItemImaged]:
+    """An ORDERED imaging item whose study's first instance arrived."""
+    item = _imaging_item(state, item_id, allowed=(ITEM_ORDERED,))
+    return [
+        OrderItemImaged(
+            order_id=state.order_id,
+            encounter_id=state.encounter_id,
+            patient_id=state.patient_id,
+            item_id=item.item_id,
+            service_code=item.service_code,
+            study_instance_uid=study_instance_uid,
+        )
+    ]
+
+
+def complete_item(
+    state: OrderState, *, item_id: uuid.UUID, document_id: uuid.UUID
+) -> list[OrderItemCompleted]:
+    """An imaging item (scheduled or with images) whose report was signed."""
+    item = _imaging_item(state, item_id, allowed=(ITEM_ORDERED, ITEM_IMAGES_AVAILABLE))
+    return [
+        OrderItemCompleted(
+            order_id=state.order_id,
+            encounter_id=state.encounter_id,
+            patient_id=state.patient_id,
+            item_id=item.item_id,
+            service_code=item.service_code,
+            document_id=document_id,
         )
     ]

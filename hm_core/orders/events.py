@@ -72,3 +72,33 @@ class OrderCancelled(DomainEvent):
         return f"Order cancelled: {', '.join(self.service_codes)}" + (
             f" ({self.reason})" if self.reason else ""
         )
+
+
+class OrderItemImaged(DomainEvent):
+    """The first image of an IMAGING item's study arrived (DICOM AccessionNumber matched)."""
+
+    event_type: ClassVar[str] = "order.item_imaged"
+    order_id: uuid.UUID
+    encounter_id: uuid.UUID
+    patient_id: uuid.UUID
+    item_id: uuid.UUID
+    service_code: str
+    study_instance_uid: str
+
+    def summary(self) -> str:
+        return f"Images available: {self.service_code}"
+
+
+class OrderItemCompleted(DomainEvent):
+    """The IMAGING item's radiology report was signed: the item is done."""
+
+    event_type: ClassVar[str] = "order.item_completed"
+    order_id: uuid.UUID
+    encounter_id: uuid.UUID
+    patient_id: uuid.UUID
+    item_id: uuid.UUID
+    service_code: str
+    document_id: uuid.UUID
+
+    def summary(self) -> str:
+        return f"Completed: {self.service_code} (report signed)"

@@ -10,7 +10,12 @@ from hm_core.events.replay import rebuildable
 from hm_core.events.unit_of_work import update, upsert
 from hm_core.lab.events import ResultEntered, SampleReceived, SampleRejected
 from hm_core.orders import domain
-from hm_core.orders.events import OrderCancelled, OrderPlaced
+from hm_core.orders.events import (
+    OrderCancelled,
+    OrderItemCompleted,
+    OrderItemImaged,
+    OrderPlaced,
+)
 from hm_core.orders.models import Order, OrderItem
 
 rebuildable("orders", Order, OrderItem)
@@ -87,6 +92,25 @@ def order_item_apply_result_entered(event: ResultEntered, meta: EventMeta) -> No
     _status_refresh(meta, event.order_id)
 
 
+@subscribe(OrderItemImaged)
+def order_item_apply_images_available(event: OrderItemImaged, meta: EventMeta) -> None:
+    _items_set(meta, [event.item_id], domain.ITEM_IMAGES_AVAILABLE)
+    _version_set(meta, event.order_id)
+
+
+@subscribe(OrderItemCompleted)
+def order_item_apply_completed(event: OrderItemCompleted, meta: EventMeta) -> None:
+    _items_set(meta, [event.item_id], domain.ITEM_COMPLETED)
+    _version_set(meta, event.order_id)
+    _status_refresh(meta, event.order_id)
+
+
+def _version_set(meta: EventMeta, order_id: uuid.UUID) -> None:
+    Order.all_tenants.filter(tenant_id=meta.tenant_id, id=order_id).update(
+        version=meta.stream_version, updated_at=meta.occurred_at
+    )
+
+
 def _items_set(
     meta: EventMeta, item_ids: list[uuid.UUID], status: str, only_from: tuple[str, ...] = ()
 ) -> None:
@@ -97,7 +121,7 @@ def _items_set(
 
 
 def _status_refresh(meta: EventMeta, order_id: uuid.UUID) -> None:
-    """All items cancelled → CANCELLED; every item resulted or cancelled → COMPLETED."""
+    """All items cancelled → CANCELLED; every item resulted, completed or cancelled → COMPLETED."""
     statuses = set(
         OrderItem.all_tenants.filter(tenant_id=meta.tenant_id, order_id=order_id).values_list(
             "status", flat=True
@@ -106,7 +130,7 @@ def _status_refresh(meta: EventMeta, order_id: uuid.UUID) -> None:
     status = domain.PLACED
     if statuses == {domain.ITEM_CANCELLED}:
         status = domain.CANCELLED
-    elif statuses <= {domain.ITEM_CANCELLED, domain.ITEM_RESULTED}:
+    elif statuses <= domain.DONE_ITEMS:
         status = domain.COMPLETED
     update(
         Order.all_tenants.filter(tenant_id=meta.tenant_id, id=order_id),

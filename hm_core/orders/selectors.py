@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import QuerySet
 
@@ -57,3 +59,47 @@ def order_item_get(*, scope: Scope, item_id: uuid.UUID) -> OrderItem:
     if item is None:
         raise NotFound(details={"resource": "order_item"})
     return item
+
+
+def order_item_find_by_accession(*, scope: Scope, accession_number: str) -> OrderItem | None:
+    """The facility's IMAGING item another system (a modality, a PACS) names by accession."""
+    if not accession_number:
+        return None
+    return OrderItem.objects.for_scope(scope).filter(accession_number=accession_number).first()
+
+
+@dataclass(frozen=True)
+class ScheduledImaging:
+    """An IMAGING item still waiting for its images, with its order's facts."""
+
+    item: OrderItem
+    ordered_at: datetime
+    priority: str
+    placer_order_number: str
+
+
+def imaging_scheduled(
+    *,
+    scope: Scope,
+    accession_number: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 500,
+) -> list[ScheduledImaging]:
+    """The facility's ORDERED imaging items (the modality worklist), oldest first; two queries."""
+    items = OrderItem.objects.for_scope(scope).filter(status="ORDERED").exclude(accession_number="")
+    if accession_number:
+        items = items.filter(accession_number=accession_number)
+    orders = Order.objects.for_scope(scope).filter(order_type="IMAGING", status="PLACED")
+    if since is not None:
+        orders = orders.filter(created_at__gte=since)
+    if until is not None:
+        orders = orders.filter(created_at__lt=until)
+    by_id = {o.id: o for o in orders.filter(id__in=items.values("order_id"))}
+    rows = items.filter(order_id__in=list(by_id)).order_by("order_id", "position")[:limit]
+    found = [_scheduled(item, by_id[item.order_id]) for item in rows]
+    return sorted(found, key=lambda s: (s.ordered_at, s.item.position))
+
+
+def _scheduled(item: OrderItem, order: Order) -> ScheduledImaging:
+    return ScheduledImaging(item, order.created_at, order.priority, order.placer_order_number)

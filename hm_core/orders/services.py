@@ -18,7 +18,12 @@ from hm_core.events.commands import run_command
 from hm_core.orders import domain
 from hm_core.orders.errors import DuplicatePlacerOrderNumber
 from hm_core.orders.models import PLACER_NUMBER_CONSTRAINT, Order
-from hm_core.orders.selectors import order_get, order_items, order_placer_number_taken
+from hm_core.orders.selectors import (
+    order_get,
+    order_item_get,
+    order_items,
+    order_placer_number_taken,
+)
 
 STREAM = "order"
 
@@ -88,6 +93,38 @@ def order_cancel(
         load=lambda: order_get(scope=scope, order_id=order_id),
         decide=lambda order: domain.cancel(_state(scope, order), reason=reason),
         expected_version=expected_version,
+    )
+
+
+def order_item_images_available(
+    *, scope: Scope, item_id: uuid.UUID, study_instance_uid: str
+) -> Order:
+    """Move an ORDERED imaging item to IMAGES_AVAILABLE (its study's first instance arrived)."""
+    item = order_item_get(scope=scope, item_id=item_id)
+    return run_command(
+        scope=scope,
+        permission="imaging.store",
+        stream_type=STREAM,
+        load=lambda: order_get(scope=scope, order_id=item.order_id),
+        decide=lambda order: domain.images_available(
+            _state(scope, order), item_id=item_id, study_instance_uid=study_instance_uid
+        ),
+        expected_version=None,
+    )
+
+
+def order_item_complete(*, scope: Scope, item_id: uuid.UUID, document_id: uuid.UUID) -> Order:
+    """Complete an imaging item whose radiology report was signed."""
+    item = order_item_get(scope=scope, item_id=item_id)
+    return run_command(
+        scope=scope,
+        permission="documents.sign",
+        stream_type=STREAM,
+        load=lambda: order_get(scope=scope, order_id=item.order_id),
+        decide=lambda order: domain.complete_item(
+            _state(scope, order), item_id=item_id, document_id=document_id
+        ),
+        expected_version=None,
     )
 
 

@@ -72,3 +72,9 @@ def patient_mrn_taken(*, scope: Scope, mrn: str, exclude: uuid.UUID | None = Non
 def patient_find_by_mrn(*, scope: Scope, mrn: str) -> Patient | None:
     """The tenant's active patient with exactly this MRN (e.g. HL7 PID-3), if any."""
     return Patient.objects.for_scope(scope).filter(mrn=mrn, is_deleted=False).first()
+
+
+def patients_by_ids(*, scope: Scope, patient_ids: list[uuid.UUID]) -> dict[uuid.UUID, Patient]:
+    """The tenant's patients among `patient_ids`, in one query (worklists, study lists)."""
+    rows = Patient.objects.for_scope(scope).filter(id__in=patient_ids)
+    return {patient.id: patient for patient in rows}

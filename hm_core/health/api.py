@@ -14,6 +14,7 @@ from pydantic import Field
 from hm_core.events.broker import workers_seen
 from hm_core.events.reconciler import embedded_reconciler_running
 from hm_core.events.subscriptions import lag_by_subscription
+from hm_core.interop.selectors import outbound_backlog
 from hm_core.webhooks.selectors import delivery_backlog
 
 router = Router(tags=["health"])
@@ -30,9 +31,9 @@ class AsyncWorkOut(Schema):
     )
 
 
-class WebhookBacklogOut(Schema):
+class BacklogOut(Schema):
     pending: int
-    overdue: int = Field(description="pending deliveries due for over a minute: nobody sends")
+    overdue: int = Field(description="pending items due for over a minute: nobody sends")
     dead: int
 
 
@@ -44,7 +45,8 @@ class HealthOut(Schema):
         default_factory=dict, description="events each async subscription has still to process"
     )
     async_work: AsyncWorkOut | None = None
-    webhooks: WebhookBacklogOut | None = None
+    webhooks: BacklogOut | None = None
+    hl7_outbound: BacklogOut | None = None
 
 
 def _database() -> str:
@@ -89,6 +91,7 @@ def health(request: HttpRequest) -> Status[HealthOut]:
         broker=broker,
         subscriptions=lags,
         async_work=async_work,
-        webhooks=WebhookBacklogOut(**delivery_backlog()) if database == "ok" else None,
+        webhooks=BacklogOut(**delivery_backlog()) if database == "ok" else None,
+        hl7_outbound=BacklogOut(**outbound_backlog()) if database == "ok" else None,
     )
     return Status(status, result)

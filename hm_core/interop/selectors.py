@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope, unscoped
+from hm_core.common.time import utcnow
 from hm_core.events.models import Event
 from hm_core.interop.models import Channel, Message
 
@@ -95,3 +96,16 @@ def patients_of_message(*, scope: Scope, message: Message) -> list[uuid.UUID]:
     )
     found = {p.get("patient_id") for p in payloads if isinstance(p, dict) and p.get("patient_id")}
     return sorted(uuid.UUID(str(pid)) for pid in found)
+
+
+def outbound_backlog() -> dict[str, int]:
+    """Outbound HL7 messages still to send, over every tenant (for /api/health/): `pending`,
+    `overdue` (due for over a minute: nobody is sending, or a receiver is down) and `dead`."""
+    # Cross-tenant on purpose: an operator's view of the outbox, counts only.
+    outbound = Message.objects.filter(direction=Message.Direction.OUTBOUND)
+    pending = outbound.filter(status=Message.Status.PENDING)
+    return {
+        "pending": pending.count(),
+        "overdue": pending.filter(next_attempt_at__lt=utcnow() - timedelta(minutes=1)).count(),
+        "dead": outbound.filter(status=Message.Status.DEAD).count(),
+    }

@@ -226,6 +226,8 @@ def test_ae_ar_and_a_hang_up_are_retried_then_dead_and_replay_sends_it(lab_world
     assert (message.status, message.attempts, message.processed_at) == ("DEAD", 3, None)
     assert "IncompleteReadError" in message.error or "EOF" in message.error
     assert {str(m.segment("MSH")(10)) for m in rx.messages} == {message.control_id}
+    health = lab_world.api("admin").client.get("/api/health/").json()
+    assert health["hl7_outbound"] == {"pending": 0, "overdue": 0, "dead": 1}
     # when an admin replays it and the receiver now accepts
     r = lab_world.api("admin").post(f"/api/interop/messages/{message.id}/replay/")
     assert r.status_code == 200, r.json()

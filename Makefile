@@ -55,12 +55,12 @@ serve: install ## Production server: gunicorn + prod settings (needs SECRET_KEY,
 worker: install ## Async subscribers: dramatiq workers on REDIS_URL plus the reconciler
 	@test -n "$$REDIS_URL" || { echo "REDIS_URL is not set: without a broker, async subscribers run in-process"; exit 1; }
 	export DJANGO_SETTINGS_MODULE=$(PROD_SETTINGS); \
-	trap 'kill 0' EXIT INT TERM; \
+	trap 'trap - EXIT INT TERM; kill 0' EXIT INT TERM; \
 	$(BIN)/python manage.py run_reconciler & \
 	$(BIN)/dramatiq hm_core.worker --processes $(WORKER_PROCESSES) --threads $(WORKER_THREADS) --queues hm_subscriptions hm_webhooks hm_interop
 
 interfaces: migrate ## MLLP listener (:2575) and DICOM SCP (:11112) for all tenants' channels
-	trap 'kill 0' EXIT INT TERM; \
+	trap 'trap - EXIT INT TERM; kill 0' EXIT INT TERM; \
 	$(BIN)/python manage.py run_dicom_scp --host $(DICOM_HOST) --port $(DICOM_PORT) --ae-title $(DICOM_AE_TITLE) & \
 	$(BIN)/python manage.py run_mllp --host $(MLLP_HOST) --port $(MLLP_PORT)
 

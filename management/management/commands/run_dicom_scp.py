@@ -43,5 +43,9 @@ class Command(BaseCommand):
         self.stdout.write(f"DICOM SCP {options['ae_title']} listening on {host}:{port}")
         self.stdout.flush()  # a supervisor (or a test) waits for this line: do not buffer it
         stop.wait()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # A second Ctrl-C or `kill 0` from `make interfaces` must not cut the shutdown of the
+            # association threads short or kill the interpreter while it finalises.
+            signal.signal(signum, signal.SIG_IGN)
         server.shutdown()
         self.stdout.write("run_dicom_scp: stopped")

@@ -42,6 +42,11 @@ class Command(BaseCommand):
         self.stdout.write(f"MLLP listening on {host}:{port}")
         self.stdout.flush()  # a supervisor (or a test) waits for this line: do not buffer it
         await stop.wait()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # A second Ctrl-C or `kill 0` from `make interfaces` must not cut the graceful stop
+            # (in-flight ACKs) short or kill the interpreter while it finalises.
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, signal.SIG_IGN)
         await listener.stop()
         stats = listener.stats
         self.stdout.write(

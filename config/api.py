@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -133,6 +134,17 @@ def on_not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
 @api.exception_handler(ObjectDoesNotExist)
 def on_object_missing(request: HttpRequest, exc: Exception) -> HttpResponse:
     return _render(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(IntegrityError)
+def on_integrity_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A unique or foreign-key violation no service mapped to its own code: a concurrent writer
+    won (the unit of work flushes a policy's rows at the end of the command, past the mapping
+    of the service that queued them). The command rolled back whole; 409, never a 500."""
+    logger.warning("unmapped integrity error on %s %s", request.method, request.path)
+    return _render(
+        request, 409, "conflict", "The request conflicts with data written meanwhile; retry."
+    )
 
 
 @api.exception_handler(Exception)

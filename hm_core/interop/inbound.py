@@ -167,12 +167,15 @@ def _apply_or_refuse(raw: bytes, message: Hl7Message, *, transport: str, route: 
     try:
         return _apply(raw, message, transport=transport, route=route)
     except IntegrityError as exc:
-        if not violates(exc, constraint="interop_inbound_once", columns=("control_id",)):
-            raise
-        # A concurrent copy of this message committed first: answer as a duplicate of it.
         first = _first_of(route, header)
-        if first is None:
-            raise
+        if first is None or not violates(
+            exc, constraint="interop_inbound_once", columns=("control_id",)
+        ):
+            # Another unique key the message's commands collided with (a concurrent writer):
+            # nothing was written; keep the bytes and say so, like any application error.
+            error = Hl7Error("A record this message writes exists already.", code="205")
+            return _refuse(raw, error, transport=transport, route=route, header=header)
+        # A concurrent copy of this message committed first: answer as a duplicate of it.
         return _duplicate(raw, first, transport=transport, route=route, header=header)
     except Hl7Error as exc:
         return _refuse(raw, exc, transport=transport, route=route, header=header)

@@ -9,6 +9,7 @@ import json
 import uuid
 
 import pytest
+from django.db import IntegrityError
 from django.test import Client
 
 from hm_core.audit.models import AuditRecord
@@ -435,3 +436,21 @@ def test_a_post_without_token_or_body_is_401_with_the_error_body(world):
     response = Client().generic("POST", URL, headers={"Accept": "application/json"})
 
     assert json.loads(response.content)["error"]["code"] == "not_authenticated"
+
+
+def test_an_unmapped_integrity_error_is_409_conflict_not_500(world, monkeypatch):
+    # given: a unique violation no service mapped (a concurrent writer won at the flush)
+    def collides(**kwargs):
+        raise IntegrityError('duplicate key value violates unique constraint "x_uniq"')
+
+    monkeypatch.setattr("hm_core.patients.services.patient_register", collides)
+
+    # when
+    response = world.api("nurse").post(
+        "/api/patients/",
+        {"full_name": "Ada Lovelace", "mrn": "M-1", "date_of_birth": "1985-12-10", "gender": "F"},
+    )
+
+    # then
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"

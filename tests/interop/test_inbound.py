@@ -13,7 +13,7 @@ from typing import Any
 
 import hl7
 import pytest
-from django.db import close_old_connections
+from django.db import IntegrityError, close_old_connections
 
 from hm_core.common.errors import NotFound
 from hm_core.events.models import Event
@@ -341,3 +341,21 @@ def test_http_without_a_token_is_401(world, anonymous):
         "/api/interop/hl7/", data=_adt(), content_type="application/hl7-v2"
     )
     assert response.status_code == 401
+
+
+def test_a_unique_key_a_concurrent_writer_took_is_ae_205_with_the_bytes_kept(world, handler):
+    # given: a command whose rows collide with a concurrent writer's at flush
+    def collides(inbound: Inbound) -> None:
+        _register(inbound)
+        raise IntegrityError('duplicate key value violates unique constraint "some_other_uniq"')
+
+    handler(collides)
+
+    # when
+    ack = _ack(_post(world, _adt()).content.decode())
+
+    # then
+    assert str(ack.segment("MSA")(1)) == "AE"
+    assert ack.segment("ERR").extract_field(1, 3, 1, 1) == "205"
+    assert Patient.all_tenants.count() == 0
+    assert Message.objects.get().status == "ERROR"

@@ -108,9 +108,35 @@ def _enter(
     domain.check_enterable(facts)  # a state conflict (409) before the payload's content (422)
     values, comment = _values(scope, facts.service_code, payload, report)
     result_id = uuid.uuid4()
-    events: list[DomainEvent] = []
-    if status == FINAL:
-        events += domain.accept_final(
+    events = _decide(facts, result_id, values, comment, final=status == FINAL, report=report)
+    stream = StreamRef(RESULT_STREAM, result_id)
+    publish(scope=scope, stream=stream, expected_version=0, events=events)
+    return lab_result_get(scope=scope, result_id=result_id)
+
+
+def _decide(
+    facts: domain.ItemFacts,
+    result_id: uuid.UUID,
+    values: list[AnalyteValue],
+    comment: str,
+    *,
+    final: bool,
+    report: ExternalReport,
+) -> list[DomainEvent]:
+    """A final report is entered, verified by the laboratory and released at once; a
+    preliminary one is entered only."""
+    if not final:
+        return list(
+            domain.enter(
+                facts,
+                result_id=result_id,
+                values=values,
+                client_critical=report.critical,
+                comment=comment,
+            )
+        )
+    return list(
+        domain.accept_final(
             facts,
             result_id=result_id,
             values=values,
@@ -119,17 +145,7 @@ def _enter(
             laboratory=report.laboratory,
             verifier=report.verifier,
         )
-    else:
-        events += domain.enter(
-            facts,
-            result_id=result_id,
-            values=values,
-            client_critical=report.critical,
-            comment=comment,
-        )
-    stream = StreamRef(RESULT_STREAM, result_id)
-    publish(scope=scope, stream=stream, expected_version=0, events=events)
-    return lab_result_get(scope=scope, result_id=result_id)
+    )
 
 
 def _receive_implicitly(scope: Scope, order_item_id: uuid.UUID) -> None:

@@ -10,6 +10,10 @@ PROD_SETTINGS ?= config.settings.prod
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_WORKERS ?= 2
+# Coverage of hm_core on the PostgreSQL run (make test): 96% measured when pytest-cov came in;
+# the gate sits at the seed target, 85%.
+COVERAGE_MIN ?= 85
+COVERAGE_ARGS ?= --cov=hm_core --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_MIN)
 # make bench: full (1,000,000 events and patients, ~20-25 min) or small (a smoke test: ~2.5 min
 # on an idle 2-core machine, 4+ when it is busy). Scratch databases are named per run.
 BENCH_SCALE ?= full
@@ -67,8 +71,8 @@ interfaces: migrate ## MLLP listener (:2575) and DICOM SCP (:11112) for all tena
 dicom: migrate ## DICOM SCP alone: C-ECHO, C-STORE, worklist (DICOM_HOST/DICOM_PORT/DICOM_AE_TITLE)
 	$(BIN)/python manage.py run_dicom_scp --host $(DICOM_HOST) --port $(DICOM_PORT) --ae-title $(DICOM_AE_TITLE)
 
-test: install pg ## Run the whole suite on PostgreSQL
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(PYTEST_WORKERS)
+test: install pg ## Run the whole suite on PostgreSQL, with hm_core's coverage (gate: COVERAGE_MIN)
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n $(PYTEST_WORKERS) $(COVERAGE_ARGS)
 
 test-sqlite: install ## Run the suite on the embedded SQLite engine
 	DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS)

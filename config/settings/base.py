@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import environ
 from corsheaders.defaults import default_headers as default_cors_headers
 
 from hm_core.common.monitoring import sentry_init
@@ -19,30 +20,34 @@ from hm_core.common.monitoring import sentry_init
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
-def env_bool(name: str, *, default: bool) -> bool:
-    """Read a boolean flag from the environment ("1", "true", "yes", "on" are true)."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+class _Env(environ.Env):
+    """django-environ, reading only "1", "true", "yes" and "on" as true (any case), as ever."""
+
+    BOOLEAN_TRUE_STRINGS = ("true", "on", "yes", "1")
 
 
-def env_int(name: str, *, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw else default
+def _environ() -> dict[str, str]:
+    """The process environment as these settings read it.
+
+    An empty variable counts as unset, so it takes its default (`make test-sqlite` runs with
+    `DATABASE_URL=`). Every "$" is escaped, and unescaped again by `escape_proxy`: environ would
+    otherwise read a value starting with "$" as the name of another variable, and a generated
+    SECRET_KEY may start with one.
+    """
+    return {name: value.replace("$", r"\$") for name, value in os.environ.items() if value}
 
 
-def env_list(name: str, *, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
+env = _Env()
+env.escape_proxy = True
+env.ENVIRON = _environ()
 
 
-DEBUG = env_bool("DEBUG", default=False)
+DEBUG = env.bool("DEBUG", default=False)
 # Dev and test settings provide a throw-away key; production must set SECRET_KEY (prod.py checks).
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+SECRET_KEY = env.str("SECRET_KEY", default="")
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", cast=str.strip, default=["127.0.0.1", "localhost", "testserver"]
+)
 
 INSTALLED_APPS = [
     "hm_core.iam.admin_site.HmAdminConfig",  # django.contrib.admin, superusers only
@@ -115,16 +120,16 @@ TEMPLATES = [
 
 def database_from_env() -> dict[str, Any]:
     """PostgreSQL from `DATABASE_URL`, else the embedded SQLite file under `var/`."""
-    url = os.environ.get("DATABASE_URL", "").strip()
+    url = env.str("DATABASE_URL", default="").strip()
     if url:
-        max_age = env_int("DB_CONN_MAX_AGE", default=0)
+        max_age = env.int("DB_CONN_MAX_AGE", default=0)
         config = dict(dj_database_url.parse(url, conn_max_age=max_age))
         config["CONN_HEALTH_CHECKS"] = True
         return config
     (BASE_DIR / "var").mkdir(exist_ok=True)
     return {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "var" / "hm_core.sqlite3")),
+        "NAME": env.str("SQLITE_PATH", default=str(BASE_DIR / "var" / "hm_core.sqlite3")),
         # IMMEDIATE takes the write lock at BEGIN: writers queue instead of failing with
         # "database is locked" when two transactions both try to upgrade a read lock.
         "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
@@ -148,14 +153,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env.str("REDIS_URL", default="")
 # Wake-ups are sent after a command commits, on the request path: a hung Redis may cost the
 # request this much (connect, then read), never more; the reconciler makes up for lost sends.
-HM_BROKER_SEND_TIMEOUT_MS = env_int("BROKER_SEND_TIMEOUT_MS", default=50)
+HM_BROKER_SEND_TIMEOUT_MS = env.int("BROKER_SEND_TIMEOUT_MS", default=50)
 
 NINJA_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", default=10)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", default=14)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=10)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=14)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
@@ -166,7 +171,7 @@ NINJA_JWT = {
 
 # Browser clients (contract §11a): origins allowed to call the API, none by default. Credentials
 # are allowed so that the refresh-token cookie (`?cookie=1` on /api/auth/token/) can travel.
-CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", cast=str.strip, default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_CREDENTIALS = True
 CORS_ALLOW_HEADERS = [
@@ -180,33 +185,33 @@ CORS_ALLOW_HEADERS = [
 CORS_EXPOSE_HEADERS = ["etag", "x-request-id", "idempotent-replayed"]
 
 # Error monitoring (contract §11a): unhandled errors to Sentry with PHI scrubbed.
-SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip()
+SENTRY_DSN = env.str("SENTRY_DSN", default="").strip()
 if SENTRY_DSN:
-    sentry_init(dsn=SENTRY_DSN, environment=os.environ.get("SENTRY_ENVIRONMENT") or None)
+    sentry_init(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="") or None)
 
 # How long a stored idempotent response is replayed (contract: 24 h).
-HM_IDEMPOTENCY_TTL = timedelta(hours=env_int("IDEMPOTENCY_TTL_HOURS", default=24))
+HM_IDEMPOTENCY_TTL = timedelta(hours=env.int("IDEMPOTENCY_TTL_HOURS", default=24))
 # Outbound webhooks: attempts before a delivery is dead-lettered, backoff base, timeout, and
 # the networks a webhook URL may resolve into although they are private (SSRF guard). Dev and
 # test settings allow loopback only; production allows none unless configured.
-HM_WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", default=6)
-HM_WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", default=5)
-HM_WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", default=5)
+HM_WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+HM_WEBHOOK_BACKOFF_SECONDS = env.int("WEBHOOK_BACKOFF_SECONDS", default=5)
+HM_WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=5)
 # How long a claimed delivery is left to its sender before it falls due again for another: past
 # the timeout (which applies per socket operation), short enough that a killed sender's
 # deliveries are soon retried. An attempt outliving its lease is not recorded (sent twice at
 # worst; receivers drop duplicates by X-HM-Delivery).
-HM_WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", default=3 * HM_WEBHOOK_TIMEOUT_SECONDS)
-HM_WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+HM_WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=3 * HM_WEBHOOK_TIMEOUT_SECONDS)
+HM_WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", cast=str.strip, default=[])
 # Webhooks carry PHI and a signature: https only, unless a deployment says otherwise.
-HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=False)
+HM_WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
 # Embedded mode (no REDIS_URL): each server process redelivers stranded and due webhook
 # deliveries and drains lagging subscriptions every this many seconds (0 in EMBEDDED_RECONCILER
 # turns it off, e.g. when `manage.py run_reconciler` runs instead).
-HM_EMBEDDED_RECONCILER = env_bool("EMBEDDED_RECONCILER", default=True)
-HM_EMBEDDED_RECONCILER_SECONDS = env_int("EMBEDDED_RECONCILER_SECONDS", default=10)
+HM_EMBEDDED_RECONCILER = env.bool("EMBEDDED_RECONCILER", default=True)
+HM_EMBEDDED_RECONCILER_SECONDS = env.int("EMBEDDED_RECONCILER_SECONDS", default=10)
 # Policies may raise events that raise events; past this depth the command is refused.
-HM_BUS_MAX_DEPTH = env_int("BUS_MAX_DEPTH", default=8)
+HM_BUS_MAX_DEPTH = env.int("BUS_MAX_DEPTH", default=8)
 
 LOGGING = {
     "version": 1,
@@ -233,24 +238,24 @@ LOGGING = {
             "propagate": False,
         }
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
 # HL7 v2 interfaces (contract §11). Outbound: attempts before DEAD, the first retry delay
 # (doubling), the wait for an ACK. MLLP listener: idle connections closed after, largest frame,
 # messages applied at once across connections.
-HL7_OUTBOUND_MAX_ATTEMPTS = env_int("HL7_OUTBOUND_MAX_ATTEMPTS", default=8)
-HL7_OUTBOUND_BACKOFF_S = env_int("HL7_OUTBOUND_BACKOFF_S", default=5)
-HL7_OUTBOUND_TIMEOUT_S = env_int("HL7_OUTBOUND_TIMEOUT_S", default=10)
-HL7_MLLP_IDLE_TIMEOUT_S = env_int("HL7_MLLP_IDLE_TIMEOUT_S", default=300)
-HL7_MLLP_MAX_BYTES = env_int("HL7_MLLP_MAX_BYTES", default=1_048_576)
-HL7_MLLP_WORKERS = env_int("HL7_MLLP_WORKERS", default=8)
+HL7_OUTBOUND_MAX_ATTEMPTS = env.int("HL7_OUTBOUND_MAX_ATTEMPTS", default=8)
+HL7_OUTBOUND_BACKOFF_S = env.int("HL7_OUTBOUND_BACKOFF_S", default=5)
+HL7_OUTBOUND_TIMEOUT_S = env.int("HL7_OUTBOUND_TIMEOUT_S", default=10)
+HL7_MLLP_IDLE_TIMEOUT_S = env.int("HL7_MLLP_IDLE_TIMEOUT_S", default=300)
+HL7_MLLP_MAX_BYTES = env.int("HL7_MLLP_MAX_BYTES", default=1_048_576)
+HL7_MLLP_WORKERS = env.int("HL7_MLLP_WORKERS", default=8)
 
 # Imaging (contract §13): DICOM files in Django's storage under the "dicom" alias (a local
 # directory by default; point STORAGES["dicom"] at any django-storages backend in production),
 # metadata in the database; one instance at most DICOM_MAX_INSTANCE_BYTES.
-DICOM_STORAGE_ROOT = os.environ.get("DICOM_STORAGE_ROOT", str(BASE_DIR / "var" / "dicom"))
-DICOM_MAX_INSTANCE_BYTES = env_int("DICOM_MAX_INSTANCE_BYTES", default=536_870_912)
+DICOM_STORAGE_ROOT = env.str("DICOM_STORAGE_ROOT", default=str(BASE_DIR / "var" / "dicom"))
+DICOM_MAX_INSTANCE_BYTES = env.int("DICOM_MAX_INSTANCE_BYTES", default=536_870_912)
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,15 +1,15 @@
 """Local development: `make run`. DEBUG on unless the environment says otherwise."""
 
 from .base import *  # noqa: F403
-from .base import NINJA_JWT, env_bool, env_list
+from .base import NINJA_JWT, env
 
-DEBUG = env_bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=True)
 if not SECRET_KEY:  # noqa: F405
     SECRET_KEY = "dev-only-insecure-key-change-me-in-production-0123456789"  # noqa: S105
     NINJA_JWT["SIGNING_KEY"] = SECRET_KEY
 
 # Loopback receivers are how developers and the suite test webhooks; nothing else private.
-HM_WEBHOOK_ALLOWED_NETWORKS = env_list(
-    "WEBHOOK_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+HM_WEBHOOK_ALLOWED_NETWORKS = env.list(
+    "WEBHOOK_ALLOWED_NETWORKS", cast=str.strip, default=["127.0.0.0/8", "::1/128"]
 )
-HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback receivers
+HM_WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback receivers

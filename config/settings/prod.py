@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, SECRET_KEY, STORAGES, env_bool, env_int
+from .base import DATABASES, SECRET_KEY, STORAGES, env
 
 DEBUG = False
 if not SECRET_KEY:
@@ -12,13 +12,13 @@ if not SECRET_KEY:
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=True)
-CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=True)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
+CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
 # Browsers keep to https for a year once they saw the header (sent on https requests only:
 # behind a TLS-terminating proxy set BEHIND_PROXY). SECURE_HSTS_SECONDS=0 turns it off.
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=31_536_000)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
 # Behind a TLS-terminating reverse proxy that sets X-Forwarded-Proto.
-if env_bool("BEHIND_PROXY", default=False):
+if env.bool("BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Serve collected static files (the API docs' assets, the admin) from gunicorn itself.
@@ -34,4 +34,4 @@ STORAGES = {
 # Without `collectstatic`, serve the docs' and admin's assets from the installed apps.
 WHITENOISE_USE_FINDERS = True
 # Reuse database connections across requests (each gunicorn worker keeps its own).
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)

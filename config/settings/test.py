@@ -5,7 +5,7 @@ import tempfile
 import uuid
 
 from .base import *  # noqa: F403
-from .base import DATABASES, NINJA_JWT, STORAGES, env_bool, env_list
+from .base import DATABASES, NINJA_JWT, STORAGES, env
 
 DEBUG = False
 SECRET_KEY = "test-only-key-not-secret-0123456789abcdef0123456789"  # noqa: S105
@@ -14,10 +14,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 
 # Loopback receivers are how developers and the suite test webhooks; nothing else private.
-HM_WEBHOOK_ALLOWED_NETWORKS = env_list(
-    "WEBHOOK_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+HM_WEBHOOK_ALLOWED_NETWORKS = env.list(
+    "WEBHOOK_ALLOWED_NETWORKS", cast=str.strip, default=["127.0.0.0/8", "::1/128"]
 )
-HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback receivers
+HM_WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback receivers
 HM_EMBEDDED_RECONCILER = False  # tests run reconciler passes themselves
 HM_WEBHOOK_BACKOFF_SECONDS = 0  # retries are due at once; tests drive attempts explicitly
 

@@ -1,5 +1,7 @@
 """Local development: `make run`. DEBUG on unless the environment says otherwise."""
 
+import os
+
 from .base import *  # noqa: F403
 from .base import NINJA_JWT, env_bool, env_list
 
@@ -13,3 +15,6 @@ HM_WEBHOOK_ALLOWED_NETWORKS = env_list(
     "WEBHOOK_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
 )
 HM_WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback receivers
+
+# Password reset emails are printed by `make run` unless EMAIL_BACKEND says otherwise.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -189,6 +189,8 @@ CACHES: dict[str, dict[str, Any]] = {
 HM_LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", default=5)
 HM_LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", default=50)
 HM_LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", default=900)
+# Password reset emails per username per hour; more requests still answer 202 but send nothing.
+HM_PASSWORD_RESET_EMAILS_PER_HOUR = env_int("PASSWORD_RESET_EMAILS_PER_HOUR", default=5)
 # Authenticated API requests per user per minute (429 rate_limited beyond).
 HM_RATE_LIMIT_PER_MINUTE = env_int("RATE_LIMIT_PER_MINUTE", default=1200)
 # Reverse proxies (CIDRs) whose X-Forwarded-For names the client; none by default.

@@ -75,3 +75,14 @@ def api_rate_limit(*, user_id: str) -> None:
         return
     if wait is not None:
         raise RateLimited(retry_after=wait)
+
+
+def reset_email_allowed(*, username: str) -> bool:
+    """At most HM_PASSWORD_RESET_EMAILS_PER_HOUR reset emails per username: the request still
+    answers 202 (no enumeration), but nobody's mailbox can be flooded through us."""
+    limit = Limit("reset_user", settings.HM_PASSWORD_RESET_EMAILS_PER_HOUR, 3600)
+    try:
+        return throttle.hit(limit, _norm(username)) <= limit.max_hits
+    except Exception:
+        logger.warning("reset counters unavailable; not enforcing", exc_info=True)
+        return True

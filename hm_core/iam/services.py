@@ -246,7 +246,7 @@ def password_reset_request(*, username: str) -> None:
     target = user or User(username=username, password=make_password(None))
     token = _reset_token(target)
     message = RESET_EMAIL_BODY.format(token=token, minutes=settings.PASSWORD_RESET_TIMEOUT // 60)
-    if user is not None and user.email:
+    if user is not None and user.email and limits.reset_email_allowed(username=username):
         send_mail(RESET_EMAIL_SUBJECT, message, None, [user.email])
 
 

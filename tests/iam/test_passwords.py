@@ -226,3 +226,12 @@ def test_password_reset_confirm_refuses_a_weak_password_and_keeps_the_token(worl
 
     _error(weak, 422, "weak_password")
     assert _post(CONFIRM_URL, {"token": token, "new_password": NEW_PASSWORD}).status_code == 204
+
+
+def test_password_reset_emails_are_capped_per_username_but_the_answer_stays_202(world, settings):
+    settings.HM_PASSWORD_RESET_EMAILS_PER_HOUR = 2
+
+    answers = [_ask_reset(world).status_code for _ in range(3)]
+
+    assert answers == [202, 202, 202]
+    assert len(mail.outbox) == 2

@@ -13,7 +13,7 @@ from config.openapi import HmNinjaAPI
 from hm_core.alerts.api import router as alerts_router
 from hm_core.audit.api import router as audit_router
 from hm_core.billing.api import router as billing_router
-from hm_core.common.errors import HmError, error_body
+from hm_core.common.errors import HmError, TooManyRequests, error_body
 from hm_core.common.parser import JsonParser
 from hm_core.documents.api import router as documents_router
 from hm_core.encounters.api import router as encounters_router
@@ -73,7 +73,10 @@ def _render(
 
 @api.exception_handler(HmError)
 def on_hm_error(request: HttpRequest, exc: HmError) -> HttpResponse:
-    return _render(request, exc.status, exc.code, exc.message, exc.details)
+    response = _render(request, exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, TooManyRequests):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(IdempotentReplay)

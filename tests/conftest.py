@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from ninja_jwt.tokens import AccessToken
@@ -104,6 +105,12 @@ def build_world(slug: str) -> World:
             membership_grant(user=user, facility=annex, roles=[granted])
         world.users[role] = user
     return world
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Sign-in and rate-limit counters live in the cache: every test starts without any."""
+    cache.clear()
 
 
 @pytest.fixture

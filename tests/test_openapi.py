@@ -8,7 +8,16 @@ from django.test import Client
 
 from tests.conftest import World
 
-UNSCOPED = {"/api/auth/token/", "/api/auth/token/refresh/", "/api/auth/me/", "/api/health/"}
+UNSCOPED = {
+    "/api/auth/token/",
+    "/api/auth/token/refresh/",
+    "/api/auth/me/",
+    "/api/auth/logout/",
+    "/api/auth/password/change/",
+    "/api/auth/password-reset/",
+    "/api/auth/password-reset/confirm/",
+    "/api/health/",
+}
 WRITES_WITH_IF_MATCH = {
     ("patch", "/api/patients/{patient_id}/"),
     ("delete", "/api/patients/{patient_id}/"),

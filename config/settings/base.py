@@ -6,6 +6,7 @@ With no `DATABASE_URL` hm_core runs on an embedded SQLite file under `var/` (zer
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -140,10 +141,22 @@ DATABASES = {"default": database_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "iam.User"
 
+# Contract §17: at least 12 characters, not common, not all digits, not like the username.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password reset tokens (contract §17): single use, valid one hour.
+PASSWORD_RESET_TIMEOUT = 3600
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hm_core <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -157,6 +170,38 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Wake-ups are sent after a command commits, on the request path: a hung Redis may cost the
 # request this much (connect, then read), never more; the reconciler makes up for lost sends.
 HM_BROKER_SEND_TIMEOUT_MS = env.int("BROKER_SEND_TIMEOUT_MS", default=50)
+
+# Sign-in lockout and rate-limit counters (contract §17) live in the cache: Redis when
+# REDIS_URL is set (shared by every process), else this process's memory.
+_CACHE_TIMEOUT_S = env.int("CACHE_TIMEOUT_MS", default=200) / 1000
+CACHES: dict[str, dict[str, Any]] = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "hm",
+            "OPTIONS": {
+                "socket_connect_timeout": _CACHE_TIMEOUT_S,
+                "socket_timeout": _CACHE_TIMEOUT_S,
+            },
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hm"}
+    )
+}
+# 5 failed token requests for one username, or 50 from one client address, within 15 minutes:
+# every token request for it is refused (429 too_many_attempts) until the window has passed.
+HM_LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
+HM_LOGIN_MAX_FAILURES_PER_IP = env.int("LOGIN_MAX_FAILURES_PER_IP", default=50)
+HM_LOGIN_FAILURE_WINDOW_S = env.int("LOGIN_FAILURE_WINDOW_S", default=900)
+# Password reset emails per username per hour; more requests still answer 202 but send nothing.
+HM_PASSWORD_RESET_EMAILS_PER_HOUR = env.int("PASSWORD_RESET_EMAILS_PER_HOUR", default=5)
+# Authenticated API requests per user per minute (429 rate_limited beyond).
+HM_RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=1200)
+# Reverse proxies (CIDRs) whose X-Forwarded-For names the client; none by default.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", cast=str.strip, default=[])
+for _cidr in TRUSTED_PROXIES:
+    ipaddress.ip_network(_cidr, strict=False)  # a typo fails at start-up, not per request
 
 NINJA_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=10)),

@@ -13,3 +13,6 @@ HM_WEBHOOK_ALLOWED_NETWORKS = env.list(
     "WEBHOOK_ALLOWED_NETWORKS", cast=str.strip, default=["127.0.0.0/8", "::1/128"]
 )
 HM_WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback receivers
+
+# Password reset emails are printed by `make run` unless EMAIL_BACKEND says otherwise.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

@@ -31,3 +31,6 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
 # DICOM files of the suite go to a scratch directory of this run, never to var/dicom/.
 DICOM_STORAGE_ROOT = tempfile.mkdtemp(prefix="hm_dicom_test_")
 STORAGES["dicom"]["OPTIONS"]["location"] = DICOM_STORAGE_ROOT
+
+# The suite clears the cache before every test: never a shared Redis, whatever REDIS_URL says.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -115,3 +115,15 @@ class ValidationFailed(HmError):
     def field(cls, field: str, message: str) -> ValidationFailed:
         """A validation failure of one named field, in the contract's details shape."""
         return cls(message, details=[{"field": field, "message": message}])
+
+
+class TooManyRequests(HmError):
+    """429 with `Retry-After`: the client must wait `retry_after` seconds."""
+
+    status = 429
+    default_code = "rate_limited"
+    default_message = "Too many requests; retry later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int, code: str | None = None):
+        super().__init__(message, code=code, details={"retry_after": retry_after})
+        self.retry_after = retry_after

@@ -15,9 +15,11 @@ from ninja.security import HttpBearer
 from ninja_jwt.exceptions import TokenError
 from ninja_jwt.tokens import AccessToken
 
+from hm_core.common.client_ip import client_ip
 from hm_core.common.errors import ScopeForbidden, ScopeRequired
 from hm_core.common.scope import RequestContext, Scope
 from hm_core.iam.errors import TokenInvalid
+from hm_core.iam.limits import api_rate_limit
 from hm_core.iam.models import User
 from hm_core.iam.selectors import principal_in_facility
 from hm_core.idempotency.services import idempotency_claim
@@ -34,6 +36,7 @@ class UserAuth(HttpBearer):
         user = User.objects.filter(id=validated["user_id"], is_active=True).first()
         if user is None:
             raise TokenInvalid()
+        api_rate_limit(user_id=str(user.id))
         request.user = user
         return user
 
@@ -70,7 +73,7 @@ def request_context(request: HttpRequest) -> RequestContext:
     """Where the request came from; copied into the metadata of every event it appends."""
     return RequestContext(
         request_id=getattr(request, "request_id", None),
-        ip=request.META.get("REMOTE_ADDR"),
+        ip=client_ip(request),
         user_agent=(request.headers.get("User-Agent") or "")[:300] or None,
         idempotency_key=request.headers.get("Idempotency-Key"),
     )

@@ -45,3 +45,23 @@ class MeOut(Schema):
     username: str
     full_name: str
     memberships: list[MembershipOut]
+
+
+class LogoutIn(InputSchema):
+    """`refresh` may be left out when the refresh token travels in its cookie."""
+
+    refresh: str | None = Field(None, min_length=1, max_length=4096)
+
+
+class PasswordChangeIn(InputSchema):
+    old_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class PasswordResetIn(InputSchema):
+    username: str = Field(min_length=1, max_length=150)
+
+
+class PasswordResetConfirmIn(InputSchema):
+    token: str = Field(min_length=1, max_length=512)
+    new_password: str = Field(min_length=1, max_length=256)

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import transaction
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from ninja_jwt.exceptions import TokenError
 from ninja_jwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from ninja_jwt.tokens import RefreshToken
 
-from hm_core.common.errors import ValidationFailed
-from hm_core.iam.errors import InvalidCredentials, TokenInvalid
+from hm_core.iam import limits
+from hm_core.iam.errors import (
+    InvalidCredentials,
+    ResetTokenInvalid,
+    TokenInvalid,
+    WeakPassword,
+    WrongPassword,
+)
 from hm_core.iam.models import (
     Facility,
     FacilityMembership,
@@ -109,15 +122,20 @@ def user_ensure(*, username: str, full_name: str, password: str | None) -> tuple
 
 def user_set_password(*, user: User, password: str) -> None:
     """Every password set by hm_core goes through Django's password validators."""
+    _password_validate(user=user, password=password, field="password")
+    user.set_password(password)
+    user.save(update_fields=["password"])
+
+
+def _password_validate(*, user: User, password: str, field: str) -> None:
+    """422 `weak_password` with the messages of AUTH_PASSWORD_VALIDATORS."""
     try:
         validate_password(password, user)
     except ValidationError as exc:
-        raise ValidationFailed(
+        raise WeakPassword(
             "The password is too weak: " + " ".join(exc.messages),
-            details=[{"field": "password", "message": message} for message in exc.messages],
+            details=[{"field": field, "message": message} for message in exc.messages],
         ) from None
-    user.set_password(password)
-    user.save(update_fields=["password"])
 
 
 def membership_grant(*, user: User, facility: Facility, roles: list[str]) -> FacilityMembership:
@@ -138,11 +156,15 @@ class TokenPair:
     refresh: str
 
 
-def tokens_obtain(*, username: str, password: str) -> TokenPair:
-    """Check credentials and issue an access/refresh pair."""
+def tokens_obtain(*, username: str, password: str, ip: str | None = None) -> TokenPair:
+    """Check credentials and issue an access/refresh pair; a locked username or address is
+    refused (429) before the password is checked, and each failure counts towards the lock."""
+    limits.login_refuse_when_locked(username=username, ip=ip)
     user = authenticate(username=username, password=password)
     if user is None or not user.is_active:
+        limits.login_failed(username=username, ip=ip)
         raise InvalidCredentials()
+    limits.login_succeeded(username=username)
     return _pair_for(user)
 
 
@@ -169,3 +191,89 @@ def tokens_refresh(*, refresh: str) -> TokenPair:
 def _pair_for(user: User) -> TokenPair:
     refresh = RefreshToken.for_user(user)  # type: ignore[misc]
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
+
+
+@transaction.atomic
+def logout(*, user: User, refresh: str) -> None:
+    """Blacklist one refresh token of the signed-in user: it stops working at once."""
+    try:
+        token = RefreshToken(refresh)
+    except TokenError:
+        raise TokenInvalid() from None
+    if str(token["user_id"]) != str(user.id):
+        raise TokenInvalid()
+    token.blacklist()
+
+
+def refresh_tokens_revoke(*, user: User) -> int:
+    """Blacklist every outstanding refresh token of `user` (password change or reset)."""
+    outstanding = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
+    revoked = [BlacklistedToken(token=token) for token in outstanding]
+    BlacklistedToken.objects.bulk_create(revoked, ignore_conflicts=True)
+    return len(revoked)
+
+
+@transaction.atomic
+def password_change(*, user: User, old_password: str, new_password: str, ip: str | None) -> None:
+    """Replace the signed-in user's password after checking the current one (400
+    `wrong_password`; counted like a failed sign-in, so a stolen access token cannot be used
+    to guess it); every refresh token of the user is revoked."""
+    limits.login_refuse_when_locked(username=user.username, ip=ip)
+    if not user.check_password(old_password):
+        limits.login_failed(username=user.username, ip=ip)
+        raise WrongPassword()
+    _password_replace(user=user, password=new_password)
+
+
+def _password_replace(*, user: User, password: str) -> None:
+    _password_validate(user=user, password=password, field="new_password")
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    refresh_tokens_revoke(user=user)
+
+
+def _reset_token(user: User) -> str:
+    """`<user id, base64>.<Django reset token>`: the token's hash covers the password and
+    last_login, so it stops working once used; it expires after PASSWORD_RESET_TIMEOUT."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return f"{uid}.{default_token_generator.make_token(user)}"
+
+
+def password_reset_request(*, username: str) -> None:
+    """Email a reset token to an active user with an address. An unknown username gets the
+    same answer after the same work (a token made for a throw-away user): no enumeration."""
+    user = User.objects.filter(username=username, is_active=True).first()
+    target = user or User(username=username, password=make_password(None))
+    token = _reset_token(target)
+    message = RESET_EMAIL_BODY.format(token=token, minutes=settings.PASSWORD_RESET_TIMEOUT // 60)
+    if user is not None and user.email and limits.reset_email_allowed(username=username):
+        send_mail(RESET_EMAIL_SUBJECT, message, None, [user.email])
+
+
+RESET_EMAIL_SUBJECT = "Your hm_core password reset"
+RESET_EMAIL_BODY = (
+    "Someone asked to reset the password of your hm_core account.\n\n"
+    "To choose a new password, send this token to POST /api/auth/password-reset/confirm/ "
+    "within {minutes} minutes (it works once):\n\n{token}\n\n"
+    "If you did not ask, ignore this email; your password stays as it is.\n"
+)
+
+
+@transaction.atomic
+def password_reset_confirm(*, token: str, new_password: str) -> None:
+    """Set a new password with an emailed token (400 `invalid_token` when used, expired or
+    unknown); every refresh token of the user is revoked."""
+    user = _reset_token_user(token)
+    _password_replace(user=user, password=new_password)
+
+
+def _reset_token_user(token: str) -> User:
+    uid, _, secret = token.partition(".")
+    try:
+        user_id = uuid.UUID(force_str(urlsafe_base64_decode(uid)))
+    except (ValueError, TypeError):
+        raise ResetTokenInvalid() from None
+    user = User.objects.select_for_update().filter(id=user_id, is_active=True).first()
+    if user is None or not default_token_generator.check_token(user, secret):
+        raise ResetTokenInvalid()
+    return user

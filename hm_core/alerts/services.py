@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Sequence
 
 from django.db import transaction
 
 from hm_core.alerts import domain
-from hm_core.alerts.events import AlertRaised
+from hm_core.alerts.events import AlertFinding, AlertRaised
 from hm_core.alerts.models import Alert
 from hm_core.alerts.selectors import alert_get
 from hm_core.common.scope import Scope
@@ -28,9 +28,14 @@ def alert_raise(
     kind: str,
     severity: str,
     message: str,
-    data: dict[str, Any] | None = None,
+    source_type: str = "",
+    source_id: uuid.UUID | None = None,
+    source_version: int | None = None,
+    assignee_id: uuid.UUID | None = None,
+    assignee: str = "",
+    findings: Sequence[AlertFinding] = (),
 ) -> uuid.UUID:
-    """Raise a new alert; returns its id."""
+    """Raise a new alert about `source_*`, for `assignee` to act on if given; returns its id."""
     alert_id = uuid.uuid4()
     event = AlertRaised(
         alert_id=alert_id,
@@ -39,7 +44,12 @@ def alert_raise(
         kind=kind,
         severity=severity,
         message=message,
-        data=data or {},
+        source_type=source_type,
+        source_id=source_id,
+        source_version=source_version,
+        assignee_id=assignee_id,
+        assignee=assignee,
+        findings=list(findings),
     )
     publish(scope=scope, stream=StreamRef(STREAM, alert_id), expected_version=0, events=[event])
     return alert_id

@@ -21,7 +21,7 @@ from hm_core.lab.events import (
 )
 from hm_core.lab.selectors import sample_get, samples_of_order
 from hm_core.lab.services import sample_cancel_if_unneeded, sample_create
-from hm_core.orders.events import OrderCancelled, OrderPlaced
+from hm_core.orders.events import ITEM_CANCELLED, OrderCancelled, OrderPlaced
 from hm_core.orders.selectors import order_get, order_items
 
 
@@ -51,7 +51,7 @@ def sample_recollect_when_rejected(event: SampleRejected, meta: EventMeta) -> No
     with scope_active(scope):
         rejected = sample_get(scope=scope, sample_id=event.sample_id)
         items = order_items(scope=scope, order_ids=[event.order_id]).get(event.order_id, [])
-    wanted = {item.id for item in items if item.status != domain.ITEM_CANCELLED}
+    wanted = {item.id for item in items if item.status != ITEM_CANCELLED}
     pairs = zip(rejected.item_ids, rejected.service_codes, strict=True)
     keep = [(uuid.UUID(raw), code) for raw, code in pairs if uuid.UUID(raw) in wanted]
     if not keep:
@@ -77,7 +77,7 @@ def samples_cancel_when_order_cancelled(event: OrderCancelled, meta: EventMeta) 
     with scope_active(scope):
         items = order_items(scope=scope, order_ids=[event.order_id]).get(event.order_id, [])
         pending = samples_of_order(scope=scope, order_id=event.order_id, status=domain.PENDING)
-    cancelled = {item.id for item in items if item.status == domain.ITEM_CANCELLED}
+    cancelled = {item.id for item in items if item.status == ITEM_CANCELLED}
     for sample in pending:
         sample_cancel_if_unneeded(
             scope=scope,

@@ -26,7 +26,7 @@ from django.db import transaction
 
 from hm_core.common.errors import Conflict
 from hm_core.common.scope import Scope
-from hm_core.events import broker, store
+from hm_core.events import store, wakeups
 from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef
 from hm_core.events.unit_of_work import command_block
 
@@ -141,7 +141,7 @@ def _wake_after_commit(tenant_id: uuid.UUID) -> None:
     key = ("hm_wake", tenant_id)
     if any(getattr(func, "hm_key", None) == key for _, func, _ in connection.run_on_commit):
         return
-    wake = partial(broker.wake, tenant_id)
+    wake = partial(wakeups.wake, tenant_id)
     wake.hm_key = key  # type: ignore[attr-defined]
     transaction.on_commit(wake, robust=True)
 

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from django.db import transaction
 
-from hm_core.events import broker, bus
+from hm_core.events import bus, wakeups
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import Stage, Subscription, publish, subscribe
 from hm_core.events.models import Event
@@ -142,7 +142,7 @@ def test_one_transaction_wakes_each_tenant_once_however_many_commands_it_runs(
 ):
     # given: two commands in one transaction, as an HL7 ADT^A04 runs (register, create, ...)
     woken: list[object] = []
-    monkeypatch.setattr(broker, "wake", woken.append)
+    monkeypatch.setattr(wakeups, "wake", woken.append)
     scope = world.scope("admin")
 
     # when

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import TypedDict, Unpack
 
 from django.db import transaction
 
@@ -19,6 +20,17 @@ from hm_core.events.commands import run_command
 STREAM = "alert"
 
 
+class AlertFacts(TypedDict, total=False):
+    """What an alert is about and who must act: `AlertRaised`'s optional typed fields."""
+
+    source_type: str
+    source_id: uuid.UUID | None
+    source_version: int | None
+    assignee_id: uuid.UUID | None
+    assignee: str
+    findings: Sequence[AlertFinding]
+
+
 @transaction.atomic
 def alert_raise(
     *,
@@ -28,28 +40,20 @@ def alert_raise(
     kind: str,
     severity: str,
     message: str,
-    source_type: str = "",
-    source_id: uuid.UUID | None = None,
-    source_version: int | None = None,
-    assignee_id: uuid.UUID | None = None,
-    assignee: str = "",
-    findings: Sequence[AlertFinding] = (),
+    **facts: Unpack[AlertFacts],
 ) -> uuid.UUID:
     """Raise a new alert about `source_*`, for `assignee` to act on if given; returns its id."""
     alert_id = uuid.uuid4()
-    event = AlertRaised(
-        alert_id=alert_id,
-        encounter_id=encounter_id,
-        patient_id=patient_id,
-        kind=kind,
-        severity=severity,
-        message=message,
-        source_type=source_type,
-        source_id=source_id,
-        source_version=source_version,
-        assignee_id=assignee_id,
-        assignee=assignee,
-        findings=list(findings),
+    event = AlertRaised.model_validate(
+        {
+            "alert_id": alert_id,
+            "encounter_id": encounter_id,
+            "patient_id": patient_id,
+            "kind": kind,
+            "severity": severity,
+            "message": message,
+            **facts,
+        }
     )
     publish(scope=scope, stream=StreamRef(STREAM, alert_id), expected_version=0, events=[event])
     return alert_id

@@ -97,15 +97,13 @@ def alert_raise_when_result_critical(
         return
     with scope_active(meta.scope):
         order = order_get(scope=meta.scope, order_id=event.order_id)
-    critical = [v for v in event.values if v.flag in ("LL", "HH")] or event.values
-    shown = ", ".join(f"{v.code} {v.value} {v.unit} {v.flag}".rstrip() for v in critical)
     alert_raise(
         scope=meta.scope,
         encounter_id=event.encounter_id,
         patient_id=event.patient_id,
         kind=CRITICAL_RESULT_ALERT,
         severity=CRITICAL,
-        message=f"Critical {event.service_code} result: {shown}"[:500],
+        message=_critical_message(event),
         source_type="lab_result",
         source_id=event.result_id,
         source_version=event.version,
@@ -115,6 +113,12 @@ def alert_raise_when_result_critical(
             AlertFinding(code=v.code, value=v.value, unit=v.unit, flag=v.flag) for v in event.values
         ],
     )
+
+
+def _critical_message(event: ResultReleased | ResultCorrected) -> str:
+    critical = [v for v in event.values if v.flag in ("LL", "HH")] or event.values
+    shown = ", ".join(f"{v.code} {v.value} {v.unit} {v.flag}".rstrip() for v in critical)
+    return f"Critical {event.service_code} result: {shown}"[:500]
 
 
 @subscribe(SampleRejected, stage=Stage.POLICY)

@@ -7,4 +7,4 @@ class AlertsConfig(AppConfig):
     verbose_name = "Clinical alerts"
 
     def ready(self) -> None:
-        from hm_core.alerts import policies, projections  # noqa: F401 - registers subscribers
+        from hm_core.alerts import projections  # noqa: F401 - registers subscribers

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from hm_core.alerts.events import AlertAcknowledged
+from hm_core.alerts.events import CRITICAL, HIGH, WARNING, AlertAcknowledged
 from hm_core.common.errors import InvalidTransition
 
 OPEN, ACKNOWLEDGED = "OPEN", "ACKNOWLEDGED"
-CRITICAL, HIGH, WARNING = "critical", "high", "warning"
+__all__ = ["CRITICAL", "HIGH", "WARNING", "AlertState", "acknowledge"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,3 @@ def acknowledge(state: AlertState, *, note: str) -> list[AlertAcknowledged]:
             note=note,
         )
     ]
-
-
-def news2_severity(total: int) -> str:
-    """NEWS2 7+ needs an emergency response (critical); 5-6 or a single 3, an urgent one."""
-    return CRITICAL if total >= 7 else HIGH

@@ -15,7 +15,12 @@ class Alert(ScopedModel):
     severity = models.CharField(max_length=16)
     status = models.CharField(max_length=16)
     message = models.CharField(max_length=500)
-    data = models.JSONField(default=dict)
+    source_type = models.CharField(max_length=32, blank=True, default="")
+    source_id = models.UUIDField(null=True)
+    source_version = models.PositiveIntegerField(null=True)
+    assignee_id = models.UUIDField(null=True)
+    assignee = models.CharField(max_length=150, blank=True, default="")
+    findings = models.JSONField(default=list)  # [{code, value, unit, flag}], see AlertFinding
     raised_at = models.DateTimeField()
     acknowledged_at = models.DateTimeField(null=True)
     acknowledged_by_id = models.UUIDField(null=True)

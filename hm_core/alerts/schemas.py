@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from ninja import Schema
 from pydantic import Field
@@ -22,13 +22,25 @@ class AlertAcknowledgeIn(InputSchema):
     note: str = Field("", max_length=500)
 
 
+class AlertFindingOut(Schema):
+    code: str
+    value: str
+    unit: str
+    flag: str
+
+
 class AlertOut(Schema):
     id: uuid.UUID
     kind: str
     severity: str
     status: str
     message: str
-    data: dict[str, Any]
+    source_type: str
+    source_id: uuid.UUID | None
+    source_version: int | None
+    assignee_id: uuid.UUID | None
+    assignee: str
+    findings: list[AlertFindingOut]
     encounter_id: uuid.UUID | None
     patient_id: uuid.UUID | None
     facility_id: uuid.UUID

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import TypedDict, Unpack
 
 from django.db import transaction
 
 from hm_core.alerts import domain
-from hm_core.alerts.events import AlertRaised
+from hm_core.alerts.events import AlertFinding, AlertRaised
 from hm_core.alerts.models import Alert
 from hm_core.alerts.selectors import alert_get
 from hm_core.common.scope import Scope
@@ -17,6 +18,17 @@ from hm_core.events.bus import publish
 from hm_core.events.commands import run_command
 
 STREAM = "alert"
+
+
+class AlertFacts(TypedDict, total=False):
+    """What an alert is about and who must act: `AlertRaised`'s optional typed fields."""
+
+    source_type: str
+    source_id: uuid.UUID | None
+    source_version: int | None
+    assignee_id: uuid.UUID | None
+    assignee: str
+    findings: Sequence[AlertFinding]
 
 
 @transaction.atomic
@@ -28,18 +40,20 @@ def alert_raise(
     kind: str,
     severity: str,
     message: str,
-    data: dict[str, Any] | None = None,
+    **facts: Unpack[AlertFacts],
 ) -> uuid.UUID:
-    """Raise a new alert; returns its id."""
+    """Raise a new alert about `source_*`, for `assignee` to act on if given; returns its id."""
     alert_id = uuid.uuid4()
-    event = AlertRaised(
-        alert_id=alert_id,
-        encounter_id=encounter_id,
-        patient_id=patient_id,
-        kind=kind,
-        severity=severity,
-        message=message,
-        data=data or {},
+    event = AlertRaised.model_validate(
+        {
+            "alert_id": alert_id,
+            "encounter_id": encounter_id,
+            "patient_id": patient_id,
+            "kind": kind,
+            "severity": severity,
+            "message": message,
+            **facts,
+        }
     )
     publish(scope=scope, stream=StreamRef(STREAM, alert_id), expected_version=0, events=[event])
     return alert_id

@@ -2,16 +2,24 @@
 
 The audit trail is platform, like the bus: any module's read use-case may call
 `phi_read_record` so that every disclosure of a patient's data leaves a record.
+
+The audited reads all have one shape, `audited_read`: check the permission, load inside the
+scope, record the read, return what was loaded. The action each one records is an argument at
+its call site (`action="encounter.viewed"`), so a reader of the service sees what it audits.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from hm_core.audit.models import AuditRecord
-from hm_core.common.scope import Scope
+from hm_core.common.scope import Scope, scope_active
 from hm_core.common.time import utcnow
+
+T = TypeVar("T")
+Detail = dict[str, Any]
 
 
 def phi_read_record(
@@ -33,3 +41,41 @@ def phi_read_record(
         occurred_at=utcnow(),
         detail=detail or {},
     )
+
+
+def audited_read(
+    *,
+    scope: Scope,
+    permission: str,
+    action: str,
+    load: Callable[[], T],
+    patient_of: Callable[[T], uuid.UUID | None],
+    detail: Callable[[T], Detail] | None = None,
+) -> T:
+    """Require `permission`, `load()` inside the scope, record one `action` read of the
+    patient `patient_of` names (with `detail`), return what was loaded. Missing: 404, no record."""
+    return audited_read_each(
+        scope=scope,
+        permission=permission,
+        action=action,
+        load=load,
+        reads=lambda loaded: [(patient_of(loaded), detail(loaded) if detail else {})],
+    )
+
+
+def audited_read_each(
+    *,
+    scope: Scope,
+    permission: str,
+    action: str,
+    load: Callable[[], T],
+    reads: Callable[[T], Iterable[tuple[uuid.UUID | None, Detail]]],
+) -> T:
+    """`audited_read` for what discloses several patients (a page of results, an HL7 message):
+    one `action` record per `(patient_id, detail)` that `reads` gives."""
+    scope.require(permission)
+    with scope_active(scope):
+        loaded = load()
+        for patient_id, detail in reads(loaded):
+            phi_read_record(scope=scope, patient_id=patient_id, action=action, detail=detail)
+        return loaded

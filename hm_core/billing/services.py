@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
-from hm_core.audit.services import phi_read_record
+from hm_core.audit.services import audited_read
 from hm_core.billing import domain
 from hm_core.billing.selectors import charges_of_order_items, invoice_get
 from hm_core.catalog.selectors import service_by_code
@@ -92,18 +92,20 @@ def charges_reverse_for_order_items(
 
 def invoice_view(*, scope: Scope, encounter_id: uuid.UUID) -> domain.Invoice:
     """The encounter's invoice; reading it discloses the patient's care, so it is audited."""
-    scope.require("billing.view")
-    with scope_active(scope):
-        encounter = encounter_get(scope=scope, encounter_id=encounter_id)
-        invoice = invoice_get(
-            scope=scope,
-            encounter_id=encounter.id,
-            default_currency=tenant_currency(tenant_id=scope.tenant_id),
-        )
-        phi_read_record(
-            scope=scope,
-            patient_id=encounter.patient_id,
-            action="invoice.viewed",
-            detail={"encounter_id": str(encounter.id)},
-        )
-        return invoice
+    _, invoice = audited_read(
+        scope=scope,
+        permission="billing.view",
+        action="invoice.viewed",
+        load=lambda: _invoice_of(scope, encounter_id),
+        patient_of=lambda loaded: loaded[0],
+        detail=lambda _: {"encounter_id": str(encounter_id)},
+    )
+    return invoice
+
+
+def _invoice_of(scope: Scope, encounter_id: uuid.UUID) -> tuple[uuid.UUID, domain.Invoice]:
+    """The encounter's patient and invoice (404 when the encounter is not in scope)."""
+    encounter = encounter_get(scope=scope, encounter_id=encounter_id)
+    currency = tenant_currency(tenant_id=scope.tenant_id)
+    invoice = invoice_get(scope=scope, encounter_id=encounter.id, default_currency=currency)
+    return encounter.patient_id, invoice

@@ -100,12 +100,6 @@ class UnsupportedMediaType(HmError):
     default_message = "The request body must be JSON (Content-Type: application/json)."
 
 
-class RuleViolation(HmError):
-    status = 422
-    default_code = "rule_violation"
-    default_message = "The request breaks a rule."
-
-
 class ValidationFailed(HmError):
     status = 422
     default_code = "validation_error"

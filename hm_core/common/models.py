@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, ClassVar, Literal
 
 from django.db import models
@@ -53,7 +52,3 @@ class ScopedModel(models.Model):
     class Meta:
         abstract = True
         base_manager_name = "all_tenants"
-
-
-def new_id() -> uuid.UUID:
-    return uuid.uuid4()

@@ -13,7 +13,7 @@ import contextlib
 import contextvars
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from hm_core.common.errors import PermissionDenied
 
@@ -62,11 +62,6 @@ class Scope:
         if not self.principal.may(permission):
             raise PermissionDenied(details={"permission": permission})
 
-    def caused_by(self, event_id: uuid.UUID, correlation_id: uuid.UUID | None) -> Scope:
-        """The same scope for work a policy does in reaction to `event_id`."""
-        ctx = replace(self.context, causation_id=event_id, correlation_id=correlation_id)
-        return replace(self, context=ctx)
-
 
 class ScopeNotActive(RuntimeError):
     """A scoped table was queried outside `scope_active()`: a programming error, never 4xx."""
@@ -96,10 +91,6 @@ def unscoped(reason: str) -> Iterator[None]:
         yield
     finally:
         _unscoped.reset(token)
-
-
-def current_scope() -> Scope | None:
-    return _active.get()
 
 
 def assert_scope_active(model_label: str) -> None:

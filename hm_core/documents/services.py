@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
-from hm_core.audit.services import phi_read_record
+from hm_core.audit.services import audited_read
 from hm_core.common.errors import Forbidden
 from hm_core.common.pagination import paginate
 from hm_core.common.scope import Scope, scope_active
@@ -129,35 +129,37 @@ def document_amend(
 
 def document_view(*, scope: Scope, document_id: uuid.UUID) -> ClinicalDocument:
     """Read a document's current version (patient data): the read is audited."""
-    scope.require("documents.view")
-    with scope_active(scope):
-        document = document_with_current(scope=scope, document_id=document_id)
-        phi_read_record(
-            scope=scope,
-            patient_id=document.patient_id,
-            action="document.viewed",
-            detail=_audit_detail(document),
-        )
-        return document
+    return audited_read(
+        scope=scope,
+        permission="documents.view",
+        action="document.viewed",
+        load=lambda: document_with_current(scope=scope, document_id=document_id),
+        patient_of=lambda document: document.patient_id,
+        detail=_audit_detail,
+    )
 
 
 def document_versions_view(
     *, scope: Scope, document_id: uuid.UUID, limit: int, offset: int
 ) -> dict[str, Any]:
     """One page of a document's versions, oldest first: the read is audited."""
-    scope.require("documents.view")
-    with scope_active(scope):
-        document = document_get(scope=scope, document_id=document_id)
-        page = paginate(
-            document_versions(scope=scope, document_id=document_id), limit=limit, offset=offset
-        )
-        phi_read_record(
-            scope=scope,
-            patient_id=document.patient_id,
-            action="document.versions_viewed",
-            detail={**_audit_detail(document), "versions": [v.version for v in page["items"]]},
-        )
-        return page
+    _, page = audited_read(
+        scope=scope,
+        permission="documents.view",
+        action="document.versions_viewed",
+        load=lambda: (
+            document_get(scope=scope, document_id=document_id),
+            paginate(
+                document_versions(scope=scope, document_id=document_id), limit=limit, offset=offset
+            ),
+        ),
+        patient_of=lambda loaded: loaded[0].patient_id,
+        detail=lambda loaded: {
+            **_audit_detail(loaded[0]),
+            "versions": [v.version for v in loaded[1]["items"]],
+        },
+    )
+    return page
 
 
 def _audit_detail(document: ClinicalDocument) -> dict[str, Any]:

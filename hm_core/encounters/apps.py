@@ -7,4 +7,4 @@ class EncountersConfig(AppConfig):
     verbose_name = "Encounters"
 
     def ready(self) -> None:
-        from hm_core.encounters import projections  # noqa: F401 - registers subscribers
+        from hm_core.encounters import policies, projections  # noqa: F401 - registers subscribers

@@ -10,7 +10,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from hm_core.alerts.selectors import open_critical_alert_count
-from hm_core.audit.services import phi_read_record
+from hm_core.audit.services import audited_read
 from hm_core.common.db import violates
 from hm_core.common.errors import Conflict
 from hm_core.common.scope import Scope, scope_active
@@ -225,32 +225,31 @@ def encounter_cancel(
 
 def encounter_view(*, scope: Scope, encounter_id: uuid.UUID) -> Encounter:
     """Read one encounter (clinical data of a patient): the read is audited."""
-    scope.require("encounters.view")
-    with scope_active(scope):
-        encounter = encounter_get(scope=scope, encounter_id=encounter_id)
-        phi_read_record(
-            scope=scope,
-            patient_id=encounter.patient_id,
-            action="encounter.viewed",
-            detail={"encounter_id": str(encounter.id)},
-        )
-        return encounter
+    return audited_read(
+        scope=scope,
+        permission="encounters.view",
+        action="encounter.viewed",
+        load=lambda: encounter_get(scope=scope, encounter_id=encounter_id),
+        patient_of=lambda encounter: encounter.patient_id,
+        detail=lambda encounter: {"encounter_id": str(encounter.id)},
+    )
 
 
 def encounter_timeline_view(
     *, scope: Scope, encounter_id: uuid.UUID, after: int, limit: int
 ) -> TimelinePage:
     """One page of everything attached to the encounter, oldest first; the read is audited."""
-    scope.require("timelines.view")
-    with scope_active(scope):
-        encounter = encounter_get(scope=scope, encounter_id=encounter_id)
-        page = timeline_for_encounter(
-            scope=scope, encounter_id=encounter_id, after=after, limit=limit
-        )
-        phi_read_record(
-            scope=scope,
-            patient_id=encounter.patient_id,
-            action="encounter.timeline_viewed",
-            detail={"encounter_id": str(encounter.id), "after": after},
-        )
-        return page
+    _, page = audited_read(
+        scope=scope,
+        permission="timelines.view",
+        action="encounter.timeline_viewed",
+        load=lambda: (
+            encounter_get(scope=scope, encounter_id=encounter_id),
+            timeline_for_encounter(
+                scope=scope, encounter_id=encounter_id, after=after, limit=limit
+            ),
+        ),
+        patient_of=lambda loaded: loaded[0].patient_id,
+        detail=lambda loaded: {"encounter_id": str(loaded[0].id), "after": after},
+    )
+    return page

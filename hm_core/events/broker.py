@@ -1,4 +1,7 @@
-"""The wake-up channel of async subscriptions: dramatiq on Redis, or in-process without it.
+"""The wake-up channel's transport: dramatiq on Redis, or a stub without it.
+
+The lowest layer of async work: `actors` declares its actors on this broker's queue, and
+`wakeups` decides, after a commit, whether to drain in-process or to send a message here.
 
 Redis only says "tenant T has new events"; the events themselves are read from PostgreSQL. If
 Redis is down or hung the send fails within `HM_BROKER_SEND_TIMEOUT_MS`, is logged, and the
@@ -8,15 +11,11 @@ timeouts, so a frozen Redis never holds up a committed command's response.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
 import os
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import dramatiq
@@ -28,6 +27,7 @@ from dramatiq.brokers.stub import StubBroker
 logger = logging.getLogger(__name__)
 
 QUEUE = "hm_subscriptions"
+DRAIN_TENANT = "drain_tenant"  # the actor (hm_core.events.actors) draining a tenant's subscriptions
 # Worker processes renew `<prefix><host>:<pid>` every HEARTBEAT_EVERY seconds; it expires after
 # HEARTBEAT_TTL, so /api/health/ can tell a broker that has workers from one that has none.
 HEARTBEAT_PREFIX = "hm_core:workers:"
@@ -92,50 +92,10 @@ def sender() -> RedisBroker:
     return _senders[url]
 
 
-def send(actor: dramatiq.Actor[..., Any], *args: Any) -> None:
-    """Enqueue a message for `actor` through `sender()`; raises if Redis does not answer."""
-    sender().enqueue(actor.message(*args))
-
-
-_deferred: contextvars.ContextVar[set[uuid.UUID] | None] = contextvars.ContextVar(
-    "hm_deferred_wakes", default=None
-)
-
-
-@contextlib.contextmanager
-def deferred_wakes() -> Iterator[set[uuid.UUID]]:
-    """Collect the in-process drains of the block instead of running them, for a caller that
-    answers first and drains afterwards (the MLLP listener: the ACK only needs the commit).
-    With workers a wake is a message to Redis and is sent at once as usual."""
-    tenants: set[uuid.UUID] = set()
-    token = _deferred.set(tenants)
-    try:
-        yield tenants
-    finally:
-        _deferred.reset(token)
-
-
-def drain_now(tenants: set[uuid.UUID]) -> None:
-    """Run the drains `deferred_wakes` collected (in whatever thread the caller chooses)."""
-    for tenant_id in sorted(tenants):
-        wake(tenant_id)
-
-
-def wake(tenant_id: uuid.UUID) -> None:
-    """After a commit: have the tenant's async subscriptions process their new events."""
-    from hm_core.events import actors, subscriptions
-
-    if not subscriptions.async_subscriptions():
-        return
-    deferred = _deferred.get()
-    if deferred is not None and not uses_workers():
-        deferred.add(tenant_id)
-        return
-    if not uses_workers():
-        # In-process, inside somebody's request: one batch per subscription, never a backlog.
-        subscriptions.drain(tenant_id, max_batches=1)
-        return
-    try:
-        send(actors.drain_tenant, str(tenant_id))
-    except Exception:  # the reconciler will notice the lag and wake the workers later
-        logger.warning("broker unreachable; tenant %s will be drained by the reconciler", tenant_id)
+def send(queue: str, actor_name: str, *args: Any) -> None:
+    """Enqueue a message for the actor named `actor_name` through `sender()`; raises if Redis
+    does not answer. By name, as dramatiq's messages travel: senders need not import actors."""
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name=queue, actor_name=actor_name, args=args, kwargs={}, options={}
+    )
+    sender().enqueue(message)

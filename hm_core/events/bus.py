@@ -26,7 +26,7 @@ from django.db import transaction
 
 from hm_core.common.errors import Conflict
 from hm_core.common.scope import Scope
-from hm_core.events import broker, store
+from hm_core.events import store, wakeups
 from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef
 from hm_core.events.unit_of_work import command_block
 
@@ -41,7 +41,6 @@ class Stage(IntEnum):
 
     PROJECTION = 10
     TIMELINE = 20
-    TASKS = 30
     AUDIT = 90
     POLICY = 100  # run after every projection of the event, breadth-first
 
@@ -51,7 +50,6 @@ class Subscription:
     handler: Handler
     event_types: frozenset[str] | None  # None: every event
     stage: Stage
-    after_commit: bool
 
     @property
     def name(self) -> str:
@@ -73,7 +71,6 @@ _subscriptions: list[Subscription] = []
 def subscribe(
     *event_classes: type[DomainEvent],
     stage: Stage = Stage.PROJECTION,
-    after_commit: bool = False,
     all_events: bool = False,
 ) -> Callable[[H], H]:
     """Register the decorated function for `event_classes` (or every event with `all_events`)."""
@@ -86,7 +83,7 @@ def subscribe(
                 f"late subscription of {handler.__qualname__}: subscribe from apps.py ready()"
             )
         types = None if all_events else frozenset(cls.event_type for cls in event_classes)
-        _subscriptions.append(Subscription(handler, types, stage, after_commit))
+        _subscriptions.append(Subscription(handler, types, stage))
         _subscriptions.sort(key=lambda s: s.stage)  # stable: keeps registration order per stage
         return handler
 
@@ -125,7 +122,7 @@ def publish(
             occurred_at=occurred_at,
         )
         for item in recorded:
-            _dispatch_in_transaction(item, replaying=False)
+            _dispatch_in_transaction(item)
         _run_policies(recorded)
         if outermost:
             _wake_after_commit(scope.tenant_id)
@@ -141,31 +138,18 @@ def _wake_after_commit(tenant_id: uuid.UUID) -> None:
     key = ("hm_wake", tenant_id)
     if any(getattr(func, "hm_key", None) == key for _, func, _ in connection.run_on_commit):
         return
-    wake = partial(broker.wake, tenant_id)
+    wake = partial(wakeups.wake, tenant_id)
     wake.hm_key = key  # type: ignore[attr-defined]
     transaction.on_commit(wake, robust=True)
 
 
-def _dispatch_in_transaction(
-    item: Recorded, *, replaying: bool, modules: frozenset[str] | None = None
-) -> None:
+def _dispatch_in_transaction(item: Recorded, *, modules: frozenset[str] | None = None) -> None:
     for sub in _subscriptions:
         if not sub.wants(item.meta.event_type) or sub.stage is Stage.POLICY:
             continue
         if modules is not None and sub.module not in modules:
             continue
-        if sub.after_commit:
-            if not replaying:
-                transaction.on_commit(_after_commit_call(sub, item), robust=True)
-            continue
         sub.handler(item.event, item.meta)
-
-
-def _after_commit_call(sub: Subscription, item: Recorded) -> Callable[[], None]:
-    def call() -> None:
-        sub.handler(item.event, item.meta)
-
-    return call
 
 
 def _run_policies(recorded: Iterable[Recorded]) -> None:
@@ -204,4 +188,4 @@ def _run_policies_of(item: Recorded, level: int) -> None:
 def replay(item: Recorded, *, modules: frozenset[str] | None = None) -> None:
     """Hand a stored event to the replayable subscribers (in-transaction, not policies),
     optionally only those of some modules (`"timeline"`, `"tasks"`, ...)."""
-    _dispatch_in_transaction(item, replaying=True, modules=modules)
+    _dispatch_in_transaction(item, modules=modules)

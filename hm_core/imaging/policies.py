@@ -17,6 +17,7 @@ from hm_core.events.bus import Stage, subscribe
 from hm_core.imaging import domain
 from hm_core.imaging.events import StudyReceived
 from hm_core.orders import services as order_services
+from hm_core.orders.events import ITEM_IMAGES_AVAILABLE, ITEM_ORDERED
 from hm_core.orders.selectors import order_item_get
 
 RADIOLOGY_REPORT = "radiology_report"
@@ -29,7 +30,7 @@ def item_images_available_when_study_received(event: StudyReceived, meta: EventM
         return
     scope = meta.scope
     with scope_active(scope):
-        if order_item_get(scope=scope, item_id=event.order_item_id).status != "ORDERED":
+        if order_item_get(scope=scope, item_id=event.order_item_id).status != ITEM_ORDERED:
             return
     order_services.order_item_images_available(
         scope=scope, item_id=event.order_item_id, study_instance_uid=event.study_instance_uid
@@ -47,7 +48,7 @@ def item_complete_when_report_signed(event: DocumentSigned, meta: EventMeta) -> 
     scope = meta.scope
     with scope_active(scope):
         item = order_item_get(scope=scope, item_id=item_id)
-        if item.status not in ("ORDERED", "IMAGES_AVAILABLE") or not item.accession_number:
+        if item.status not in (ITEM_ORDERED, ITEM_IMAGES_AVAILABLE) or not item.accession_number:
             return
     order_services.order_item_complete(scope=scope, item_id=item_id, document_id=event.document_id)
 

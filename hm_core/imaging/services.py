@@ -14,7 +14,7 @@ from typing import IO
 
 from django.db import IntegrityError, transaction
 
-from hm_core.audit.services import phi_read_record
+from hm_core.audit.services import audited_read
 from hm_core.common.errors import NotFound, VersionConflict
 from hm_core.common.scope import Scope, scope_active
 from hm_core.events.base import StreamRef
@@ -120,12 +120,19 @@ def _record(scope: Scope, header: domain.Header, stored: domain.Stored) -> None:
 
 def study_view(*, scope: Scope, study_instance_uid: str) -> tuple[Study, list[Series]]:
     """One study with its series; the read is audited against the linked patient."""
-    scope.require("imaging.view")
-    with scope_active(scope):
-        study = study_get(scope=scope, study_instance_uid=study_instance_uid)
-        series = list(series_of(scope=scope, study=study))
-        _audit(scope, study, "imaging.study_viewed")
-    return study, series
+    return audited_read(
+        scope=scope,
+        permission="imaging.view",
+        action="imaging.study_viewed",
+        load=lambda: _study_with_series(scope, study_instance_uid),
+        patient_of=lambda loaded: loaded[0].patient_id,
+        detail=lambda loaded: {"study_instance_uid": loaded[0].study_instance_uid},
+    )
+
+
+def _study_with_series(scope: Scope, study_instance_uid: str) -> tuple[Study, list[Series]]:
+    study = study_get(scope=scope, study_instance_uid=study_instance_uid)
+    return study, list(series_of(scope=scope, study=study))
 
 
 def instance_open(
@@ -138,15 +145,32 @@ def instance_open(
 ) -> tuple[Instance, IO[bytes]]:
     """An instance's stored file, opened (the caller streams and closes it); audited.
     A study or series UID that is not the instance's is 404, like a missing instance."""
-    scope.require("imaging.view")
-    with scope_active(scope):
-        instance = instance_get(scope=scope, sop_instance_uid=sop_instance_uid)
-        if study_instance_uid not in (None, instance.study_instance_uid) or (
-            series_instance_uid not in (None, instance.series_instance_uid)
-        ):
-            raise NotFound(details={"resource": "instance"})
-        _audit(scope, instance_study(scope=scope, instance=instance), action, instance)
+    instance, _ = audited_read(
+        scope=scope,
+        permission="imaging.view",
+        action=action,
+        load=lambda: _instance_with_study(
+            scope, sop_instance_uid, study_instance_uid, series_instance_uid
+        ),
+        patient_of=lambda loaded: loaded[1].patient_id,
+        detail=lambda loaded: {
+            "study_instance_uid": loaded[1].study_instance_uid,
+            "sop_instance_uid": loaded[0].sop_instance_uid,
+        },
+    )
     return instance, files.open_file(instance.storage_key)
+
+
+def _instance_with_study(
+    scope: Scope, sop_instance_uid: str, study_uid: str | None, series_uid: str | None
+) -> tuple[Instance, Study]:
+    """The instance and its study; a study or series UID that is not the instance's is 404."""
+    instance = instance_get(scope=scope, sop_instance_uid=sop_instance_uid)
+    if study_uid not in (None, instance.study_instance_uid) or (
+        series_uid not in (None, instance.series_instance_uid)
+    ):
+        raise NotFound(details={"resource": "instance"})
+    return instance, instance_study(scope=scope, instance=instance)
 
 
 def instance_deidentified(*, scope: Scope, sop_instance_uid: str) -> tuple[Instance, bytes]:
@@ -156,10 +180,3 @@ def instance_deidentified(*, scope: Scope, sop_instance_uid: str) -> tuple[Insta
     )
     with fp:
         return instance, deidentified_bytes(fp, tenant_id=scope.tenant_id)
-
-
-def _audit(scope: Scope, study: Study, action: str, instance: Instance | None = None) -> None:
-    detail = {"study_instance_uid": study.study_instance_uid}
-    if instance is not None:
-        detail["sop_instance_uid"] = instance.sop_instance_uid
-    phi_read_record(scope=scope, patient_id=study.patient_id, action=action, detail=detail)

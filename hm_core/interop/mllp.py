@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from hm_core.events import broker
+from hm_core.events import wakeups
 from hm_core.interop import inbound
 from hm_core.interop.hl7.ack import AckError, build_ack
 from hm_core.interop.hl7.message import Header, peek_header
@@ -178,7 +178,7 @@ def receive_in_worker(raw: bytes, peer: str) -> bytes:
     """
     close_old_connections()
     try:
-        with broker.deferred_wakes() as tenants:
+        with wakeups.deferred_wakes() as tenants:
             ack = inbound.receive_mllp(raw, peer=peer).ack_bytes
         _drain_after_ack(tenants)
         return ack
@@ -209,7 +209,7 @@ def _drain_after_ack(tenants: set[uuid.UUID]) -> None:
 def _drain(tenants: set[uuid.UUID]) -> None:
     close_old_connections()
     try:
-        broker.drain_now(tenants)
+        wakeups.drain_now(tenants)
     except Exception as exc:  # the reconciler catches up whatever a failed drain left
         logger.warning("mllp: after-ACK drain failed: %s", type(exc).__name__)
     finally:

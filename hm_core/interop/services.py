@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from hm_core.audit.services import phi_read_record
+from hm_core.audit.services import audited_read_each
 from hm_core.common.db import violates
 from hm_core.common.errors import HmError, ValidationFailed
 from hm_core.common.scope import Scope, scope_active
@@ -116,16 +116,19 @@ def channel_update(
 def message_view(*, scope: Scope, message_id: uuid.UUID) -> Message:
     """One message with its raw bytes and ACK: a PHI read, recorded in the audit trail once
     for each patient the message changed (so `?patient=` finds it), or once unattributed."""
-    scope.require("interop.view")
-    message = message_get(scope=scope, message_id=message_id)
+    return audited_read_each(
+        scope=scope,
+        permission="interop.view",
+        action="interop.message_viewed",
+        load=lambda: message_get(scope=scope, message_id=message_id),
+        reads=lambda message: _message_reads(scope, message),
+    )
+
+
+def _message_reads(scope: Scope, message: Message) -> list[tuple[uuid.UUID | None, dict[str, Any]]]:
     detail = {"message_id": str(message.id), "control_id": message.control_id}
-    with scope_active(scope):
-        patients: list[uuid.UUID | None] = [*patients_of_message(scope=scope, message=message)]
-        for patient_id in patients or [None]:
-            phi_read_record(
-                scope=scope, patient_id=patient_id, action="interop.message_viewed", detail=detail
-            )
-    return message
+    patients: list[uuid.UUID | None] = [*patients_of_message(scope=scope, message=message)]
+    return [(patient_id, detail) for patient_id in patients or [None]]
 
 
 def message_replay(*, scope: Scope, message_id: uuid.UUID) -> Message:

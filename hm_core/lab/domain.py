@@ -44,15 +44,15 @@ from hm_core.lab.events import (
     SampleReceived,
     SampleRejected,
 )
+from hm_core.orders.events import ITEM_COLLECTED, ITEM_ORDERED, ITEM_RESULTED
 
 PENDING, RECEIVED, REJECTED, CANCELLED = "PENDING", "RECEIVED", "REJECTED", "CANCELLED"
 SAMPLE_STATUSES = (PENDING, RECEIVED, REJECTED, CANCELLED)
 ENTERED, VERIFIED, RELEASED, CORRECTED = "ENTERED", "VERIFIED", "RELEASED", "CORRECTED"
 RESULT_STATUSES = (ENTERED, VERIFIED, RELEASED, CORRECTED)
 LAB_ORDER = "LAB"
-# The orders module's item vocabulary, as facts handed to these decisions.
-ITEM_CANCELLED, ITEM_RESULTED = "CANCELLED", "RESULTED"
-ENTERABLE_ITEMS = ("ORDERED", "COLLECTED")
+# A result can be entered for an item still waiting for it (the orders module's vocabulary).
+ENTERABLE_ITEMS = (ITEM_ORDERED, ITEM_COLLECTED)
 UNSPECIFIED_SPECIMEN = "unspecified"
 REASON_MAX_LENGTH = 500
 

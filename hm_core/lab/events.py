@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict
 
 from hm_core.events.base import DomainEvent, Upcaster
 
+# The alert kinds this module raises (hm_core.lab.policies); tasks route on the first.
+CRITICAL_RESULT_ALERT = "critical_result"
+SAMPLE_REJECTED_ALERT = "sample_rejected"
+
 
 class LabEvent(DomainEvent):
     order_id: uuid.UUID

@@ -9,8 +9,8 @@ from django.db.models import QuerySet
 
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope
-from hm_core.lab import domain
 from hm_core.lab.models import LabResult, LabResultVersion, Sample
+from hm_core.orders.events import ITEM_CANCELLED
 from hm_core.orders.selectors import order_items
 
 
@@ -75,7 +75,7 @@ def sample_outstanding_items(*, scope: Scope, sample: Sample) -> list[uuid.UUID]
     """
     ids = {uuid.UUID(raw) for raw in sample.item_ids}
     items = order_items(scope=scope, order_ids=[sample.order_id]).get(sample.order_id, [])
-    cancelled = {i.id for i in items if i.id in ids and i.status == domain.ITEM_CANCELLED}
+    cancelled = {i.id for i in items if i.id in ids and i.status == ITEM_CANCELLED}
     resulted = set(
         LabResult.objects.for_scope(scope)
         .filter(order_item_id__in=ids)

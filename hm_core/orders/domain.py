@@ -19,6 +19,12 @@ from dataclasses import dataclass
 from hm_core.catalog.selectors import ServiceSpec
 from hm_core.common.errors import InvalidTransition, ValidationFailed
 from hm_core.orders.events import (
+    ITEM_CANCELLED,
+    ITEM_COLLECTED,
+    ITEM_COMPLETED,
+    ITEM_IMAGES_AVAILABLE,
+    ITEM_ORDERED,
+    ITEM_RESULTED,
     OrderCancelled,
     OrderedItem,
     OrderItemCompleted,
@@ -28,15 +34,6 @@ from hm_core.orders.events import (
 
 OPEN_ENCOUNTER = ("SCHEDULED", "CHECKED_IN", "IN_CONSULT")
 PLACED, CANCELLED, COMPLETED = "PLACED", "CANCELLED", "COMPLETED"
-ITEM_ORDERED, ITEM_COLLECTED, ITEM_RESULTED, ITEM_CANCELLED = (
-    "ORDERED",
-    "COLLECTED",
-    "RESULTED",
-    "CANCELLED",
-)
-# IMAGING items: ORDERED (scheduled, on the modality worklist) → IMAGES_AVAILABLE (the first
-# instance of its study arrived) → COMPLETED (its radiology report was signed).
-ITEM_IMAGES_AVAILABLE, ITEM_COMPLETED = "IMAGES_AVAILABLE", "COMPLETED"
 CANCELLABLE_ITEMS = (ITEM_ORDERED, ITEM_COLLECTED)
 DONE_ITEMS = frozenset({ITEM_CANCELLED, ITEM_RESULTED, ITEM_COMPLETED})
 IMAGING = "IMAGING"

@@ -18,6 +18,29 @@ from pydantic import BaseModel, ConfigDict
 
 from hm_core.events.base import DomainEvent, Upcaster
 
+# The order-item status vocabulary, owned here and nowhere else. It is published with the
+# events because other modules decide on it (lab: is the item still wanted, already resulted?;
+# imaging: is it on the worklist?) when they read items through `orders.selectors`.
+# LAB items: ORDERED → COLLECTED (sample received) → RESULTED (result entered); a rejected
+# sample takes COLLECTED back to ORDERED. IMAGING items: ORDERED (on the modality worklist) →
+# IMAGES_AVAILABLE (the first instance of its study arrived) → COMPLETED (report signed).
+# Either may be CANCELLED while still ORDERED or COLLECTED.
+ITEM_ORDERED, ITEM_COLLECTED, ITEM_RESULTED, ITEM_CANCELLED = (
+    "ORDERED",
+    "COLLECTED",
+    "RESULTED",
+    "CANCELLED",
+)
+ITEM_IMAGES_AVAILABLE, ITEM_COMPLETED = "IMAGES_AVAILABLE", "COMPLETED"
+ITEM_STATUSES = (
+    ITEM_ORDERED,
+    ITEM_COLLECTED,
+    ITEM_RESULTED,
+    ITEM_CANCELLED,
+    ITEM_IMAGES_AVAILABLE,
+    ITEM_COMPLETED,
+)
+
 
 class OrderedItem(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -1,4 +1,19 @@
-"""Order read-model projections, including item progress reported by lab events."""
+"""Order read-model projections, including item progress reported by lab events.
+
+Lab owns what happens to a specimen and a result and says so in its own events
+(`lab.sample_received`, `lab.sample_rejected`, `lab.result_entered`); this module owns the order
+item's status, its vocabulary (`orders.events.ITEM_*`, the one place the values are declared)
+and the table that holds it. So orders subscribes to lab's events, rather than a lab projection
+writing order items through a function offered by orders, because:
+- one module writes `OrderItem`: `rebuild_projections orders` replays exactly the subscribers
+  registered under `orders` (hm_core.events.replay), so item progress is rebuilt with the item;
+  a lab projection writing it would leave a rebuilt `orders` at ORDERED until lab was rebuilt too;
+- lab knows nothing of how orders stores progress: it only publishes facts, no extra
+  `order.item_*` events double every lab step, and the dependency is on lab's event vocabulary
+  only (`hm_core.lab.events`, which STYLE §2 allows), never on lab's statuses or models.
+Lab, in turn, reads item statuses through `orders.selectors` and compares them with the
+`orders.events.ITEM_*` constants instead of re-declaring the strings.
+"""
 
 from __future__ import annotations
 

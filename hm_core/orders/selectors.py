@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope
+from hm_core.orders.events import ITEM_ORDERED
 from hm_core.orders.models import Order, OrderItem
 
 
@@ -87,7 +88,9 @@ def imaging_scheduled(
     limit: int = 500,
 ) -> list[ScheduledImaging]:
     """The facility's ORDERED imaging items (the modality worklist), oldest first; two queries."""
-    items = OrderItem.objects.for_scope(scope).filter(status="ORDERED").exclude(accession_number="")
+    items = (
+        OrderItem.objects.for_scope(scope).filter(status=ITEM_ORDERED).exclude(accession_number="")
+    )
     if accession_number:
         items = items.filter(accession_number=accession_number)
     orders = Order.objects.for_scope(scope).filter(order_type="IMAGING", status="PLACED")

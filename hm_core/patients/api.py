@@ -8,7 +8,6 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
-from hm_core.audit.services import phi_read_record
 from hm_core.common.http import if_match, set_etag
 from hm_core.common.pagination import paginate
 from hm_core.common.schemas import ErrorOut
@@ -22,9 +21,8 @@ from hm_core.patients.schemas import (
     PatientRegisterIn,
     PatientUpdateIn,
 )
-from hm_core.patients.selectors import PatientFilters, patient_get, patient_list
+from hm_core.patients.selectors import PatientFilters, patient_list
 from hm_core.timeline.schemas import TimelineOut, TimelineParams, timeline_out
-from hm_core.timeline.selectors import timeline_for_patient
 
 router = Router(tags=["patients"])
 ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 404, 409, 412, 422), ErrorOut)
@@ -101,12 +99,7 @@ def patient_timeline(
     request: HttpRequest, patient_id: uuid.UUID, params: Query[TimelineParams]
 ) -> dict[str, Any]:
     """Everything about the patient, oldest first, paged by `after=<position>`; audited."""
-    scope = _scope(request)
-    scope.require("timelines.view")
-    with scope_active(scope):
-        patient_get(scope=scope, patient_id=patient_id)
-        page = timeline_for_patient(
-            scope=scope, patient_id=patient_id, after=params.after, limit=params.limit
-        )
-        phi_read_record(scope=scope, patient_id=patient_id, action="patient.timeline_viewed")
-        return timeline_out(page)
+    page = services.patient_timeline_view(
+        scope=_scope(request), patient_id=patient_id, after=params.after, limit=params.limit
+    )
+    return timeline_out(page)

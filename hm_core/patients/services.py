@@ -9,7 +9,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from hm_core.audit.services import phi_read_record
+from hm_core.audit.services import audited_read
 from hm_core.common.db import violates
 from hm_core.common.scope import Scope, scope_active
 from hm_core.common.time import utcnow
@@ -21,6 +21,7 @@ from hm_core.patients.errors import DuplicateMrn
 from hm_core.patients.events import PatientUpdated
 from hm_core.patients.models import Patient
 from hm_core.patients.selectors import patient_get, patient_mrn_taken
+from hm_core.timeline.selectors import TimelinePage, timeline_for_patient
 
 STREAM = "patient"
 
@@ -112,8 +113,27 @@ def patient_restore(*, scope: Scope, patient_id: uuid.UUID) -> Patient:
 
 def patient_view(*, scope: Scope, patient_id: uuid.UUID) -> Patient:
     """Read one patient and record the read in the audit trail (who, when, IP, user agent)."""
-    scope.require("patients.view")
-    with scope_active(scope):
-        patient = patient_get(scope=scope, patient_id=patient_id)
-        phi_read_record(scope=scope, patient_id=patient.id, action="patient.viewed")
-        return patient
+    return audited_read(
+        scope=scope,
+        permission="patients.view",
+        action="patient.viewed",
+        load=lambda: patient_get(scope=scope, patient_id=patient_id),
+        patient_of=lambda patient: patient.id,
+    )
+
+
+def patient_timeline_view(
+    *, scope: Scope, patient_id: uuid.UUID, after: int, limit: int
+) -> TimelinePage:
+    """Everything about the patient, oldest first, paged by position; the read is audited."""
+    _, page = audited_read(
+        scope=scope,
+        permission="timelines.view",
+        action="patient.timeline_viewed",
+        load=lambda: (
+            patient_get(scope=scope, patient_id=patient_id),
+            timeline_for_patient(scope=scope, patient_id=patient_id, after=after, limit=limit),
+        ),
+        patient_of=lambda loaded: loaded[0].id,
+    )
+    return page

@@ -24,6 +24,7 @@ from hm_core.events.base import EventMeta
 from hm_core.events.bus import Stage, subscribe
 from hm_core.iam.selectors import principal_of_user
 from hm_core.lab.events import (
+    CRITICAL_RESULT_ALERT,
     ResultEntered,
     ResultVerified,
     SampleCancelled,
@@ -46,7 +47,6 @@ COLLECT, ENTER, VERIFY = "collect_sample", "enter_result", "verify_result"
 ACKNOWLEDGE = "acknowledge_critical_result"
 # Laboratory work outlives the visit: results arrive and must be acknowledged after it closes.
 LABORATORY_KINDS = (COLLECT, ENTER, VERIFY, ACKNOWLEDGE)
-CRITICAL_RESULT_ALERT = "critical_result"  # the alerts module's kind for a released critical result
 SAMPLE_RECEIVED = "RECEIVED"  # the lab module's sample status
 ALERT_OPEN = "OPEN"  # the alerts module's status of an unacknowledged alert
 
@@ -151,7 +151,6 @@ def acknowledge_task_open_when_critical_result(event: AlertRaised, meta: EventMe
     """A critical result must reach the clinician who ordered it: the task is theirs."""
     if event.kind != CRITICAL_RESULT_ALERT:
         return
-    ordered_by_id = event.data.get("ordered_by_id")
     task_open(
         scope=meta.scope,
         kind=ACKNOWLEDGE,
@@ -160,8 +159,8 @@ def acknowledge_task_open_when_critical_result(event: AlertRaised, meta: EventMe
         encounter_id=event.encounter_id,
         patient_id=event.patient_id,
         subject_id=event.alert_id,
-        assignee_id=uuid.UUID(ordered_by_id) if ordered_by_id else None,
-        assignee_username=str(event.data.get("ordered_by", "")) if ordered_by_id else "",
+        assignee_id=event.assignee_id,
+        assignee_username=event.assignee,
     )
 
 

@@ -6,12 +6,10 @@ import uuid
 
 import dramatiq
 
-from hm_core.webhooks.delivery import deliver
-
-QUEUE = "hm_webhooks"
+from hm_core.webhooks.delivery import DELIVER_WEBHOOK, QUEUE, deliver
 
 
-@dramatiq.actor(queue_name=QUEUE, max_retries=0)
+@dramatiq.actor(actor_name=DELIVER_WEBHOOK, queue_name=QUEUE, max_retries=0)
 def deliver_webhook(delivery_id: str) -> None:
     """Attempt the delivery if due; retries are scheduled in the database, not in the broker."""
     deliver(uuid.UUID(delivery_id))

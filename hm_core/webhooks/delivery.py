@@ -22,6 +22,9 @@ from hm_core.webhooks.models import WebhookAttempt, WebhookDelivery
 from hm_core.webhooks.security import SIGNATURE_HEADER, check_url, post_pinned, sign
 
 logger = logging.getLogger(__name__)
+# The actor (hm_core.webhooks.actors, which imports this module) that runs `deliver`: messages
+# name it, so this module never imports its actors.
+QUEUE, DELIVER_WEBHOOK = "hm_webhooks", "deliver_webhook"
 
 
 def event_document(event: Event) -> dict[str, Any]:
@@ -170,11 +173,9 @@ def deliver_soon(delivery_ids: list[uuid.UUID]) -> None:
     if not delivery_ids:
         return
     if uses_workers():
-        from hm_core.webhooks.actors import deliver_webhook
-
         for delivery_id in delivery_ids:
             try:
-                send(deliver_webhook, str(delivery_id))
+                send(QUEUE, DELIVER_WEBHOOK, str(delivery_id))
             except Exception:  # the reconciler re-sends due deliveries
                 logger.warning(
                     "broker unreachable; delivery %s left to the reconciler", delivery_id

@@ -49,7 +49,7 @@ def test_alert_carries_the_news2_facts(world, doctor, critical):
 
     assert (alert["kind"], alert["severity"], alert["status"]) == ("news2_high", "critical", "OPEN")
     assert alert["message"] == "NEWS2 17 (high risk)"
-    assert alert["data"]["news2_parameters"]["consciousness"] == 3
+    assert {"code": "consciousness", "value": "3", "unit": "", "flag": ""} in alert["findings"]
     assert alert["facility_id"] == str(world.main.id)
     assert alert["acknowledged_at"] is None and alert["acknowledged_by"] == ""
     assert alert["version"] == 1

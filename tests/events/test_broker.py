@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hm_core.events import broker
+from hm_core.events import broker, wakeups
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_a_wake_on_a_frozen_redis_gives_up_within_the_send_timeout(settings, fro
 
     # when
     started = time.monotonic()
-    broker.wake(uuid.uuid4())
+    wakeups.wake(uuid.uuid4())
     elapsed = time.monotonic() - started
 
     # then: logged for the reconciler, and far below the workers' 2 s read timeout

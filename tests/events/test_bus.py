@@ -1,4 +1,4 @@
-"""The bus: stage order, rollback on subscriber failure, after-commit, policies, late subscribe."""
+"""The bus: stage order, rollback on subscriber failure, policies, late subscribe."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from django.db import transaction
 
-from hm_core.events import broker, bus
+from hm_core.events import bus, wakeups
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import Stage, Subscription, publish, subscribe
 from hm_core.events.models import Event
@@ -22,10 +22,8 @@ def extra_subscribers(monkeypatch):
     subs = list(bus._subscriptions)
     monkeypatch.setattr(bus, "_subscriptions", subs)
 
-    def add(
-        handler, *, stage=Stage.PROJECTION, after_commit=False, types=("test.sample_happened",)
-    ):
-        subs.append(Subscription(handler, frozenset(types), stage, after_commit))
+    def add(handler, *, stage=Stage.PROJECTION, types=("test.sample_happened",)):
+        subs.append(Subscription(handler, frozenset(types), stage))
         subs.sort(key=lambda s: s.stage)
 
     return add
@@ -59,17 +57,6 @@ def test_a_failing_subscriber_rolls_the_whole_command_back(world, extra_subscrib
     with pytest.raises(RuntimeError, match="projection failed"):
         _sample(world.scope())
     assert not Event.objects.filter(tenant_id=world.tenant.id).exists()
-
-
-def test_after_commit_subscribers_run_only_once_committed(
-    world, extra_subscribers, django_capture_on_commit_callbacks
-):
-    seen: list[int] = []
-    extra_subscribers(lambda e, m: seen.append(m.position), after_commit=True)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        _sample(world.scope())
-        assert seen == []
-    assert len(callbacks) >= 1 and seen == [1]
 
 
 def test_policies_run_breadth_first_after_the_causing_events_projections(world, extra_subscribers):
@@ -142,7 +129,7 @@ def test_one_transaction_wakes_each_tenant_once_however_many_commands_it_runs(
 ):
     # given: two commands in one transaction, as an HL7 ADT^A04 runs (register, create, ...)
     woken: list[object] = []
-    monkeypatch.setattr(broker, "wake", woken.append)
+    monkeypatch.setattr(wakeups, "wake", woken.append)
     scope = world.scope("admin")
 
     # when

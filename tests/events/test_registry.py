@@ -8,7 +8,7 @@ from hm_core.events.base import DomainEvent, catalogue, register
 
 PINNED = {
     "alert.acknowledged": 1,
-    "alert.raised": 1,
+    "alert.raised": 2,
     "billing.charge_posted": 1,
     "billing.charge_reversed": 1,
     "document.amended": 1,

@@ -83,7 +83,7 @@ def test_critical_potassium_final_is_released_alerted_and_gates_the_close(world)
     alerts = doctor.get("/api/alerts/", {"encounter": str(enc.id), "status": "OPEN"}).json()
     (alert,) = alerts["items"]
     assert alert["message"] == "Critical K result: K 7.1 mmol/L HH"
-    assert alert["data"]["ordered_by_id"] == str(world.users["doctor"].id)
+    assert alert["assignee_id"] == str(world.users["doctor"].id)
     tasks = doctor.get("/api/tasks/", {"assignee": "me", "status": "OPEN"}).json()["items"]
     assert [(t["kind"], t["subject_id"]) for t in tasks] == [
         ("acknowledge_critical_result", alert["id"])

@@ -92,8 +92,8 @@ def test_critical_potassium_blocks_the_close_until_the_ordering_doctor_acknowled
         "OPEN",
     )
     assert alert["message"] == "Critical K result: K 7.1 mmol/L HH"
-    assert alert["data"]["ordered_by_id"] == doctor_id
-    assert alert["data"]["result_id"] == result["id"]
+    assert alert["assignee_id"] == doctor_id
+    assert (alert["source_type"], alert["source_id"]) == ("lab_result", result["id"])
     assert alert["patient_id"] == str(enc.patient_id)
     # ... who has an acknowledgement task assigned to them, still open
     r = doctor.get("/api/tasks/", {"assignee": "me", "status": "OPEN"})
@@ -157,7 +157,7 @@ def test_a_correction_to_a_critical_value_raises_a_new_alert(lab_world, doctor, 
     assert r.status_code == 201, r.json()
     assert r.json()["is_critical"] is True
     (alert,) = open_alerts(doctor, enc)
-    assert alert["data"]["result_version"] == 2
+    assert alert["source_version"] == 2
     (task,) = ack_tasks(doctor, enc)
     assert task["assignee_id"] == str(lab_world.users["doctor"].id)
 

@@ -225,7 +225,8 @@ def test_a_rejected_sample_is_recollected_with_a_task_and_a_warning(
         "warning",
         "OPEN",
     )
-    assert alert["data"]["sample_id"] == sample["id"] and alert["data"]["reason"] == "Haemolysed"
+    assert (alert["source_type"], alert["source_id"]) == ("lab_sample", sample["id"])
+    assert alert["message"] == "Sample rejected: Haemolysed"
 
     # when the recollection is received, results follow the usual path
     receive(tech, replacement)

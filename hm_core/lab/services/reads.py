@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from hm_core.audit.services import phi_read_record
+from hm_core.audit.services import audited_read, audited_read_each
 from hm_core.common.pagination import paginate
-from hm_core.common.scope import Scope, scope_active
+from hm_core.common.scope import Scope
 from hm_core.lab.models import LabResult
 from hm_core.lab.selectors import (
     ResultFilters,
@@ -28,52 +28,56 @@ def _audit_detail(result: LabResult) -> dict[str, Any]:
 
 def lab_result_view(*, scope: Scope, result_id: uuid.UUID) -> LabResult:
     """Read a result's current version (patient data): the read is audited."""
-    scope.require("results.view")
-    with scope_active(scope):
-        result = lab_result_get(scope=scope, result_id=result_id)
-        phi_read_record(
-            scope=scope,
-            patient_id=result.patient_id,
-            action="lab_result.viewed",
-            detail=_audit_detail(result),
-        )
-        return result
+    return audited_read(
+        scope=scope,
+        permission="results.view",
+        action="lab_result.viewed",
+        load=lambda: lab_result_get(scope=scope, result_id=result_id),
+        patient_of=lambda result: result.patient_id,
+        detail=_audit_detail,
+    )
 
 
 def lab_result_versions_view(
     *, scope: Scope, result_id: uuid.UUID, limit: int, offset: int
 ) -> dict[str, Any]:
     """One page of a result's versions, oldest first: the read is audited."""
-    scope.require("results.view")
-    with scope_active(scope):
-        result = lab_result_get(scope=scope, result_id=result_id)
-        page = paginate(
-            lab_result_versions(scope=scope, result_id=result_id), limit=limit, offset=offset
-        )
-        phi_read_record(
-            scope=scope,
-            patient_id=result.patient_id,
-            action="lab_result.versions_viewed",
-            detail={**_audit_detail(result), "versions": [v.version for v in page["items"]]},
-        )
-        return page
+    _, page = audited_read(
+        scope=scope,
+        permission="results.view",
+        action="lab_result.versions_viewed",
+        load=lambda: (
+            lab_result_get(scope=scope, result_id=result_id),
+            paginate(
+                lab_result_versions(scope=scope, result_id=result_id), limit=limit, offset=offset
+            ),
+        ),
+        patient_of=lambda loaded: loaded[0].patient_id,
+        detail=lambda loaded: {
+            **_audit_detail(loaded[0]),
+            "versions": [v.version for v in loaded[1]["items"]],
+        },
+    )
+    return page
 
 
 def lab_result_list_view(
     *, scope: Scope, filters: ResultFilters, limit: int, offset: int
 ) -> dict[str, Any]:
     """One page of results with their values: one audit record per patient on the page."""
-    scope.require("results.view")
-    with scope_active(scope):
-        page = paginate(lab_result_list(scope=scope, filters=filters), limit=limit, offset=offset)
-        by_patient: dict[uuid.UUID, list[str]] = {}
-        for result in page["items"]:
-            by_patient.setdefault(result.patient_id, []).append(str(result.id))
-        for patient_id, result_ids in by_patient.items():
-            phi_read_record(
-                scope=scope,
-                patient_id=patient_id,
-                action="lab_result.listed",
-                detail={"result_ids": result_ids},
-            )
-        return page
+    return audited_read_each(
+        scope=scope,
+        permission="results.view",
+        action="lab_result.listed",
+        load=lambda: paginate(
+            lab_result_list(scope=scope, filters=filters), limit=limit, offset=offset
+        ),
+        reads=_reads_by_patient,
+    )
+
+
+def _reads_by_patient(page: dict[str, Any]) -> list[tuple[uuid.UUID | None, dict[str, Any]]]:
+    by_patient: dict[uuid.UUID, list[str]] = {}
+    for result in page["items"]:
+        by_patient.setdefault(result.patient_id, []).append(str(result.id))
+    return [(patient, {"result_ids": ids}) for patient, ids in by_patient.items()]

@@ -24,6 +24,7 @@ from hm_core.lab.selectors import (
     lab_result_get,
     sample_for_item,
 )
+from hm_core.orders.events import ITEM_RESULTED
 from hm_core.orders.selectors import order_get, order_item_get
 
 RESULT_STREAM = "lab_result"
@@ -41,7 +42,7 @@ def one_result_per_item() -> Iterator[None]:
         ):
             raise InvalidTransition(
                 "This order item already has a result; correct it instead.",
-                details={"from": domain.ITEM_RESULTED, "action": "enter a result for"},
+                details={"from": ITEM_RESULTED, "action": "enter a result for"},
             ) from exc
         raise
 

@@ -35,7 +35,7 @@ class Command(BaseCommand):
 
 
 def _when(sub: Subscription) -> str:
-    return "after commit" if sub.after_commit else sub.stage.name.lower()
+    return sub.stage.name.lower()
 
 
 def events_markdown() -> str:

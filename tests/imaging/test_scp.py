@@ -4,17 +4,12 @@ storescu and findscu (skipped when dcmtk is not installed; CI installs it)."""
 from __future__ import annotations
 
 import io
-import os
-import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
 import pytest
-from django.conf import settings as django_settings
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -28,6 +23,7 @@ from hm_core.imaging import scp
 from hm_core.imaging.models import Study
 from hm_core.orders.selectors import order_item_get
 from tests.imaging.conftest import dicom_bytes, make_dicom_channel, needs_dcmtk, schedule
+from tests.listeners import free_port, run_until_sigterm
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
 HOST = "127.0.0.1"
@@ -160,22 +156,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.django_db
 def test_run_dicom_scp_prints_its_address_and_exits_0_on_sigterm(tmp_path: Path):
-    env = {**os.environ, "DATABASE_URL": "", "SQLITE_PATH": str(tmp_path / "db.sqlite3")}
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
-        [sys.executable, "manage.py", "run_dicom_scp", "--port", str(port)],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == f"DICOM SCP HMCORE listening on {HOST}:{port}"
-        process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=10)
-    finally:
-        process.kill()
-    assert process.returncode == 0 and out.strip() == "run_dicom_scp: stopped"
+    port = free_port()
+    run = run_until_sigterm("run_dicom_scp", "--port", str(port), tmp_path=tmp_path)
+    assert run.first_line == f"DICOM SCP HMCORE listening on {HOST}:{port}"
+    assert (run.returncode, run.rest) == (0, "run_dicom_scp: stopped")

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,12 +21,12 @@ from typing import Any
 
 import hl7
 import pytest
-from django.conf import settings as django_settings
 from hl7.client import MLLPClient
 
 from hm_core.interop.mllp import FrameDecoder
 from hm_core.interop.models import Message
 from tests.interop.conftest import Running, er7, make_channel
+from tests.listeners import free_port, run_until_sigterm
 
 SB, EB = b"\x0b", b"\x1c\r"
 transactional = pytest.mark.django_db(transaction=True)
@@ -315,29 +311,12 @@ def test_stop_finishes_the_message_in_flight_then_refuses_connections(serve):
 
 def test_run_mllp_prints_its_address_and_exits_0_on_sigterm(tmp_path: Path):
     # given the command in its own process (signals, asyncio.run: as an operator runs it)
-    env = {**os.environ, "DATABASE_URL": "", "SQLITE_PATH": str(tmp_path / "db.sqlite3")}
-    port = _free_port()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
-        [sys.executable, "manage.py", "run_mllp", "--port", str(port)],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == f"MLLP listening on 127.0.0.1:{port}"
-        # when
-        process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=10)
-    finally:
-        process.kill()
+    port = free_port()
+
+    # when
+    run = run_until_sigterm("run_mllp", "--port", str(port), tmp_path=tmp_path)
+
     # then
-    assert process.returncode == 0
-    assert out.strip() == "run_mllp: stopped; 0 message(s) answered on 0 connection(s)"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    assert run.first_line == f"MLLP listening on 127.0.0.1:{port}"
+    assert run.returncode == 0
+    assert run.rest == "run_mllp: stopped; 0 message(s) answered on 0 connection(s)"

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from django.db.models import QuerySet
 
 from hm_core.audit.models import AuditRecord
+from hm_core.common.pagination import paginate
 from hm_core.common.scope import Scope, scope_active
 from hm_core.common.time import utcnow
 
 T = TypeVar("T")
+V = TypeVar("V", bound="_Versioned")
 Detail = dict[str, Any]
 
 
@@ -61,6 +65,37 @@ def audited_read(
         load=load,
         reads=lambda loaded: [(patient_of(loaded), detail(loaded) if detail else {})],
     )
+
+
+class _Versioned(Protocol):
+    patient_id: uuid.UUID
+
+
+def audited_versions_page(
+    *,
+    scope: Scope,
+    permission: str,
+    action: str,
+    load: Callable[[], V],
+    versions: Callable[[], QuerySet[Any]],
+    detail: Callable[[V], Detail],
+    limit: int,
+    offset: int,
+) -> dict[str, Any]:
+    """One page of an aggregate's immutable versions (a document's, a result's), read as one
+    audited disclosure naming the version numbers shown; the aggregate must exist (404)."""
+    _, page = audited_read(
+        scope=scope,
+        permission=permission,
+        action=action,
+        load=lambda: (load(), paginate(versions(), limit=limit, offset=offset)),
+        patient_of=lambda loaded: loaded[0].patient_id,
+        detail=lambda loaded: {
+            **detail(loaded[0]),
+            "versions": [v.version for v in loaded[1]["items"]],
+        },
+    )
+    return page
 
 
 def audited_read_each(

@@ -9,9 +9,8 @@ from typing import Any
 
 from django.db import transaction
 
-from hm_core.audit.services import audited_read
+from hm_core.audit.services import audited_read, audited_versions_page
 from hm_core.common.errors import Forbidden
-from hm_core.common.pagination import paginate
 from hm_core.common.scope import Scope, scope_active
 from hm_core.documents import domain
 from hm_core.documents.events import DocumentEvent
@@ -143,23 +142,16 @@ def document_versions_view(
     *, scope: Scope, document_id: uuid.UUID, limit: int, offset: int
 ) -> dict[str, Any]:
     """One page of a document's versions, oldest first: the read is audited."""
-    _, page = audited_read(
+    return audited_versions_page(
         scope=scope,
         permission="documents.view",
         action="document.versions_viewed",
-        load=lambda: (
-            document_get(scope=scope, document_id=document_id),
-            paginate(
-                document_versions(scope=scope, document_id=document_id), limit=limit, offset=offset
-            ),
-        ),
-        patient_of=lambda loaded: loaded[0].patient_id,
-        detail=lambda loaded: {
-            **_audit_detail(loaded[0]),
-            "versions": [v.version for v in loaded[1]["items"]],
-        },
+        load=lambda: document_get(scope=scope, document_id=document_id),
+        versions=lambda: document_versions(scope=scope, document_id=document_id),
+        detail=_audit_detail,
+        limit=limit,
+        offset=offset,
     )
-    return page
 
 
 def _audit_detail(document: ClinicalDocument) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from hm_core.audit.services import audited_read, audited_read_each
+from hm_core.audit.services import audited_read, audited_read_each, audited_versions_page
 from hm_core.common.pagination import paginate
 from hm_core.common.scope import Scope
 from hm_core.lab.models import LabResult
@@ -42,23 +42,16 @@ def lab_result_versions_view(
     *, scope: Scope, result_id: uuid.UUID, limit: int, offset: int
 ) -> dict[str, Any]:
     """One page of a result's versions, oldest first: the read is audited."""
-    _, page = audited_read(
+    return audited_versions_page(
         scope=scope,
         permission="results.view",
         action="lab_result.versions_viewed",
-        load=lambda: (
-            lab_result_get(scope=scope, result_id=result_id),
-            paginate(
-                lab_result_versions(scope=scope, result_id=result_id), limit=limit, offset=offset
-            ),
-        ),
-        patient_of=lambda loaded: loaded[0].patient_id,
-        detail=lambda loaded: {
-            **_audit_detail(loaded[0]),
-            "versions": [v.version for v in loaded[1]["items"]],
-        },
+        load=lambda: lab_result_get(scope=scope, result_id=result_id),
+        versions=lambda: lab_result_versions(scope=scope, result_id=result_id),
+        detail=_audit_detail,
+        limit=limit,
+        offset=offset,
     )
-    return page
 
 
 def lab_result_list_view(

@@ -35,6 +35,9 @@ class Facility(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="facilities")
     code = models.SlugField(max_length=64)
     name = models.CharField(max_length=200)
+    # The IANA zone its clinics keep their hours in (schedules, report day boundaries); data
+    # is stored and returned in UTC and converted at those two edges only.
+    time_zone = models.CharField(max_length=64, default="UTC")
     is_active = models.BooleanField(default=True)
 
     class Meta:

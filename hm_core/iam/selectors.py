@@ -87,3 +87,13 @@ def facility_code(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> str:
         "code", flat=True
     )
     return next(iter(code), "")
+
+
+def facility_first(*, tenant_id: uuid.UUID) -> uuid.UUID | None:
+    """The tenant's first facility by code: where tenant-wide operator work records its events."""
+    return (
+        Facility.objects.filter(tenant_id=tenant_id)
+        .order_by("code")
+        .values_list("id", flat=True)
+        .first()
+    )

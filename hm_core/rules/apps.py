@@ -7,4 +7,5 @@ class RulesConfig(AppConfig):
     verbose_name = "Rules"
 
     def ready(self) -> None:
-        pass
+        # projections subscribe; services register their config backfill
+        from hm_core.rules import projections, services  # noqa: F401

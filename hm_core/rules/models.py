@@ -1,4 +1,4 @@
-"""Rule definitions per tenant, edited in the admin (tenant configuration)."""
+"""The rules a tenant defined (read model of `rule.defined`); defaults live in rules.domain."""
 
 from __future__ import annotations
 
@@ -7,6 +7,16 @@ import uuid
 from django.db import models
 
 from hm_core.rules.domain import OPERATORS
+
+
+def rule_set_stream_id(tenant_id: uuid.UUID, rule_set: str) -> uuid.UUID:
+    """One stream per tenant and rule set, named without a lookup."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"hm-core:rule-set:{tenant_id}:{rule_set}")
+
+
+def definition_id(stream_id: uuid.UUID, code: str) -> uuid.UUID:
+    """The row of one code in one rule set: the same on every rebuild."""
+    return uuid.uuid5(stream_id, code)
 
 
 class RuleDefinition(models.Model):

@@ -15,7 +15,6 @@ class WebhookEndpointAdmin(ReadOnlyAdmin, TenantColumnAdmin):
     list_display = ("tenant", "url", "description", "is_active", "created_by", "created_at")
     list_filter = (TenantIdFilter, "is_active")
     search_fields = ("url", "description")
-    exclude = ("secret",)
 
 
 class WebhookAttemptInline(admin.TabularInline):

@@ -29,10 +29,10 @@ router = Router(tags=["webhooks"])
 
 
 @router.post("/", response={201: WebhookCreatedOut, **ERRORS})
-def webhook_register(request: HttpRequest, payload: WebhookRegisterIn) -> Status[WebhookEndpoint]:
+def webhook_register(request: HttpRequest, payload: WebhookRegisterIn) -> Status[WebhookCreatedOut]:
     """Register an endpoint; events are POSTed as signed JSON (secret shown only now)."""
-    endpoint = services.endpoint_register(scope=scope_of(request), **payload.model_dump())
-    return Status(201, endpoint)
+    endpoint, secret = services.endpoint_register(scope=scope_of(request), **payload.model_dump())
+    return Status(201, WebhookCreatedOut.of(endpoint, secret=secret))
 
 
 @router.get("/", response={200: WebhookPageOut, **ERRORS})

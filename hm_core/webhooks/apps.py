@@ -9,6 +9,8 @@ class WebhooksConfig(AppConfig):
     def ready(self) -> None:
         from hm_core.webhooks import (  # noqa: F401 - registers the subscriber and the resender
             actors,
+            projections,
             reconciler,
+            services,  # registers its config backfill
             subscribers,
         )

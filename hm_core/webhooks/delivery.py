@@ -73,7 +73,7 @@ def _claim(delivery_id: uuid.UUID) -> WebhookDelivery | None:
         # other delivery to it skip (and be dropped) while this one is being claimed.
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("endpoint")
+            .select_related("endpoint__credential")
             .filter(
                 id=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=utcnow()
             )
@@ -117,7 +117,7 @@ def _headers(delivery: WebhookDelivery, body: bytes) -> dict[str, str]:
         "User-Agent": "hm_core-webhooks/1",
         "X-HM-Delivery": str(delivery.id),
         "X-HM-Event-Type": delivery.event_type,
-        SIGNATURE_HEADER: sign(delivery.endpoint.secret, int(time.time()), body),
+        SIGNATURE_HEADER: sign(delivery.endpoint.credential.secret, int(time.time()), body),
     }
 
 

@@ -1,8 +1,12 @@
 """Webhook endpoints a tenant registered, and every delivery with its attempts.
 
-Configuration (endpoints) is reference data of the tenant; deliveries are an outbox written by
-the `webhooks` async subscription, one row per (endpoint, event): the row's id is the delivery
-id the receiver sees, so a receiver can drop duplicates of an at-least-once delivery.
+Endpoints are the read model of the tenant's `webhook.endpoint_*` events (who receives which
+events is on the chain for the auditor); their signing secrets are credentials, not facts, so
+they live in `WebhookSecret` beside them, never in an event, and survive a rebuild. Deliveries
+are an outbox written by the `webhooks` async subscription, one row per (endpoint, event): the
+row's id is the delivery id the receiver sees, so a receiver can drop duplicates of an
+at-least-once delivery. Neither points at the endpoint with a database constraint: a rebuild
+deletes and refolds the endpoints, and must not cascade into secrets or delivery history.
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ class WebhookEndpoint(models.Model):
     url = models.URLField(max_length=500)
     description = models.CharField(max_length=200, blank=True)
     event_types = models.JSONField(default=list, help_text='[] for all, or ["lab.*", ...]')
-    secret = models.CharField(max_length=128)
     is_active = models.BooleanField(default=True)
     created_by = models.CharField(max_length=150)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField()
     deleted_at = models.DateTimeField(null=True)
+    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         indexes = [models.Index(fields=["tenant_id", "is_active"], name="webhooks_by_tenant")]
@@ -31,11 +35,31 @@ class WebhookEndpoint(models.Model):
         return self.url
 
     def wants(self, event_type: str) -> bool:
-        """An empty filter takes everything; `lab.*` takes a whole module."""
+        """An empty filter takes everything but webhook configuration (other receivers' URLs
+        are not a receiver's business); `lab.*` takes a whole module."""
+        if event_type.startswith("webhook."):
+            return False
         if not self.event_types:
             return True
         module = event_type.split(".", 1)[0]
         return event_type in self.event_types or f"{module}.*" in self.event_types
+
+
+class WebhookSecret(models.Model):
+    """An endpoint's signing secret: written by the register and change services only."""
+
+    endpoint = models.OneToOneField(
+        WebhookEndpoint,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="credential",
+    )
+    tenant_id = models.UUIDField()
+    secret = models.CharField(max_length=128)
+
+    def __str__(self) -> str:
+        return f"secret of {self.endpoint_id}"
 
 
 class WebhookDelivery(models.Model):
@@ -47,7 +71,10 @@ class WebhookDelivery(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     tenant_id = models.UUIDField()
     endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+        WebhookEndpoint,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="deliveries",
     )
     event_id = models.UUIDField()
     event_type = models.CharField(max_length=128)

@@ -47,6 +47,12 @@ class WebhookCreatedOut(WebhookOut):
 
     secret: str
 
+    @classmethod
+    def of(cls, endpoint: object, *, secret: str) -> WebhookCreatedOut:
+        return cls.model_validate(
+            {**WebhookOut.model_validate(endpoint).model_dump(), "secret": secret}
+        )
+
 
 class WebhookPageOut(Schema):
     items: list[WebhookOut]

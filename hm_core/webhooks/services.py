@@ -1,21 +1,30 @@
-"""Webhook write use-cases for tenant administrators: register, change, remove, redeliver."""
+"""Webhook write use-cases for tenant administrators: register, change, remove (events on the
+tenant's chain), redeliver."""
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
 
 from hm_core.common.errors import InvalidTransition, ValidationFailed
-from hm_core.common.scope import Scope
+from hm_core.common.scope import Scope, scope_active
 from hm_core.common.time import utcnow
-from hm_core.events.base import catalogue
+from hm_core.events.backfill import Pending, config_backfill
+from hm_core.events.base import DomainEvent, StreamRef, catalogue
+from hm_core.events.bus import publish
+from hm_core.events.commands import run_command
+from hm_core.events.models import Event
 from hm_core.webhooks.delivery import deliver_soon
-from hm_core.webhooks.models import WebhookDelivery, WebhookEndpoint
+from hm_core.webhooks.events import EndpointRegistered, EndpointRemoved, EndpointUpdated
+from hm_core.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookSecret
 from hm_core.webhooks.security import check_url
 from hm_core.webhooks.selectors import delivery_get, endpoint_get
+
+STREAM = "webhook_endpoint"
 
 
 def _check_event_types(event_types: list[str]) -> None:
@@ -29,42 +38,72 @@ def _check_event_types(event_types: list[str]) -> None:
 
 def endpoint_register(
     *, scope: Scope, url: str, event_types: list[str], secret: str | None, description: str
-) -> WebhookEndpoint:
-    """Register a receiver; the URL must not point inside the network (SSRF guard)."""
+) -> tuple[WebhookEndpoint, str]:
+    """Register a receiver (the URL must not point inside the network: SSRF guard); answers
+    the endpoint and its signing secret, which is shown only now."""
     scope.require("tenant.configure")
     check_url(url)
     _check_event_types(event_types)
-    return WebhookEndpoint.objects.create(
-        tenant_id=scope.tenant_id,
-        url=url,
-        event_types=event_types,
-        secret=secret or secrets.token_urlsafe(32),
-        description=description,
-        created_by=scope.principal.username,
+    endpoint_id, secret = uuid.uuid4(), secret or secrets.token_urlsafe(32)
+    event = EndpointRegistered(
+        endpoint_id=endpoint_id, url=url, description=description, event_types=event_types
     )
+    with scope_active(scope), transaction.atomic():
+        publish(scope=scope, stream=_stream(endpoint_id), expected_version=0, events=[event])
+        WebhookSecret.objects.create(
+            endpoint_id=endpoint_id, tenant_id=scope.tenant_id, secret=secret
+        )
+        return endpoint_get(scope=scope, endpoint_id=endpoint_id), secret
 
 
 def endpoint_update(
     *, scope: Scope, endpoint_id: uuid.UUID, changes: dict[str, Any]
 ) -> WebhookEndpoint:
-    scope.require("tenant.configure")
-    endpoint = endpoint_get(scope=scope, endpoint_id=endpoint_id)
+    """Change what really changed; a new secret replaces the old one and the event says so."""
     if "url" in changes:
         check_url(changes["url"])
     if "event_types" in changes:
         _check_event_types(changes["event_types"])
-    for field, value in changes.items():
-        setattr(endpoint, field, value)
-    endpoint.save()
-    return endpoint
+    secret = changes.pop("secret", None)
+
+    def decide(endpoint: WebhookEndpoint) -> list[EndpointUpdated]:
+        changed = {k: v for k, v in changes.items() if getattr(endpoint, k) != v}
+        if secret is not None:
+            WebhookSecret.objects.filter(endpoint_id=endpoint.id).update(secret=secret)
+        if not changed and secret is None:
+            return []
+        return [
+            EndpointUpdated(
+                endpoint_id=endpoint.id, changes=changed, secret_rotated=secret is not None
+            )
+        ]
+
+    return run_command(
+        scope=scope,
+        permission="tenant.configure",
+        stream_type=STREAM,
+        load=lambda: endpoint_get(scope=scope, endpoint_id=endpoint_id),
+        decide=decide,
+        expected_version=None,
+    )
 
 
 def endpoint_remove(*, scope: Scope, endpoint_id: uuid.UUID) -> None:
     """Stop deliveries and hide the endpoint; its delivery history is kept for audit."""
     scope.require("tenant.configure")
-    endpoint = endpoint_get(scope=scope, endpoint_id=endpoint_id)
-    endpoint.is_active, endpoint.deleted_at = False, utcnow()
-    endpoint.save(update_fields=["is_active", "deleted_at"])
+    with scope_active(scope), transaction.atomic():
+        endpoint = endpoint_get(scope=scope, endpoint_id=endpoint_id)
+        event = EndpointRemoved(endpoint_id=endpoint.id)
+        publish(
+            scope=scope,
+            stream=_stream(endpoint.id),
+            expected_version=endpoint.version,
+            events=[event],
+        )
+
+
+def _stream(endpoint_id: uuid.UUID) -> StreamRef:
+    return StreamRef(STREAM, endpoint_id)
 
 
 @transaction.atomic
@@ -80,3 +119,27 @@ def delivery_redeliver(
     delivery.save(update_fields=["status", "next_attempt_at"])
     transaction.on_commit(lambda: deliver_soon([delivery.id]))
     return delivery
+
+
+@config_backfill("webhooks")
+def endpoints_without_events(tenant_id: uuid.UUID | None) -> Iterator[Pending]:
+    """Endpoints registered before endpoint changes were events, recorded as they stand
+    (registered at their creation time, and removed if they were)."""
+    recorded = Event.objects.filter(stream_type=STREAM).values("stream_id")
+    rows = WebhookEndpoint.objects.exclude(id__in=recorded)
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
+    for row in rows.order_by("tenant_id", "created_at", "id"):
+        events: list[DomainEvent] = [
+            EndpointRegistered(
+                endpoint_id=row.id,
+                url=row.url,
+                description=row.description,
+                event_types=row.event_types,
+            )
+        ]
+        if row.deleted_at is not None:
+            events.append(EndpointRemoved(endpoint_id=row.id))
+        elif not row.is_active:
+            events.append(EndpointUpdated(endpoint_id=row.id, changes={"is_active": False}))
+        yield Pending(row.tenant_id, _stream(row.id), events, occurred_at=row.created_at)

@@ -369,13 +369,20 @@ def test_encounter_close_succeeds_when_every_rule_passes(world, doctor):
     assert Event.objects.filter(stream_id=enc.id, type="encounter.closed").count() == 1
 
 
+def define_rule(world, code, **rule):
+    """A tenant admin defines a close-gate rule through the API (an event on the chain)."""
+    r = world.api("admin").put(f"/api/rules/{CLOSE_GATE}/{code}/", rule)
+    assert r.status_code == 200, r.json()
+    return r.json()
+
+
+PLAN_RULE = {"fact": "plan_recorded", "operator": "is_true", "message": "Plan missing."}
+NEWS2_RULE = {"fact": "latest_news2", "operator": "lte", "value": 4}
+
+
 def test_tenant_that_disables_a_rule_can_close_without_that_piece(world, doctor):
-    # given the tenant's seeded close gate, with plan_recorded switched off
-    rule_set(tenant_id=world.tenant.id, name=CLOSE_GATE)
-    switched = RuleDefinition.objects.filter(
-        tenant_id=world.tenant.id, rule_set=CLOSE_GATE, code="plan_recorded"
-    ).update(enabled=False)
-    assert switched == 1
+    # given the default close gate, with plan_recorded switched off
+    define_rule(world, "plan_recorded", **PLAN_RULE, enabled=False, order=30)
     enc = make_encounter(world, "IN_CONSULT")
     assert doctor.post(enc_url(enc, "assessment"), {"assessment": "URTI"}).status_code == 200
 
@@ -388,10 +395,7 @@ def test_tenant_that_disables_a_rule_can_close_without_that_piece(world, doctor)
 
 
 def test_a_rule_disabled_by_another_tenant_still_applies_here(world, other_world, doctor):
-    rule_set(tenant_id=other_world.tenant.id, name=CLOSE_GATE)
-    RuleDefinition.objects.filter(tenant_id=other_world.tenant.id, code="plan_recorded").update(
-        enabled=False
-    )
+    define_rule(other_world, "plan_recorded", **PLAN_RULE, enabled=False)
     enc = make_encounter(world, "IN_CONSULT")
     doctor.post(enc_url(enc, "assessment"), {"assessment": "URTI"})
 
@@ -401,18 +405,8 @@ def test_a_rule_disabled_by_another_tenant_still_applies_here(world, other_world
 
 
 def test_tenant_that_adds_a_rule_blocks_close_when_it_fails(world, doctor):
-    # given the seeded gate plus "latest NEWS2 must be 4 or less"
-    rule_set(tenant_id=world.tenant.id, name=CLOSE_GATE)
-    RuleDefinition.objects.create(
-        tenant_id=world.tenant.id,
-        rule_set=CLOSE_GATE,
-        code="news2_low",
-        fact="latest_news2",
-        operator="lte",
-        value=4,
-        message="NEWS2 must be 4 or less.",
-        order=50,
-    )
+    # given the default gate plus "latest NEWS2 must be 4 or less"
+    define_rule(world, "news2_low", **NEWS2_RULE, message="NEWS2 must be 4 or less.", order=50)
     enc = make_encounter(world, "DOCUMENTED", vitals=NEWS2_FIVE_VITALS)
     assert enc.latest_news2 == 5
 
@@ -429,16 +423,7 @@ def test_tenant_that_adds_a_rule_blocks_close_when_it_fails(world, doctor):
 
 
 def test_an_added_rule_that_passes_lets_close_through(world, doctor):
-    rule_set(tenant_id=world.tenant.id, name=CLOSE_GATE)
-    RuleDefinition.objects.create(
-        tenant_id=world.tenant.id,
-        rule_set=CLOSE_GATE,
-        code="news2_low",
-        fact="latest_news2",
-        operator="lte",
-        value=4,
-        order=50,
-    )
+    define_rule(world, "news2_low", **NEWS2_RULE, order=50)
     enc = make_encounter(world, "DOCUMENTED", vitals=NORMAL_VITALS)
 
     r = doctor.post(enc_url(enc, "close"))
@@ -446,14 +431,13 @@ def test_an_added_rule_that_passes_lets_close_through(world, doctor):
     assert r.status_code == 200, r.json()
 
 
-def test_the_first_close_seeds_the_tenants_default_rules(world, doctor):
+def test_closing_reads_the_default_rules_and_writes_none(world, doctor):
     enc = make_encounter(world, "DOCUMENTED")
-    assert not RuleDefinition.objects.filter(tenant_id=world.tenant.id).exists()
 
     assert doctor.post(enc_url(enc, "close")).status_code == 200
 
-    rows = RuleDefinition.objects.filter(tenant_id=world.tenant.id, rule_set=CLOSE_GATE)
-    assert list(rows.order_by("order").values_list("code", flat=True)) == [
+    assert not RuleDefinition.objects.filter(tenant_id=world.tenant.id).exists()
+    assert [r.code for r in rule_set(tenant_id=world.tenant.id, name=CLOSE_GATE)] == [
         "vitals_recorded",
         "assessment_recorded",
         "plan_recorded",
@@ -463,17 +447,8 @@ def test_the_first_close_seeds_the_tenants_default_rules(world, doctor):
 
 def test_close_gate_failures_follow_the_tenants_rule_order(world, doctor):
     # given the plan rule moved first and a NEWS2 rule added before everything
-    rule_set(tenant_id=world.tenant.id, name=CLOSE_GATE)
-    RuleDefinition.objects.filter(tenant_id=world.tenant.id, code="plan_recorded").update(order=2)
-    RuleDefinition.objects.create(
-        tenant_id=world.tenant.id,
-        rule_set=CLOSE_GATE,
-        code="news2_low",
-        fact="latest_news2",
-        operator="lte",
-        value=4,
-        order=1,
-    )
+    define_rule(world, "plan_recorded", **PLAN_RULE, order=2)
+    define_rule(world, "news2_low", **NEWS2_RULE, order=1)
     enc = make_encounter(world, "CHECKED_IN")
     doctor.post(enc_url(enc, "start-consult"))
 
@@ -491,8 +466,7 @@ def test_close_gate_failures_follow_the_tenants_rule_order(world, doctor):
 
 
 def test_a_rule_over_an_unknown_fact_blocks_close(world, doctor):
-    # a mistyped tenant rule must block rather than silently pass
-    rule_set(tenant_id=world.tenant.id, name=CLOSE_GATE)
+    # a mistyped rule that reached the table some other way must block rather than silently pass
     RuleDefinition.objects.create(
         tenant_id=world.tenant.id,
         rule_set=CLOSE_GATE,

@@ -43,11 +43,15 @@ PINNED = {
     "patient.registered": 2,
     "patient.restored": 1,
     "patient.updated": 2,
+    "rule.defined": 1,
     "task.cancelled": 1,
     "task.claimed": 1,
     "task.completed": 1,
     "task.created": 1,
     "task.started": 1,
+    "webhook.endpoint_registered": 1,
+    "webhook.endpoint_removed": 1,
+    "webhook.endpoint_updated": 1,
 }
 
 

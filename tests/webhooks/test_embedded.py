@@ -19,24 +19,10 @@ from hm_core.events import reconciler
 from hm_core.events.broker import HEARTBEAT_PREFIX
 from hm_core.webhooks.models import WebhookDelivery
 from tests.webhooks.test_webhooks import (
-    Receiver,
     drain_and_deliveries,
     register,
     register_patient,
 )
-
-
-@pytest.fixture
-def receiver():
-    made: list[Receiver] = []
-
-    def make(**kwargs):
-        made.append(Receiver(**kwargs))
-        return made[-1]
-
-    yield make
-    for server in made:
-        server.close()
 
 
 def _stranded(world, url: str, *, minutes_ago: int = 5) -> WebhookDelivery:

@@ -336,12 +336,12 @@ def test_worker_killed_and_redis_down_mid_stream_every_event_is_delivered_once_i
 ):
     # given a tenant caught up, an endpoint for every event, and a worker on the private Redis
     tenant_id = world.tenant.id
-    subscriptions.drain(tenant_id)
-    first_position = head_of(tenant_id) + 1
     rx = receiver(0.05)  # slow enough for the worker to be killed mid-POST
-    endpoint = endpoint_register(
+    endpoint, _ = endpoint_register(
         scope=world.scope("admin"), url=rx.url, event_types=[], secret=SECRET, description="ops"
     )
+    subscriptions.drain(tenant_id)
+    first_position = head_of(tenant_id) + 1  # the registration is an event, not delivered
     clinic = Clinic(world)
     started = time.monotonic()
     workers.start()
@@ -420,7 +420,7 @@ def test_deliveries_to_one_endpoint_in_flight_together_are_all_sent(world, recei
     tenant_id = world.tenant.id
     Clinic(world).register_patients(2)
     rx = receiver(0.5)
-    endpoint = endpoint_register(
+    endpoint, _ = endpoint_register(
         scope=world.scope("admin"), url=rx.url, event_types=[], secret=SECRET, description="slow"
     )
     deliveries = [

@@ -54,19 +54,6 @@ class Receiver:
         self.server.server_close()
 
 
-@pytest.fixture
-def receiver():
-    created = []
-
-    def make(**kw):
-        created.append(Receiver(**kw))
-        return created[-1]
-
-    yield make
-    for r in created:
-        r.close()
-
-
 def register(world, url, event_types=None):
     r = world.api("admin").post(
         "/api/webhooks/", {"url": url, "secret": SECRET, "event_types": event_types or []}

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from functools import partial
 from typing import Any, TypeVar
 
 from django.apps import apps
@@ -26,9 +25,11 @@ from django.db import transaction
 
 from hm_core.common.errors import Conflict
 from hm_core.common.scope import Scope
-from hm_core.events import store, wakeups
+from hm_core.events import store, subscriptions, wakeups
 from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef
-from hm_core.events.unit_of_work import command_block
+from hm_core.events.models import SubscriptionCheckpoint
+from hm_core.events.ops import Statement
+from hm_core.events.unit_of_work import UnitOfWork, command_block
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def publish(
     """Append `events` and dispatch them; the caller's transaction commits or rolls back all."""
     # Policies' publishes run inside this one; the outermost publish wakes the workers once.
     outermost = _policy_queue.get() is None
-    with command_block():
+    with command_block() as uow:
         recorded = store.append(
             scope=scope,
             stream=stream,
@@ -125,22 +126,62 @@ def publish(
             _dispatch_in_transaction(item)
         _run_policies(recorded)
         if outermost:
-            _wake_after_commit(scope.tenant_id)
+            _wake_after_commit(scope.tenant_id, _advance_idle(uow, scope.tenant_id))
     return recorded
 
 
-def _wake_after_commit(tenant_id: uuid.UUID) -> None:
+@dataclass
+class _Idle:
+    """Whether a command's events turned out to be nobody's work (set when its writes flush)."""
+
+    value: bool = False
+
+
+def _advance_idle(uow: UnitOfWork, tenant_id: uuid.UUID) -> _Idle:
+    """Queue, among the command's writes, the move of the checkpoints its events do not
+    concern; from where the previous command of this unit of work left them."""
+    head = uow.heads[tenant_id]
+    start, end = uow.idle_checked.get(tenant_id, head.start), head.position
+    uow.idle_checked[tenant_id] = end
+    idle, types = _Idle(), set(uow.event_types)
+
+    def advance() -> None:
+        idle.value = subscriptions.advance_idle(
+            tenant_id, from_position=start, to_position=end, event_types=types
+        )
+
+    uow.add(Statement(SubscriptionCheckpoint._meta.db_table, advance))
+    return idle
+
+
+@dataclass
+class _Wake:
+    """The after-commit nudge of one tenant: sent unless every command of the transaction
+    found its events were nobody's work."""
+
+    tenant_id: uuid.UUID
+    commands: list[_Idle]
+
+    @property
+    def hm_key(self) -> tuple[str, uuid.UUID]:
+        return ("hm_wake", self.tenant_id)
+
+    def __call__(self) -> None:
+        if not all(idle.value for idle in self.commands):
+            wakeups.wake(self.tenant_id)
+
+
+def _wake_after_commit(tenant_id: uuid.UUID, idle: _Idle) -> None:
     """One nudge per tenant per transaction, however many commands it runs (an HL7 ADT^A04 runs
     three): async subscribers read the store themselves, and each nudge in the embedded mode is
     a drain the caller waits for. A savepoint rolled back takes its queued nudge with it, so a
     later command in the same transaction queues its own."""
     connection = transaction.get_connection()
-    key = ("hm_wake", tenant_id)
-    if any(getattr(func, "hm_key", None) == key for _, func, _ in connection.run_on_commit):
-        return
-    wake = partial(wakeups.wake, tenant_id)
-    wake.hm_key = key  # type: ignore[attr-defined]
-    transaction.on_commit(wake, robust=True)
+    for _, func, _ in connection.run_on_commit:
+        if isinstance(func, _Wake) and func.tenant_id == tenant_id:
+            func.commands.append(idle)
+            return
+    transaction.on_commit(_Wake(tenant_id, [idle]), robust=True)
 
 
 def _dispatch_in_transaction(item: Recorded, *, modules: frozenset[str] | None = None) -> None:

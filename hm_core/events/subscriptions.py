@@ -10,7 +10,12 @@ transaction as its effects. PostgreSQL is the source of truth; the broker only w
   *whether*: `reconcile()` (run periodically by `manage.py run_reconciler`) wakes every
   subscription whose checkpoint lags the tenant's head;
 * a failing handler keeps its checkpoint before the failing event and retries with backoff,
-  without holding back the other subscriptions, which keep their own checkpoints.
+  without holding back the other subscriptions, which keep their own checkpoints;
+* nobody listening, no work: a command whose events no subscription wants, or only ones whose
+  tenant has no listener (no active webhook endpoint, no outbound channel), moves the
+  caught-up checkpoints past its own events in its own transaction (`advance_idle`, one
+  UPDATE) and wakes nobody. Listeners are configuration written by events under the same
+  tenant lock, so "no listener" is exact, never a stale cache.
 
 Tenant positions are gapless and committed in order (the tenant append lock), so "everything
 after my checkpoint" never skips an event that commits later.
@@ -27,7 +32,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Exists, Q, QuerySet, Sum
 
 from hm_core.common.time import utcnow
 from hm_core.events import store
@@ -37,6 +42,9 @@ from hm_core.events.models import Event, SubscriptionCheckpoint, TenantEventHead
 logger = logging.getLogger(__name__)
 
 AsyncHandler = Callable[[Any, EventMeta], None]
+# The rows whose existence means a tenant may want a subscription's work (e.g. its active
+# webhook endpoints); with none, the subscription has nothing to do for that tenant.
+Listeners = Callable[[uuid.UUID], QuerySet[Any]]
 MAX_BACKOFF = timedelta(minutes=10)
 
 
@@ -45,18 +53,32 @@ class AsyncSubscription:
     name: str
     handler: AsyncHandler
     event_types: frozenset[str] | None
+    listeners: Listeners | None = None
 
     def wants(self, event_type: str) -> bool:
         return self.event_types is None or event_type in self.event_types
+
+    def idle_when(self, tenant_id: uuid.UUID, event_types: set[str]) -> Q | None:
+        """The condition under which these events are no work for it: always (it wants none
+        of them), when the tenant has no listener, or never (None)."""
+        if not any(self.wants(t) for t in event_types):
+            return Q(name=self.name)
+        if self.listeners is None:
+            return None
+        return Q(Q(name=self.name), ~Exists(self.listeners(tenant_id)))
 
 
 _registry: dict[str, AsyncSubscription] = {}
 
 
 def async_subscriber(
-    name: str, *event_classes: type[DomainEvent], all_events: bool = False
+    name: str,
+    *event_classes: type[DomainEvent],
+    all_events: bool = False,
+    listeners: Listeners | None = None,
 ) -> Callable[[AsyncHandler], AsyncHandler]:
-    """Register an idempotent handler run by workers from its own checkpoint."""
+    """Register an idempotent handler run by workers from its own checkpoint; `listeners`
+    lets a command skip it for a tenant where nobody would receive its work."""
 
     def decorator(handler: AsyncHandler) -> AsyncHandler:
         if apps.ready:
@@ -64,7 +86,7 @@ def async_subscriber(
         if name in _registry:
             raise RuntimeError(f"async subscription {name!r} registered twice")
         types = None if all_events else frozenset(cls.event_type for cls in event_classes)
-        _registry[name] = AsyncSubscription(name, handler, types)
+        _registry[name] = AsyncSubscription(name, handler, types, listeners)
         return handler
 
     return decorator
@@ -72,6 +94,27 @@ def async_subscriber(
 
 def async_subscriptions() -> list[AsyncSubscription]:
     return [_registry[name] for name in sorted(_registry)]
+
+
+def advance_idle(
+    tenant_id: uuid.UUID, *, from_position: int, to_position: int, event_types: set[str]
+) -> bool:
+    """In the command's transaction: move every checkpoint that stood at `from_position` (caught
+    up before the command) and has no work in these events to `to_position`. True when all
+    subscriptions moved, i.e. there is nothing to wake anyone for."""
+    subs = async_subscriptions()
+    conditions = [c for c in (sub.idle_when(tenant_id, event_types) for sub in subs) if c]
+    if not conditions:
+        return not subs
+    idle = conditions[0]
+    for condition in conditions[1:]:
+        idle |= condition
+    moved = (
+        SubscriptionCheckpoint.objects.filter(tenant_id=tenant_id, position=from_position)
+        .filter(idle)
+        .update(position=to_position, updated_at=utcnow())
+    )
+    return moved == len(subs)
 
 
 def process_batch(name: str, tenant_id: uuid.UUID, *, limit: int = 200) -> int:

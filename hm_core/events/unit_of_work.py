@@ -59,6 +59,7 @@ class UnitOfWork:
     heads: dict[Any, Head] = field(default_factory=dict)
     versions: dict[Any, int] = field(default_factory=dict)  # stream id → version so far
     event_types: set[str] = field(default_factory=set)
+    idle_checked: dict[Any, int] = field(default_factory=dict)  # tenant → position (bus)
     _marks: list[_Mark] = field(default_factory=list)
     _internal: bool = False
     _root_next: bool = False

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import transaction
+from django.db.models import QuerySet
 
 from hm_core.common.time import utcnow
 from hm_core.events.base import DomainEvent, EventMeta
@@ -11,15 +14,15 @@ from hm_core.webhooks.delivery import deliver_soon
 from hm_core.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
-@async_subscriber("webhooks", all_events=True)
+def _active_endpoints(tenant_id: uuid.UUID) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(tenant_id=tenant_id, is_active=True)
+
+
+@async_subscriber("webhooks", all_events=True, listeners=_active_endpoints)
 def deliveries_create_when_event(event: DomainEvent, meta: EventMeta) -> None:
     """Queue the event for every active endpoint that wants it (once: unique per endpoint+event);
     delivery itself happens after commit, outside the checkpoint's transaction."""
-    endpoints = [
-        e
-        for e in WebhookEndpoint.objects.filter(tenant_id=meta.tenant_id, is_active=True)
-        if e.wants(meta.event_type)
-    ]
+    endpoints = [e for e in _active_endpoints(meta.tenant_id) if e.wants(meta.event_type)]
     if not endpoints:
         return
     now = utcnow()

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from hm_core.catalog.selectors import service_by_code
 from hm_core.common.errors import NotFound
@@ -43,7 +44,20 @@ def consent_permits_sharing(*, scope: Scope, patient_id: uuid.UUID) -> bool:
     return True
 
 
-@async_subscriber("hl7_outbound", OrderPlaced, ResultReleased, ResultCorrected)
+def _outbound_channels(tenant_id: uuid.UUID) -> QuerySet[Channel]:
+    """Channels that may send something; with none, the tenant's events are nobody's work."""
+    return Channel.all_tenants.filter(
+        tenant_id=tenant_id, protocol=Channel.Protocol.HL7V2, is_active=True
+    ).exclude(outbound_host="")
+
+
+@async_subscriber(
+    "hl7_outbound",
+    OrderPlaced,
+    ResultReleased,
+    ResultCorrected,
+    listeners=_outbound_channels,
+)
 def outbound_queue_when_event(
     event: OrderPlaced | ResultReleased | ResultCorrected, meta: EventMeta
 ) -> None:

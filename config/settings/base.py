@@ -234,6 +234,12 @@ SENTRY_DSN = env.str("SENTRY_DSN", default="").strip()
 if SENTRY_DSN:
     sentry_init(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default="") or None)
 
+# Audit records of PHI reads commit without waiting for their WAL flush (PostgreSQL
+# `synchronous_commit = off` for that transaction only): a read costs no disk flush, and a
+# database crash may lose the last ~0.6 s of read records (never a clinical write). Set
+# AUDIT_READS_SYNCHRONOUS=1 to flush each read's record before the response goes out.
+HM_AUDIT_READS_SYNCHRONOUS = env.bool("AUDIT_READS_SYNCHRONOUS", default=False)
+
 # How long a stored idempotent response is replayed (contract: 24 h).
 HM_IDEMPOTENCY_TTL = timedelta(hours=env.int("IDEMPOTENCY_TTL_HOURS", default=24))
 # Outbound webhooks: attempts before a delivery is dead-lettered, backoff base, timeout, and

@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, TypeVar
 
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from hm_core.audit.models import AuditRecord
@@ -30,8 +32,14 @@ def phi_read_record(
     *, scope: Scope, patient_id: uuid.UUID | None, action: str, detail: dict[str, Any] | None = None
 ) -> None:
     """Record that the principal read `patient_id`'s data (who, when, IP, user agent)."""
+    _write_reads([_read_record(scope, patient_id, action, detail or {})])
+
+
+def _read_record(
+    scope: Scope, patient_id: uuid.UUID | None, action: str, detail: Detail
+) -> AuditRecord:
     ctx = scope.context
-    AuditRecord.objects.create(
+    return AuditRecord(
         tenant_id=scope.tenant_id,
         facility_id=scope.facility_id,
         kind=AuditRecord.Kind.READ,
@@ -43,8 +51,24 @@ def phi_read_record(
         ip=ctx.ip or "",
         user_agent=ctx.user_agent or "",
         occurred_at=utcnow(),
-        detail=detail or {},
+        detail=detail,
     )
+
+
+def _write_reads(records: list[AuditRecord]) -> None:
+    """One multi-row INSERT for all the records of a read. Inside a caller's transaction it
+    commits with it; alone, on PostgreSQL, its transaction skips the wait for the WAL flush
+    unless `HM_AUDIT_READS_SYNCHRONOUS` (a read must not cost a disk flush: see settings)."""
+    if not records:
+        return
+    if connection.in_atomic_block:
+        AuditRecord.objects.bulk_create(records)
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not settings.HM_AUDIT_READS_SYNCHRONOUS:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        AuditRecord.objects.bulk_create(records)
 
 
 def audited_read(
@@ -111,6 +135,5 @@ def audited_read_each(
     scope.require(permission)
     with scope_active(scope):
         loaded = load()
-        for patient_id, detail in reads(loaded):
-            phi_read_record(scope=scope, patient_id=patient_id, action=action, detail=detail)
+        _write_reads([_read_record(scope, p, action, detail) for p, detail in reads(loaded)])
         return loaded

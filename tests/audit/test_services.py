@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from hm_core.audit.models import AuditRecord
 from hm_core.audit.services import audited_read, audited_read_each
@@ -80,3 +82,43 @@ def test_audited_read_each_records_one_row_per_disclosed_patient(world):
         ],
         key=lambda r: r[2]["id"],
     )
+
+
+def test_a_read_disclosing_many_patients_writes_its_records_in_one_statement(world):
+    patients = [uuid.uuid4() for _ in range(25)]
+
+    with CaptureQueriesContext(connection) as sent:
+        audited_read_each(
+            scope=world.scope("admin"),
+            permission="patients.view",
+            action="probe.listed",
+            load=lambda: patients,
+            reads=lambda loaded: [(p, {}) for p in loaded],
+        )
+
+    inserts = [q["sql"] for q in sent.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1 and len(sent.captured_queries) <= 3  # (a savepoint around it)
+    assert sorted(p for _, p, _ in _reads(world)) == sorted(patients)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_read_alone_commits_its_record_without_waiting_for_the_wal_flush(world, settings):
+    def read() -> list[str]:
+        with CaptureQueriesContext(connection) as sent:
+            audited_read(
+                scope=world.scope("admin"),
+                permission="patients.view",
+                action="probe.viewed",
+                load=lambda: "x",
+                patient_of=lambda _: None,
+            )
+        return [q["sql"] for q in sent.captured_queries]
+
+    relaxed = read()
+    settings.HM_AUDIT_READS_SYNCHRONOUS = True
+    strict = read()
+
+    assert "SET LOCAL synchronous_commit TO OFF" in relaxed
+    assert not any("synchronous_commit" in sql for sql in strict)
+    assert [a for a, _, _ in _reads(world)] == ["probe.viewed", "probe.viewed"]

@@ -270,7 +270,9 @@ def create_claim(
         coverage_id=coverage.coverage_id,
         currency=invoice.currency,
         lines=tuple(
-            ClaimLine(line=n, service_code=x.code, description=x.description, amount=x.amount)
+            ClaimLine(
+                line=n, service_code=x.code, description=x.description, amount=money(x.amount)
+            )
             for n, x in enumerate(invoice.lines, start=1)
         ),
         total=invoice.total,

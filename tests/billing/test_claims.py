@@ -364,3 +364,19 @@ def test_reads_of_claims_and_coverages_are_audited(billed_world, clerk, visit, c
         AuditRecord.all_tenants.filter(patient_id=visit.patient_id).values_list("action", flat=True)
     )
     assert {"claim.viewed", "claim.listed", "coverage.listed"} <= actions
+
+
+def test_a_payment_retried_with_its_idempotency_key_is_recorded_once(billed_world, clerk, visit):
+    body = {"invoice": str(account_stream_id(visit.id)), "payer": "patient", "amount": "30.00",
+            "method": "card", "reference": "POS-7"}  # fmt: skip
+    key = {"Idempotency-Key": "pay-visit-1"}
+
+    first = clerk.post(PAYMENTS, body, headers=key)
+    again = clerk.post(PAYMENTS, body, headers=key)
+
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert clerk.get(invoice_url(visit)).json()["paid"] == "30.00"
+    r = clerk.post(PAYMENTS, {**body, "amount": "31.00"}, headers=key)
+    assert r.status_code == 422 and error_of(r)["code"] == "idempotency_key_reused"

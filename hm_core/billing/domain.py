@@ -199,20 +199,6 @@ PAYABLE = (ADJUDICATED, PARTIALLY_PAID)
 PATIENT = "patient"
 
 
-def member_id_store(member_id: str) -> str:
-    """The coverage's member id as it is kept in events and rows.
-
-    The one place the member id is written: at-rest encryption (`hm_core.common.crypto`,
-    contract §18) wraps this value here, and `member_id_read` unwraps it.
-    """
-    return member_id
-
-
-def member_id_read(stored: str) -> str:
-    """The member id as the client sent it, from its stored form (see `member_id_store`)."""
-    return stored
-
-
 @dataclass(frozen=True)
 class CoverageTerms:
     """What a claim needs to know of a coverage."""

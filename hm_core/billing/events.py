@@ -77,7 +77,7 @@ class PayerCreated(DomainEvent):
 class CoverageAdded(DomainEvent):
     """A patient's coverage by a payer was recorded.
 
-    `member_id` holds the value as stored (`billing.domain.member_id_store`), never as typed
+    `member_id` holds the value as stored (`billing.member_ids.member_id_store`), never as typed
     when at-rest encryption is on.
     """
 

@@ -102,7 +102,7 @@ class Coverage(ScopedModel):
     id = models.UUIDField(primary_key=True)
     patient_id = models.UUIDField()
     payer_id = models.UUIDField()
-    # As stored (`domain.member_id_store`): ciphertext once at-rest encryption is wired in.
+    # As stored (`member_ids.member_id_store`): ciphertext once at-rest encryption is wired in.
     member_id = models.TextField()
     group_number = models.CharField(max_length=64, blank=True)
     plan_name = models.CharField(max_length=200, blank=True)

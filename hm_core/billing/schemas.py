@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 from ninja import Schema
 from pydantic import Field, PlainSerializer, WithJsonSchema, field_validator
 
-from hm_core.billing import domain
+from hm_core.billing import member_ids
 from hm_core.billing.domain import CLAIM_STATUSES, PATIENT, money
 from hm_core.common.schemas import InputSchema, PageParams
 
@@ -103,7 +103,7 @@ class CoverageOut(Schema):
 
     @staticmethod
     def resolve_member_id(coverage: Any) -> str:
-        return domain.member_id_read(coverage.member_id)
+        return member_ids.member_id_read(coverage.member_id)
 
 
 class CoveragePageOut(Schema):

@@ -119,10 +119,10 @@ def test_coverage_is_added_and_listed_primary_first(billed_world):
 
 
 def test_coverage_member_id_is_written_through_the_one_store_function(billed_world, monkeypatch):
-    from hm_core.billing import domain
+    from hm_core.billing import member_ids
 
-    monkeypatch.setattr(domain, "member_id_store", lambda value: f"sealed:{value}")
-    monkeypatch.setattr(domain, "member_id_read", lambda stored: stored.removeprefix("sealed:"))
+    monkeypatch.setattr(member_ids, "member_id_store", lambda value: f"sealed:{value}")
+    monkeypatch.setattr(member_ids, "member_id_read", lambda stored: stored.removeprefix("sealed:"))
     payer, patient = make_payer(billed_world), make_patient(billed_world)
 
     body = make_coverage(billed_world, patient.id, payer["id"], member_id="M-42")

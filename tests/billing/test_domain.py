@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from hm_core.billing import domain
-from hm_core.billing.errors import MixedCurrency
+from hm_core.billing.errors import ClaimNotAdjudicated, InvoiceNotFinal, MixedCurrency, Overpayment
+from hm_core.common.errors import InvalidTransition
 
 ENC, PAT = uuid.uuid4(), uuid.uuid4()
 
@@ -102,3 +104,80 @@ def test_reverse_skips_charges_already_reversed():
 
 def test_account_stream_is_stable_and_not_the_encounter_stream():
     assert domain.account_stream_id(ENC) == domain.account_stream_id(ENC) != ENC
+
+
+# --- claims and payments ----------------------------------------------------------------------
+
+CLAIM, PAYER_ID = uuid.uuid4(), uuid.uuid4()
+
+
+def final_invoice(*amounts: str) -> domain.Invoice:
+    return domain.invoice(
+        encounter_id=ENC,
+        lines=[line(a) for a in amounts],
+        status=domain.FINAL,
+        default_currency="USD",
+    )
+
+
+def submitted(*amounts: str) -> domain.ClaimState:
+    lines = {n: Decimal(a) for n, a in enumerate(amounts, start=1)}
+    return domain.ClaimState(claim_id=CLAIM, status=domain.SUBMITTED, line_amounts=lines)
+
+
+def test_claim_numbers_the_invoice_lines_and_refuses_an_open_invoice():
+    coverage = domain.CoverageTerms(uuid.uuid4(), PAT, PAYER_ID, date(2020, 1, 1), None)
+    event = domain.create_claim(
+        claim_id=CLAIM, invoice=final_invoice("50", "18"), patient_id=PAT, coverage=coverage,
+        diagnoses=[],
+    )  # fmt: skip
+    assert [(x.line, str(x.amount)) for x in event.lines] == [(1, "50.00"), (2, "18.00")]
+    assert event.payer_id == PAYER_ID and str(event.total) == "68.00"
+    open_invoice = domain.invoice(
+        encounter_id=ENC, lines=[line("5")], status=domain.OPEN, default_currency="USD"
+    )
+    with pytest.raises(InvoiceNotFinal):
+        domain.create_claim(
+            claim_id=CLAIM, invoice=open_invoice, patient_id=PAT, coverage=coverage, diagnoses=[]
+        )
+
+
+def test_adjudication_rounds_to_the_cent_and_denies_when_nothing_is_approved():
+    decisions = [domain.LineDecision(1, Decimal("10.005")), domain.LineDecision(2, Decimal("0"))]
+    [event] = domain.adjudicate(submitted("50", "18"), decisions=decisions)
+    assert (event.status, str(event.approved_total)) == ("ADJUDICATED", "10.01")
+
+    zero = [domain.LineDecision(1, Decimal("0")), domain.LineDecision(2, Decimal("0.004"))]
+    [denied] = domain.adjudicate(submitted("50", "18"), decisions=zero)
+    assert (denied.status, str(denied.approved_total)) == ("DENIED", "0.00")
+
+
+def test_adjudicating_a_draft_is_an_invalid_transition():
+    draft = domain.ClaimState(claim_id=CLAIM, status=domain.DRAFT, line_amounts={1: Decimal(1)})
+    with pytest.raises(InvalidTransition):
+        domain.adjudicate(draft, decisions=[domain.LineDecision(1, Decimal(1))])
+
+
+def test_the_patient_owes_what_no_payer_approved_and_the_payer_what_it_approved():
+    invoice = domain.invoice(
+        encounter_id=ENC, lines=[line("50"), line("18")], status=domain.FINAL,
+        default_currency="USD", settlement=domain.Settlement(approved=Decimal("58")),
+    )  # fmt: skip
+    settled = domain.Settlement(approved=Decimal("58"))
+    claim = domain.PayableClaim(CLAIM, Decimal("58.00"), Decimal("0.00"))
+
+    def pay(payer: str, amount: str, claim=None):
+        spec = domain.PaymentSpec(uuid.uuid4(), payer, Decimal(amount), "cash", "")
+        return domain.record_payment(
+            invoice=invoice, settlement=settled, patient_id=PAT, spec=spec, claim=claim
+        )
+
+    assert str(invoice.patient_responsibility) == "10.00"
+    assert str(pay(domain.PATIENT, "10").amount) == "10.00"
+    assert pay(str(PAYER_ID), "58", claim).claim_id == CLAIM
+    with pytest.raises(Overpayment):
+        pay(domain.PATIENT, "10.01")
+    with pytest.raises(Overpayment):
+        pay(str(PAYER_ID), "58.01", claim)
+    with pytest.raises(ClaimNotAdjudicated):
+        pay(str(PAYER_ID), "1")

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from hm_core.billing.domain import account_stream_id
 from hm_core.billing.models import Account, ChargeLine
 from hm_core.billing.services import invoice_view
 from hm_core.events.replay import rebuild
-from tests.billing.conftest import billing_rows, cancel, place, seed_catalog, set_price
+from tests.billing.conftest import (
+    adjudicate_body,
+    billing_rows,
+    cancel,
+    claim_rows,
+    closed_visit,
+    make_coverage,
+    make_payer,
+    place,
+    seed_catalog,
+    set_price,
+)
 from tests.encounters.conftest import make_encounter
 
 
@@ -69,3 +81,46 @@ def test_rebuild_runs_no_policies(billed_world):
     # then no consultation was charged a second time
     assert ChargeLine.all_tenants.count() == lines == 1
     assert Account.all_tenants.count() == 1
+
+
+def run_claims_scenario(world) -> None:
+    """Payers, coverages, a paid claim, a denied one, partial payments, an annex claim."""
+    payer, other = make_payer(world, "P1"), make_payer(world, "P2", "corporate")
+    admin = world.api("admin")
+    scenarios = ((None, ("50.00", "9.99")), (None, ("0", "0")), (world.annex, ("20.00",)))
+    for facility, amounts in scenarios:
+        codes = ("CBC",) if len(amounts) > 1 else ()
+        visit = closed_visit(world, *codes, facility=facility)
+        coverage = make_coverage(world, visit.patient_id, payer["id"])
+        make_coverage(world, visit.patient_id, other["id"], priority=2)
+        api = world.api("admin", facility=facility)
+        claim = api.post(
+            "/api/billing/claims/", {"encounter": str(visit.id), "coverage": coverage["id"]}
+        ).json()
+        api.post(f"/api/billing/claims/{claim['id']}/submit/")
+        api.post(f"/api/billing/claims/{claim['id']}/adjudicate/", adjudicate_body(*amounts))
+        invoice = str(account_stream_id(visit.id))
+        for who, amount in ((payer["id"], "20.00"), ("patient", "8.01")):
+            api.post(
+                "/api/billing/payments/",
+                {"invoice": invoice, "payer": who, "amount": amount, "method": "card"},
+            )
+    assert admin.get("/api/billing/claims/").json()["count"] == 2
+
+
+def test_rebuild_reproduces_claims_and_payments(billed_world):
+    # given claims in every state and payments by both payers
+    world = billed_world
+    run_claims_scenario(world)
+    live = claim_rows(world.tenant.id)
+    statuses = sorted(row["status"] for row in live["claims"])
+    assert statuses == ["DENIED", "PAID", "PARTIALLY_PAID"]
+    assert len(live["payments"]) == 5 and len(live["coverages"]) == 6
+    invoice_rows = billing_rows(world.tenant.id)
+
+    # when billing is replayed
+    rebuild(["billing"], tenant_ids=[world.tenant.id])
+
+    # then the claims read models are back, field for field
+    assert claim_rows(world.tenant.id) == live
+    assert billing_rows(world.tenant.id) == invoice_rows

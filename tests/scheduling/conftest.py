@@ -118,3 +118,12 @@ def event_count(world: World) -> int:
 def past_monday() -> date:
     today = datetime.now(tz=UTC).date()
     return today - timedelta(days=today.weekday() + 7)
+
+
+def book_body_of(world: World, patient: Patient, start: datetime) -> dict[str, Any]:
+    return {
+        "patient": str(patient.id),
+        "practitioner": str(world.users["doctor"].id),
+        "start": iso(start),
+        "reason": "Follow-up",
+    }

@@ -68,9 +68,7 @@ PERMISSIONS: dict[str, str] = {
     "notifications.view": "View patient notifications (reminders)",
 }
 
-_SCHEDULING_ALL = [
-    code for code in PERMISSIONS if code.startswith(("schedules.", "appointments."))
-]
+_SCHEDULING_ALL = [code for code in PERMISSIONS if code.startswith(("schedules.", "appointments."))]
 
 _ENCOUNTER_ALL = [code for code in PERMISSIONS if code.startswith("encounters.")]
 

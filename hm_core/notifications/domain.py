@@ -1,8 +1,8 @@
 """Reminder decisions — pure Python, no Django.
 
-    SCHEDULED → SENT | FAILED (attempts exhausted) | CANCELLED
-    SCHEDULED → SCHEDULED (a failed attempt to retry, or moved by a reschedule)
-    SENT | FAILED → SCHEDULED (moved: the appointment moved, the patient is reminded again)
+SCHEDULED → SENT | FAILED (attempts exhausted) | CANCELLED
+SCHEDULED → SCHEDULED (a failed attempt to retry, or moved by a reschedule)
+SENT | FAILED → SCHEDULED (moved: the appointment moved, the patient is reminded again)
 """
 
 from __future__ import annotations

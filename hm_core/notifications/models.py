@@ -6,8 +6,6 @@ so that the worker handed the message and the reconciler never both send one rem
 
 from __future__ import annotations
 
-import uuid
-
 from django.db import models
 
 from hm_core.common.models import ScopedModel

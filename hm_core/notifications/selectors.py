@@ -31,9 +31,7 @@ def notification_list(
     return qs.order_by("-created_at", "id")
 
 
-def notifications_of_appointment(
-    *, scope: Scope, appointment_id: uuid.UUID
-) -> list[Notification]:
+def notifications_of_appointment(*, scope: Scope, appointment_id: uuid.UUID) -> list[Notification]:
     return list(
         Notification.objects.for_scope(scope)
         .filter(appointment_id=appointment_id)

@@ -68,8 +68,12 @@ def notification_schedule_reminders(
                 start=start,
                 due_at=due,
             )
-            publish(scope=scope, stream=StreamRef(STREAM, notification_id), expected_version=0,
-                    events=events)
+            publish(
+                scope=scope,
+                stream=StreamRef(STREAM, notification_id),
+                expected_version=0,
+                events=events,
+            )
             ids.append(notification_id)
     _send_if_due(ids, due)
     return ids
@@ -96,9 +100,7 @@ def notification_cancel_reminders(*, scope: Scope, appointment_id: uuid.UUID, re
     _each(scope, appointment_id, lambda s: domain.cancel(s, reason=reason))
 
 
-def _each(
-    scope: Scope, appointment_id: uuid.UUID, decide: Decision
-) -> list[uuid.UUID]:
+def _each(scope: Scope, appointment_id: uuid.UUID, decide: Decision) -> list[uuid.UUID]:
     changed: list[uuid.UUID] = []
     with scope_active(scope), command_block():
         for notification in notifications_of_appointment(
@@ -106,8 +108,12 @@ def _each(
         ):
             events = decide(state_of(notification))
             if events:
-                publish(scope=scope, stream=StreamRef(STREAM, notification.id),
-                        expected_version=notification.version, events=events)
+                publish(
+                    scope=scope,
+                    stream=StreamRef(STREAM, notification.id),
+                    expected_version=notification.version,
+                    events=events,
+                )
                 changed.append(notification.id)
     return changed
 

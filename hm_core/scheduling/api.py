@@ -116,9 +116,7 @@ def appointment_view(
     request: HttpRequest, appointment_id: uuid.UUID, response: HttpResponse
 ) -> Appointment:
     """One appointment (the read is audited)."""
-    appointment = services.appointment_view(
-        scope=scope_of(request), appointment_id=appointment_id
-    )
+    appointment = services.appointment_view(scope=scope_of(request), appointment_id=appointment_id)
     return _etag(response, appointment)
 
 

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from hm_core.common.errors import InvalidTransition, ValidationFailed
@@ -54,7 +55,7 @@ class ScheduleSpec:
 
 
 def parse_hhmm(value: str) -> time:
-    """"09:30" → time(9, 30); "24:00" is not a time of day."""
+    """ "09:30" → time(9, 30); "24:00" is not a time of day."""
     hours, _, minutes = value.partition(":")
     if len(value) != 5 or not (hours.isdigit() and minutes.isdigit()):
         raise ValueError("expected HH:MM")
@@ -82,7 +83,7 @@ def create_schedule(
         by_day.setdefault(hours.weekday, []).append((start, end))
     for day, windows in by_day.items():
         windows.sort()
-        if any(a[1] > b[0] for a, b in zip(windows, windows[1:], strict=False)):
+        if any(a[1] > b[0] for a, b in pairwise(windows)):
             raise ValidationFailed.field("weekly", f"windows of weekday {day} overlap")
     ordered = tuple(sorted(weekly, key=lambda h: (h.weekday, h.start)))
     return [

@@ -8,8 +8,6 @@ transaction takes at BEGIN (`transaction_mode` IMMEDIATE) around the overlap che
 
 from __future__ import annotations
 
-import uuid
-
 from django.db import models
 
 from hm_core.common.models import ScopedModel

@@ -111,7 +111,7 @@ def overlap_of(
     end: datetime,
     exclude: uuid.UUID | None = None,
 ) -> str | None:
-    """"practitioner" or "patient" if an active appointment of either overlaps, else None."""
+    """ "practitioner" or "patient" if an active appointment of either overlaps, else None."""
     found = set(
         _active_overlapping(scope=scope, start=start, end=end, exclude=exclude)
         .filter(Q(practitioner_id=practitioner_id) | Q(patient_id=patient_id))

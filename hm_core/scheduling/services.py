@@ -65,8 +65,12 @@ def schedule_create(
         time_zone=facility_time_zone(tenant_id=scope.tenant_id, facility_id=scope.facility_id),
     )
     with scope_active(scope), command_block():
-        publish(scope=scope, stream=StreamRef("schedule", schedule_id), expected_version=0,
-                events=events)
+        publish(
+            scope=scope,
+            stream=StreamRef("schedule", schedule_id),
+            expected_version=0,
+            events=events,
+        )
         return schedule_get(scope=scope, schedule_id=schedule_id)
 
 
@@ -77,9 +81,7 @@ def _require_practitioner(scope: Scope, practitioner_id: uuid.UUID) -> None:
         facility_id=scope.facility_id,
         roles=PRACTITIONER_ROLES,
     ):
-        raise ValidationFailed.field(
-            "practitioner", "is not a doctor or nurse of this facility"
-        )
+        raise ValidationFailed.field("practitioner", "is not a doctor or nurse of this facility")
 
 
 def instant(scope: Scope, value: date | datetime, *, end: bool = False) -> datetime:
@@ -104,8 +106,9 @@ def slot_list(
     start = max(start, utcnow())
     with scope_active(scope):
         specs = _specs(scope, practitioner_id, start, end)
-        busy = busy_intervals(scope=scope, practitioner_id=practitioner_id, start=start,
-                              end=end + timedelta(days=1))
+        busy = busy_intervals(
+            scope=scope, practitioner_id=practitioner_id, start=start, end=end + timedelta(days=1)
+        )
     grid = sorted({slot for spec in specs for slot in domain.slots(spec, start, end)})
     return [(s, e) for s, e in grid if not any(b0 < e and s < b1 for b0, b1 in busy)]
 
@@ -235,31 +238,49 @@ def appointment_reschedule(
         specs = _specs(scope, state.practitioner_id, start, start)
         new_end = end or domain.default_end(specs, start)
         events = domain.reschedule(state, specs, start=start, end=new_end, now=utcnow())
-        _check_free(scope, state.practitioner_id, state.patient_id, start, new_end,
-                    exclude=state.appointment_id)
+        _check_free(
+            scope,
+            state.practitioner_id,
+            state.patient_id,
+            start,
+            new_end,
+            exclude=state.appointment_id,
+        )
         return events
 
-    return _transition(scope=scope, permission="appointments.manage",
-                       appointment_id=appointment_id, expected_version=expected_version,
-                       decide=decide)
+    return _transition(
+        scope=scope,
+        permission="appointments.manage",
+        appointment_id=appointment_id,
+        expected_version=expected_version,
+        decide=decide,
+    )
 
 
 def appointment_cancel(
     *, scope: Scope, appointment_id: uuid.UUID, reason: str, expected_version: int | None = None
 ) -> Appointment:
     """Cancel a booked appointment; its interval and its reminder are withdrawn."""
-    return _transition(scope=scope, permission="appointments.manage",
-                       appointment_id=appointment_id, expected_version=expected_version,
-                       decide=lambda s: domain.cancel(s, reason=reason))
+    return _transition(
+        scope=scope,
+        permission="appointments.manage",
+        appointment_id=appointment_id,
+        expected_version=expected_version,
+        decide=lambda s: domain.cancel(s, reason=reason),
+    )
 
 
 def appointment_mark_no_show(
     *, scope: Scope, appointment_id: uuid.UUID, expected_version: int | None = None
 ) -> Appointment:
     """The booked patient did not come (only once the appointment has started)."""
-    return _transition(scope=scope, permission="appointments.manage",
-                       appointment_id=appointment_id, expected_version=expected_version,
-                       decide=lambda s: domain.mark_no_show(s, now=utcnow()))
+    return _transition(
+        scope=scope,
+        permission="appointments.manage",
+        appointment_id=appointment_id,
+        expected_version=expected_version,
+        decide=lambda s: domain.mark_no_show(s, now=utcnow()),
+    )
 
 
 def appointment_check_in(
@@ -267,16 +288,24 @@ def appointment_check_in(
 ) -> Appointment:
     """The patient arrived: a policy creates and checks in the encounter the event names."""
     encounter_id = uuid.uuid4()
-    return _transition(scope=scope, permission="appointments.check_in",
-                       appointment_id=appointment_id, expected_version=expected_version,
-                       decide=lambda s: domain.check_in(s, encounter_id=encounter_id))
+    return _transition(
+        scope=scope,
+        permission="appointments.check_in",
+        appointment_id=appointment_id,
+        expected_version=expected_version,
+        decide=lambda s: domain.check_in(s, encounter_id=encounter_id),
+    )
 
 
 def appointment_fulfill(*, scope: Scope, appointment_id: uuid.UUID) -> Appointment:
     """The appointment's encounter closed (called by the policy on `encounter.closed`)."""
-    return _transition(scope=scope, permission="appointments.manage",
-                       appointment_id=appointment_id, expected_version=None,
-                       decide=domain.fulfill)
+    return _transition(
+        scope=scope,
+        permission="appointments.manage",
+        appointment_id=appointment_id,
+        expected_version=None,
+        decide=domain.fulfill,
+    )
 
 
 def appointment_view(*, scope: Scope, appointment_id: uuid.UUID) -> Appointment:

@@ -140,8 +140,10 @@ def test_a_sent_reminder_is_sent_again_for_the_new_time(world, settings):
     appointment = book(world, make_patient(world, phone=""), at(MONDAY, "09:00"))
     resend_due_notifications(timedelta(0))
     services.appointment_reschedule(
-        scope=world.scope("receptionist"), appointment_id=appointment.id,
-        start=at(MONDAY, "11:00"), end=None,
+        scope=world.scope("receptionist"),
+        appointment_id=appointment.id,
+        start=at(MONDAY, "11:00"),
+        end=None,
     )
     assert reminders(appointment.id)["email"].status == "SCHEDULED"
     resend_due_notifications(timedelta(0))
@@ -197,7 +199,10 @@ def test_a_failed_send_is_retried_then_sent(world, settings):
     assert statuses == ["SCHEDULED", "SCHEDULED", "SENT"]
     assert notification.attempts == 3 and notification.last_error == "TimeoutError"
     assert types(notification) == [
-        "notification.scheduled", "notification.failed", "notification.failed", "notification.sent"
+        "notification.scheduled",
+        "notification.failed",
+        "notification.failed",
+        "notification.sent",
     ]
     failed = Event.objects.filter(stream_id=notification.id, type="notification.failed").first()
     assert failed.payload["final"] is False
@@ -285,8 +290,9 @@ def test_a_reminder_withdrawn_during_its_send_stays_withdrawn(world, settings):
     assert "notification.sent" not in types(notification)
 
 
-def test_admins_list_notifications_by_patient_and_status(world, settings,
-                                                         django_assert_max_num_queries):
+def test_admins_list_notifications_by_patient_and_status(
+    world, settings, django_assert_max_num_queries
+):
     make_schedule(world)
     ada, bob = make_patient(world), make_patient(world, name="Bob", phone="")
     book(world, ada, at(MONDAY, "09:00"))

@@ -212,7 +212,9 @@ def test_booking_answers_201_booked_with_the_default_slot_length(world):
     assert response["ETag"] == '"1"'
     assert event_types(world, body["id"]) == ["appointment.booked"]
     # on the patient's timeline
-    entries = TimelineEntry.all_tenants.filter(patient_id=patient.id, event_type="appointment.booked")
+    entries = TimelineEntry.all_tenants.filter(
+        patient_id=patient.id, event_type="appointment.booked"
+    )
     assert entries.count() == 1
 
 
@@ -247,8 +249,10 @@ def test_overlapping_the_patient_is_409_patient_double_booked(world):
     book(world, patient, at(MONDAY, "09:00"))
     before = event_count(world)
 
-    body = {**book_body(world, patient, at(MONDAY, "09:00")),
-            "practitioner": str(world.users["nurse"].id)}
+    body = {
+        **book_body(world, patient, at(MONDAY, "09:00")),
+        "practitioner": str(world.users["nurse"].id),
+    }
     response = world.api("receptionist").post("/api/appointments/", body)
 
     assert response.status_code == 409
@@ -261,8 +265,10 @@ def test_the_patient_is_double_booked_across_facilities_too(world):
     make_schedule(world, facility=world.annex)
     patient = make_patient(world)
     book(world, patient, at(MONDAY, "09:00"), practitioner="doctor")
-    body = {**book_body(world, patient, at(MONDAY, "09:00")),
-            "practitioner": str(world.users["admin"].id)}
+    body = {
+        **book_body(world, patient, at(MONDAY, "09:00")),
+        "practitioner": str(world.users["admin"].id),
+    }
     # admin is no practitioner anywhere: outside schedule, not a leak of the other booking
     assert world.api("admin", world.annex).post("/api/appointments/", body).status_code == 422
     # the doctor at the annex is the same person: slot unavailable there too
@@ -329,8 +335,10 @@ def test_bad_bookings_are_422(world, change):
 def test_an_unknown_patient_is_404(world):
     make_schedule(world)
     patient = make_patient(world)
-    body = {**book_body(world, patient, at(MONDAY, "09:00")),
-            "patient": "00000000-0000-4000-8000-000000000000"}
+    body = {
+        **book_body(world, patient, at(MONDAY, "09:00")),
+        "patient": "00000000-0000-4000-8000-000000000000",
+    }
     assert world.api("receptionist").post("/api/appointments/", body).status_code == 404
 
 
@@ -369,7 +377,9 @@ def test_list_filters_and_detail(world, django_assert_max_num_queries):
     detail = api.get(f"/api/appointments/{later.id}/")
     assert detail.status_code == 200 and detail["ETag"] == '"1"'
     assert detail.json()["patient"] == str(ada.id)
-    assert AuditRecord.all_tenants.filter(action="appointment.viewed", patient_id=ada.id).count() == 1
+    assert (
+        AuditRecord.all_tenants.filter(action="appointment.viewed", patient_id=ada.id).count() == 1
+    )
 
 
 def test_list_query_count_does_not_grow(world, django_assert_max_num_queries):
@@ -398,7 +408,9 @@ def test_cancel_frees_the_slot(world):
     assert response.status_code == 200
     assert response.json()["status"] == "CANCELLED"
     assert response.json()["cancel_reason"] == "Patient called"
-    again = api.post("/api/appointments/", book_body(world, make_patient(world), at(MONDAY, "09:00")))
+    again = api.post(
+        "/api/appointments/", book_body(world, make_patient(world), at(MONDAY, "09:00"))
+    )
     assert again.status_code == 201
     twice = api.post(f"/api/appointments/{first.id}/cancel/", {"reason": "again"})
     assert twice.status_code == 409 and err(twice) == "invalid_transition"
@@ -412,7 +424,8 @@ def test_reschedule_moves_it_and_frees_the_old_slot_at_once(world):
     api = world.api("receptionist")
 
     response = api.post(
-        f"/api/appointments/{appointment.id}/reschedule/", {"start": iso(at(MONDAY, "10:00"))},
+        f"/api/appointments/{appointment.id}/reschedule/",
+        {"start": iso(at(MONDAY, "10:00"))},
         headers={"If-Match": '"1"'},
     )
 
@@ -422,24 +435,35 @@ def test_reschedule_moves_it_and_frees_the_old_slot_at_once(world):
         "2031-01-06T10:30:00Z",
     )
     assert response.json()["version"] == 2
-    freed = api.post("/api/appointments/", book_body(world, make_patient(world), at(MONDAY, "09:00")))
+    freed = api.post(
+        "/api/appointments/", book_body(world, make_patient(world), at(MONDAY, "09:00"))
+    )
     assert freed.status_code == 201
     # the same rules: onto a taken slot, off the grid, in the past
-    taken = api.post(f"/api/appointments/{appointment.id}/reschedule/",
-                     {"start": iso(at(MONDAY, "09:00"))})
+    taken = api.post(
+        f"/api/appointments/{appointment.id}/reschedule/", {"start": iso(at(MONDAY, "09:00"))}
+    )
     assert err(taken) == "slot_unavailable"
-    off = api.post(f"/api/appointments/{appointment.id}/reschedule/",
-                   {"start": iso(at(MONDAY, "09:05"))})
+    off = api.post(
+        f"/api/appointments/{appointment.id}/reschedule/", {"start": iso(at(MONDAY, "09:05"))}
+    )
     assert err(off) == "outside_schedule"
     # overlapping only itself is fine (a longer visit from the same start)
-    longer = api.post(f"/api/appointments/{appointment.id}/reschedule/",
-                      {"start": iso(at(MONDAY, "10:00")), "end": iso(at(MONDAY, "11:00"))})
+    longer = api.post(
+        f"/api/appointments/{appointment.id}/reschedule/",
+        {"start": iso(at(MONDAY, "10:00")), "end": iso(at(MONDAY, "11:00"))},
+    )
     assert longer.status_code == 200
-    stale = api.post(f"/api/appointments/{appointment.id}/reschedule/",
-                     {"start": iso(at(MONDAY, "11:00"))}, headers={"If-Match": '"1"'})
+    stale = api.post(
+        f"/api/appointments/{appointment.id}/reschedule/",
+        {"start": iso(at(MONDAY, "11:00"))},
+        headers={"If-Match": '"1"'},
+    )
     assert stale.status_code == 412
     assert event_types(world, appointment.id) == [
-        "appointment.booked", "appointment.rescheduled", "appointment.rescheduled"
+        "appointment.booked",
+        "appointment.rescheduled",
+        "appointment.rescheduled",
     ]
 
 
@@ -455,9 +479,7 @@ def test_no_show_after_the_start(world, monkeypatch):
     make_schedule(world)
     appointment = book(world, make_patient(world), at(MONDAY, "09:00"))
     # the clock moves past the start
-    monkeypatch.setattr(
-        "hm_core.scheduling.services.utcnow", lambda: at(MONDAY, "09:20")
-    )
+    monkeypatch.setattr("hm_core.scheduling.services.utcnow", lambda: at(MONDAY, "09:20"))
     response = world.api("receptionist").post(f"/api/appointments/{appointment.id}/no-show/")
     assert response.status_code == 200 and response.json()["status"] == "NO_SHOW"
     assert event_types(world, appointment.id)[-1] == "appointment.marked_no_show"
@@ -491,8 +513,7 @@ def test_check_in_opens_a_checked_in_encounter_and_its_close_fulfils(world):
 
     # when the visit is closed
     scope = world.scope("doctor")
-    encounter_record_vitals(scope=scope, encounter_id=encounter.id,
-                            vitals=as_vitals(NORMAL_VITALS))
+    encounter_record_vitals(scope=scope, encounter_id=encounter.id, vitals=as_vitals(NORMAL_VITALS))
     encounter_start_consult(scope=scope, encounter_id=encounter.id)
     encounter_record_assessment(scope=scope, encounter_id=encounter.id, assessment="OK")
     encounter_record_plan(scope=scope, encounter_id=encounter.id, plan="Rest")
@@ -501,13 +522,21 @@ def test_check_in_opens_a_checked_in_encounter_and_its_close_fulfils(world):
     # then the appointment is fulfilled
     assert reload(world, appointment.id).status == "FULFILLED"
     assert event_types(world, appointment.id) == [
-        "appointment.booked", "appointment.checked_in", "appointment.fulfilled"
+        "appointment.booked",
+        "appointment.checked_in",
+        "appointment.fulfilled",
     ]
     timeline = set(
         TimelineEntry.all_tenants.filter(patient_id=patient.id).values_list("event_type", flat=True)
     )
-    assert {"appointment.booked", "appointment.checked_in", "appointment.fulfilled",
-            "encounter.created", "encounter.checked_in", "encounter.closed"} <= timeline
+    assert {
+        "appointment.booked",
+        "appointment.checked_in",
+        "appointment.fulfilled",
+        "encounter.created",
+        "encounter.checked_in",
+        "encounter.closed",
+    } <= timeline
 
 
 def test_an_encounter_not_from_an_appointment_closes_as_before(world):
@@ -527,12 +556,15 @@ def test_transitions_need_their_permission(world):
     )
     assert denied.status_code == 403
     assert world.api("lab_tech").get("/api/appointments/").status_code == 403
-    assert world.api("doctor").post(
-        f"/api/appointments/{appointment.id}/cancel/", {"reason": "x"}
-    ).status_code == 403
-    assert world.api("nurse").post(
-        f"/api/appointments/{appointment.id}/check-in/"
-    ).status_code == 200
+    assert (
+        world.api("doctor")
+        .post(f"/api/appointments/{appointment.id}/cancel/", {"reason": "x"})
+        .status_code
+        == 403
+    )
+    assert (
+        world.api("nurse").post(f"/api/appointments/{appointment.id}/check-in/").status_code == 200
+    )
 
 
 def test_unknown_ids_are_404(world):
@@ -548,8 +580,10 @@ def test_dates_in_the_past_listing(world):
     set_zone(world.main, "America/New_York")
     make_schedule(world, weekly=[{"weekday": 0, "start": "21:00", "end": "22:00"}])
     late = book(world, make_patient(world), datetime(2031, 1, 7, 2, 0, tzinfo=UTC))  # 21:00 EST
-    listed = world.api("receptionist").get(
-        "/api/appointments/", {"from": "2031-01-06", "to": "2031-01-06"}
-    ).json()
+    listed = (
+        world.api("receptionist")
+        .get("/api/appointments/", {"from": "2031-01-06", "to": "2031-01-06"})
+        .json()
+    )
     assert [a["id"] for a in listed["items"]] == [str(late.id)]
     assert date.fromisoformat(listed["items"][0]["start"][:10]) == date(2031, 1, 7)

@@ -81,8 +81,10 @@ def test_one_patient_booked_with_two_practitioners_at_once_wins_once(world):
     make_schedule(world, practitioner="nurse")
     patient = make_patient(world)
     results = _race(
-        [lambda who=who: book(world, patient, at(MONDAY, "11:00"), practitioner=who)
-         for who in ("doctor", "nurse") * 3]
+        [
+            lambda who=who: book(world, patient, at(MONDAY, "11:00"), practitioner=who)
+            for who in ("doctor", "nurse") * 3
+        ]
     )
     wins = [r for r in results if isinstance(r, Appointment)]
     assert len(wins) == 1, results

@@ -39,10 +39,14 @@ def test_weekly_hours_follow_the_facility_zone_across_the_spring_change():
     summer = domain.slots(berlin, utc(2031, 3, 31), utc(2031, 4, 1))
 
     # then 09:00 local is 08:00Z in winter and 07:00Z in summer
-    assert winter == [(utc(2031, 3, 24, 8), utc(2031, 3, 24, 8, 30)),
-                      (utc(2031, 3, 24, 8, 30), utc(2031, 3, 24, 9))]
-    assert summer == [(utc(2031, 3, 31, 7), utc(2031, 3, 31, 7, 30)),
-                      (utc(2031, 3, 31, 7, 30), utc(2031, 3, 31, 8))]
+    assert winter == [
+        (utc(2031, 3, 24, 8), utc(2031, 3, 24, 8, 30)),
+        (utc(2031, 3, 24, 8, 30), utc(2031, 3, 24, 9)),
+    ]
+    assert summer == [
+        (utc(2031, 3, 31, 7), utc(2031, 3, 31, 7, 30)),
+        (utc(2031, 3, 31, 7, 30), utc(2031, 3, 31, 8)),
+    ]
 
 
 def test_a_window_spanning_the_spring_jump_has_no_slot_in_the_missing_hour():
@@ -115,15 +119,18 @@ def test_create_schedule_refuses_overlapping_windows_and_windows_shorter_than_a_
     with pytest.raises(ValidationFailed):
         domain.create_schedule(
             **args,
-            weekly=[WeeklyHours(weekday=0, start="09:00", end="11:00"),
-                    WeeklyHours(weekday=0, start="10:30", end="12:00")],
+            weekly=[
+                WeeklyHours(weekday=0, start="09:00", end="11:00"),
+                WeeklyHours(weekday=0, start="10:30", end="12:00"),
+            ],
         )
     with pytest.raises(ValidationFailed):
-        domain.create_schedule(**args, weekly=[WeeklyHours(weekday=0, start="09:00",
-                                                            end="09:20")])
+        domain.create_schedule(**args, weekly=[WeeklyHours(weekday=0, start="09:00", end="09:20")])
     with pytest.raises(ValidationFailed):
-        domain.create_schedule(**{**args, "valid_to": date(2030, 1, 1)},
-                               weekly=[WeeklyHours(weekday=0, start="09:00", end="10:00")])
+        domain.create_schedule(
+            **{**args, "valid_to": date(2030, 1, 1)},
+            weekly=[WeeklyHours(weekday=0, start="09:00", end="10:00")],
+        )
 
 
 def state(status: str = domain.BOOKED, start: datetime | None = None) -> domain.AppointmentState:
@@ -148,16 +155,28 @@ def test_booking_refuses_the_past_and_off_grid_starts():
         "reason": "x",
     }
     with pytest.raises(StartInPast):
-        domain.book(grid, **common, start=utc(2031, 1, 6, 9), end=utc(2031, 1, 6, 9, 30),
-                    now=utc(2031, 1, 6, 10))
+        domain.book(
+            grid,
+            **common,
+            start=utc(2031, 1, 6, 9),
+            end=utc(2031, 1, 6, 9, 30),
+            now=utc(2031, 1, 6, 10),
+        )
     with pytest.raises(OutsideSchedule):
-        domain.book(grid, **common, start=utc(2031, 1, 6, 13), end=utc(2031, 1, 6, 13, 30),
-                    now=utc(2031, 1, 1))
+        domain.book(
+            grid,
+            **common,
+            start=utc(2031, 1, 6, 13),
+            end=utc(2031, 1, 6, 13, 30),
+            now=utc(2031, 1, 1),
+        )
     with pytest.raises(ValidationFailed):
-        domain.book(grid, **common, start=utc(2031, 1, 6, 9), end=utc(2031, 1, 6, 9),
-                    now=utc(2031, 1, 1))
-    [booked] = domain.book(grid, **common, start=utc(2031, 1, 6, 9), end=utc(2031, 1, 6, 10),
-                           now=utc(2031, 1, 1))
+        domain.book(
+            grid, **common, start=utc(2031, 1, 6, 9), end=utc(2031, 1, 6, 9), now=utc(2031, 1, 1)
+        )
+    [booked] = domain.book(
+        grid, **common, start=utc(2031, 1, 6, 9), end=utc(2031, 1, 6, 10), now=utc(2031, 1, 1)
+    )
     assert booked.event_type == "appointment.booked"
 
 

@@ -17,9 +17,10 @@ def test_another_tenant_gets_404_and_empty_lists(world, other_world):
     assert rival.get(f"/api/appointments/{appointment.id}/").status_code == 404
     for verb in ("check-in", "no-show"):
         assert rival.post(f"/api/appointments/{appointment.id}/{verb}/").status_code == 404
-    assert rival.post(
-        f"/api/appointments/{appointment.id}/cancel/", {"reason": "x"}
-    ).status_code == 404
+    assert (
+        rival.post(f"/api/appointments/{appointment.id}/cancel/", {"reason": "x"}).status_code
+        == 404
+    )
     assert rival.get("/api/appointments/").json()["count"] == 0
     assert rival.get("/api/schedules/").json()["count"] == 0
     slots = rival.get(

@@ -29,8 +29,9 @@ def run_scenario(world) -> None:
     b = book(world, make_patient(world, name="Bob", phone=""), at(MONDAY, "09:30"))
     c = book(world, make_patient(world, name="Cy", email=""), at(MONDAY, "10:00"))
     book(world, make_patient(world, name="Di"), at(MONDAY, "10:00"), practitioner="nurse")
-    services.appointment_reschedule(scope=scope, appointment_id=a.id, start=at(MONDAY, "11:00"),
-                                    end=None)
+    services.appointment_reschedule(
+        scope=scope, appointment_id=a.id, start=at(MONDAY, "11:00"), end=None
+    )
     services.appointment_cancel(scope=scope, appointment_id=b.id, reason="called off")
     services.appointment_check_in(scope=scope, appointment_id=c.id)
 

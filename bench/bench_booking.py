@@ -171,10 +171,10 @@ def report(world: dict[str, Any]) -> None:
     say(table(["run", "answers", "p50 ms", "p99 ms"], rows))
     ok = codes == Counter({201: SLOTS, 409: CLERKS - SLOTS}) and booked == SLOTS
     ok = ok and seq_codes == Counter({201: SEQUENTIAL})
+    verdict = "exactly one each" if ok else "WRONG"
     say(
-        f"booking: {codes[201]} of {CLERKS} concurrent bookings won {SLOTS} slots "
-        f"({'exactly one each' if ok else 'WRONG'}); p99 {ms(percentile(racing, 99))} ms contended, "
-        f"{ms(percentile(calm, 99))} ms uncontended"
+        f"booking: {codes[201]} of {CLERKS} concurrent bookings won {SLOTS} slots ({verdict}); "
+        f"p99 {ms(percentile(racing, 99))} ms contended, {ms(percentile(calm, 99))} ms uncontended"
     )
     if not ok:
         raise SystemExit(1)

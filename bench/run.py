@@ -190,6 +190,8 @@ def steps(sc: Scale) -> list[Step]:
         Step("rebuild", [*module, "bench.bench_rebuild"]),
         # Its own scratch database (created, migrated and dropped by the step itself).
         Step("dicom", [*module, "bench.bench_dicom"]),
+        # Its own scratch database too: 50 concurrent bookings of 10 slots, then 200 in a row.
+        Step("booking", [*module, "bench.bench_booking"]),
     ]
 
 

@@ -26,9 +26,12 @@ from hm_core.imaging.api import router as imaging_router
 from hm_core.imaging.dicomweb import router as dicomweb_router
 from hm_core.interop.api import router as interop_router
 from hm_core.lab.api import router as lab_router
+from hm_core.notifications.api import router as notifications_router
 from hm_core.orders.api import router as orders_router
 from hm_core.patients.api import router as patients_router
 from hm_core.rules.api import router as rules_router
+from hm_core.scheduling.api import router as appointments_router
+from hm_core.scheduling.api import schedules_router, slots_router
 from hm_core.tasks.api import router as tasks_router
 from hm_core.webhooks.api import router as webhooks_router
 
@@ -65,6 +68,10 @@ api.add_router("/webhooks/", webhooks_router)
 api.add_router("/interop/", interop_router)
 api.add_router("/imaging/", imaging_router)
 api.add_router("/rules/", rules_router)
+api.add_router("/schedules/", schedules_router)
+api.add_router("/slots/", slots_router)
+api.add_router("/appointments/", appointments_router)
+api.add_router("/notifications/", notifications_router)
 # DICOMweb paths have no trailing slash (`/api/dicomweb/studies`), as its clients send them.
 api.add_router("/dicomweb", dicomweb_router)
 

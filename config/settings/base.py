@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "hm_core.webhooks",
     "hm_core.interop",
     "hm_core.imaging",
+    "hm_core.scheduling",
+    "hm_core.notifications",
     "management",
 ]
 
@@ -157,6 +159,10 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="hm_core <noreply@localhost>")
+# With EMAIL_FILE_PATH set (and no EMAIL_BACKEND), e-mails are written to files there.
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default="") or None
+if EMAIL_FILE_PATH and not env.str("EMAIL_BACKEND", default=""):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -261,6 +267,15 @@ HM_WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
 # turns it off, e.g. when `manage.py run_reconciler` runs instead).
 HM_EMBEDDED_RECONCILER = env.bool("EMBEDDED_RECONCILER", default=True)
 HM_EMBEDDED_RECONCILER_SECONDS = env.int("EMBEDDED_RECONCILER_SECONDS", default=10)
+# Appointment reminders (contract §14): how long before the start, the SMS backend (a dotted
+# path: hm_core.notifications.sms.ConsoleBackend / FileBackend / LocmemBackend, or your
+# gateway's), and the retries of a failed send (attempts, exponential backoff base).
+HM_REMINDER_LEAD_MINUTES = env.int("REMINDER_LEAD_MINUTES", default=24 * 60)
+HM_SMS_BACKEND = env.str("SMS_BACKEND", default="hm_core.notifications.sms.ConsoleBackend")
+HM_SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(BASE_DIR / "var" / "sms"))
+HM_NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+HM_NOTIFICATION_BACKOFF_SECONDS = env.int("NOTIFICATION_BACKOFF_SECONDS", default=60)
+HM_NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=60)
 # Policies may raise events that raise events; past this depth the command is refused.
 HM_BUS_MAX_DEPTH = env.int("BUS_MAX_DEPTH", default=8)
 

@@ -14,5 +14,11 @@ HM_WEBHOOK_ALLOWED_NETWORKS = env.list(
 )
 HM_WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback receivers
 
-# Password reset emails are printed by `make run` unless EMAIL_BACKEND says otherwise.
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Password reset and reminder emails are printed by `make run` (written as files under
+# EMAIL_FILE_PATH when that is set) unless EMAIL_BACKEND says otherwise.
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends."
+    + ("filebased" if EMAIL_FILE_PATH else "console")  # noqa: F405
+    + ".EmailBackend",
+)

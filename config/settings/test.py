@@ -20,6 +20,8 @@ HM_WEBHOOK_ALLOWED_NETWORKS = env.list(
 HM_WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback receivers
 HM_EMBEDDED_RECONCILER = False  # tests run reconciler passes themselves
 HM_WEBHOOK_BACKOFF_SECONDS = 0  # retries are due at once; tests drive attempts explicitly
+HM_NOTIFICATION_BACKOFF_SECONDS = 0
+HM_SMS_BACKEND = "hm_core.notifications.sms.LocmemBackend"
 
 # Test databases are named per run (`test_hm_core_<run>_gw0`, ...): two checkouts, or two runs,
 # on one PostgreSQL server never drop each other's databases. xdist gives its workers one shared

@@ -55,9 +55,11 @@ def encounter_create(
     reason: str,
     scheduled_at: datetime,
     visit_number: str = "",
+    encounter_id: uuid.UUID | None = None,
 ) -> Encounter:
     """Schedule a visit for a patient of the tenant at the caller's facility; a visit number
-    (another system's, e.g. HL7 PV1-19) is unique per facility: 409 `duplicate_visit_number`."""
+    (another system's, e.g. HL7 PV1-19) is unique per facility: 409 `duplicate_visit_number`.
+    `encounter_id` is given when an event already named the visit (an appointment's check-in)."""
     scope.require("encounters.create")
     with scope_active(scope), transaction.atomic():
         patient_get(scope=scope, patient_id=patient_id)
@@ -65,7 +67,7 @@ def encounter_create(
             raise Conflict(
                 "An encounter with this visit number exists.", code="duplicate_visit_number"
             )
-        encounter_id = uuid.uuid4()
+        encounter_id = encounter_id or uuid.uuid4()
         events = domain.create(
             encounter_id=encounter_id,
             patient_id=patient_id,

@@ -67,7 +67,16 @@ PERMISSIONS: dict[str, str] = {
     "interop.replay": "Replay interface messages",
     "imaging.view": "View imaging studies, instances and DICOMweb queries",
     "imaging.store": "Store DICOM instances (DICOMweb STOW-RS)",
+    "schedules.view": "View practitioners' schedules and free slots",
+    "schedules.manage": "Create practitioners' schedules",
+    "appointments.view": "View appointments",
+    "appointments.book": "Book appointments",
+    "appointments.manage": "Cancel, reschedule and mark appointments as no-show",
+    "appointments.check_in": "Check patients in for their appointments",
+    "notifications.view": "View patient notifications (reminders)",
 }
+
+_SCHEDULING_ALL = [code for code in PERMISSIONS if code.startswith(("schedules.", "appointments."))]
 
 _ENCOUNTER_ALL = [code for code in PERMISSIONS if code.startswith("encounters.")]
 
@@ -93,6 +102,10 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
         "tasks.view",
         "tasks.work",
         "imaging.view",
+        "schedules.view",
+        "appointments.view",
+        "appointments.book",
+        "appointments.check_in",
     ],
     "nurse": [
         "patients.view",
@@ -111,6 +124,10 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
         "tasks.view",
         "tasks.work",
         "imaging.view",
+        "schedules.view",
+        "appointments.view",
+        "appointments.book",
+        "appointments.check_in",
     ],
     "lab_tech": [
         "orders.view",
@@ -133,6 +150,7 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
         "encounters.create",
         "encounters.check_in",
         "encounters.cancel",
+        *_SCHEDULING_ALL,
     ],
     "billing_clerk": [
         "patients.view",

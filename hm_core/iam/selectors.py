@@ -97,3 +97,25 @@ def facility_first(*, tenant_id: uuid.UUID) -> uuid.UUID | None:
         .values_list("id", flat=True)
         .first()
     )
+
+
+def facility_time_zone(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> str:
+    """The IANA zone the facility keeps its hours in (`UTC` unless an admin set one)."""
+    zone = Facility.objects.filter(tenant_id=tenant_id, id=facility_id).values_list(
+        "time_zone", flat=True
+    )
+    return next(iter(zone), "UTC")
+
+
+def user_has_role_in_facility(
+    *, user_id: uuid.UUID, tenant_id: uuid.UUID, facility_id: uuid.UUID, roles: tuple[str, ...]
+) -> bool:
+    """Whether the active user holds one of `roles` through an active membership there."""
+    return FacilityMembership.objects.filter(
+        user_id=user_id,
+        user__is_active=True,
+        tenant_id=tenant_id,
+        facility_id=facility_id,
+        is_active=True,
+        roles__code__in=roles,
+    ).exists()

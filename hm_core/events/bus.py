@@ -138,7 +138,7 @@ def _wake_after_commit(tenant_id: uuid.UUID) -> None:
     key = ("hm_wake", tenant_id)
     if any(getattr(func, "hm_key", None) == key for _, func, _ in connection.run_on_commit):
         return
-    wake = partial(wakeups.wake, tenant_id)
+    wake = partial(wakeups.committed, tenant_id)
     wake.hm_key = key  # type: ignore[attr-defined]
     transaction.on_commit(wake, robust=True)
 

@@ -51,6 +51,8 @@ ALLOWED_HOSTS = env.list(
 )
 
 INSTALLED_APPS = [
+    # First: its `runserver` serves the ASGI application (HTTP and /ws/events/) in `make run`.
+    "daphne",
     "hm_core.iam.admin_site.HmAdminConfig",  # django.contrib.admin, superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -307,7 +309,14 @@ LOGGING = {
             "filters": ["no_query_string"],
             "level": "INFO",
             "propagate": False,
-        }
+        },
+        # daphne's runserver (`make run`) logs each request's path with its query string.
+        "django.channels.server": {
+            "handlers": ["console"],
+            "filters": ["no_query_string"],
+            "level": "INFO",
+            "propagate": False,
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

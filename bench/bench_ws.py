@@ -3,8 +3,9 @@
 `make serve` (gunicorn with one uvicorn worker, production settings, no REDIS_URL: PostgreSQL
 NOTIFY after commit) on a scratch database of this process's own (`<BENCH_DB>_ws_<pid>`,
 created, migrated and dropped here). 200 sockets of the demo nurse subscribe to `tasks`; this
-process then checks patients in through the services at a steady rate, each check-in one
-transaction whose commit it stamps (an on-commit hook registered before the command's own), and
+bench's second process checks patients in through the services at a steady rate (the sockets'
+process shares no GIL with it), each check-in one transaction whose commit it stamps (an
+on-commit hook registered before the command's own), and
 every socket must receive every `task.created` it causes. Reported: commit-to-push latency over
 all (socket, event) pairs, p50/p99 (goal p99 < 250 ms), and the worker's resident memory per
 open socket (RSS with 200 sockets minus RSS with 1, over 199).
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
 import signal
 import tempfile
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -79,26 +80,29 @@ def scheduled_encounters(scope: Any, count: int) -> list[uuid.UUID]:
     return ids
 
 
-def check_in_stream(scope: Any, encounters: list[uuid.UUID], stamps: dict[int, float]) -> None:
-    """Check each visit in at RATE per second; stamp each commit with its task's position."""
+def check_in_stream(db: str, encounters: list[str], stamps: Any) -> None:
+    """In its own process (the sockets' process must not share a GIL with the commands):
+    check each visit in at RATE per second; stamp each commit with its task's position.
+    `time.perf_counter` is CLOCK_MONOTONIC, one clock for every process of the machine."""
+    django_setup(db)
     from django.db import connection, transaction
 
+    from bench.world import scope_for, tenant_info
     from hm_core.encounters.services import encounter_check_in
     from hm_core.events.models import Event
 
+    scope = scope_for(tenant_info("ws"), "nurse", request_id="bench-ws")
     began = time.perf_counter()
     try:
-        for i, encounter_id in enumerate(encounters):
+        for i, raw_id in enumerate(encounters):
             time.sleep(max(0.0, i / RATE - (time.perf_counter() - began)))
             committed: list[float] = []
             with transaction.atomic():
                 transaction.on_commit(partial(_stamp, committed))
-                encounter_check_in(scope=scope, encounter_id=encounter_id)
+                encounter_check_in(scope=scope, encounter_id=uuid.UUID(raw_id))
             position = (
                 Event.objects.filter(
-                    tenant_id=scope.tenant_id,
-                    type="task.created",
-                    payload__encounter_id=str(encounter_id),
+                    tenant_id=scope.tenant_id, type="task.created", payload__encounter_id=raw_id
                 )
                 .values_list("position", flat=True)
                 .get()
@@ -174,7 +178,7 @@ def start_server(db: str, port: int, log: Path) -> Any:
 
 
 async def measure(
-    port: int, auth: dict[str, str], pid: int, scope: Any, encounters: list[uuid.UUID]
+    port: int, auth: dict[str, str], pid: int, db: str, encounters: list[uuid.UUID]
 ) -> tuple[Inbox, dict[int, float], int, int]:
     inbox = Inbox()
     first = await open_sockets(port, auth, 1, inbox)
@@ -185,11 +189,18 @@ async def measure(
     await asyncio.sleep(1)
     rss_all = rss_kib(pid)
     listeners = [asyncio.ensure_future(listen(ws, inbox)) for ws in sockets]
-    stamps: dict[int, float] = {}
-    writer = threading.Thread(target=check_in_stream, args=(scope, encounters, stamps))
-    writer.start()
-    while writer.is_alive():
-        await asyncio.sleep(0.1)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        shared = manager.dict()
+        writer = context.Process(
+            target=check_in_stream, args=(db, [str(e) for e in encounters], shared)
+        )
+        writer.start()
+        while writer.is_alive():
+            await asyncio.sleep(0.1)
+        if writer.exitcode != 0:
+            raise RuntimeError(f"the check-in process failed with {writer.exitcode}")
+        stamps: dict[int, float] = dict(shared)
     deadline = time.perf_counter() + 10
     while time.perf_counter() < deadline and any(
         len(inbox.seen.get(p, [])) < SOCKETS for p in stamps
@@ -225,9 +236,7 @@ def main() -> None:
         server = start_server(db, port, logdir / "serve.log")
         try:
             pid = worker_pid(logdir / "serve.log")
-            inbox, stamps, rss_one, rss_all = asyncio.run(
-                measure(port, auth, pid, scope, encounters)
-            )
+            inbox, stamps, rss_one, rss_all = asyncio.run(measure(port, auth, pid, db, encounters))
         finally:
             stop_server(server)
     finally:

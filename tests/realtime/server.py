@@ -65,13 +65,14 @@ def asgi_server(**env: str) -> Iterator[Server]:
 
 
 def _wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    # Generous: the first request imports every router (seconds on a loaded 2-core machine).
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the ASGI server exited with {process.returncode}")
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/", timeout=1)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health/", timeout=15)
             return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError("the ASGI server did not start within 30 s")
+    raise RuntimeError("the ASGI server did not start within 90 s")

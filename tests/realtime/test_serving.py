@@ -79,7 +79,7 @@ def _request(port: int, line: str, padding: str) -> bytes:
     deadline = time.monotonic() + 30
     while True:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
                 sock.sendall(
                     f"{line}\r\nHost: 127.0.0.1\r\nX-Padding: {padding}\r\n"
                     "Connection: close\r\n\r\n".encode()

@@ -25,7 +25,7 @@ DICOM_HOST ?= 127.0.0.1
 DICOM_PORT ?= 11112
 DICOM_AE_TITLE ?= HMCORE
 
-# Production serving: gunicorn, 2 x cores + 1 sync workers by default (WEB_CONCURRENCY).
+# Production serving: gunicorn, 2 x cores + 1 uvicorn (ASGI) workers by default (WEB_CONCURRENCY).
 WEB_CONCURRENCY ?= $(shell echo $$(( $$(nproc) * 2 + 1 )))
 WORKER_PROCESSES ?= 1
 WORKER_THREADS ?= 4
@@ -46,15 +46,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 migrate: install ## Apply migrations (SQLite under var/ unless DATABASE_URL is set)
 	$(BIN)/python manage.py migrate --noinput
 
-run: migrate ## Migrate, bootstrap the demo tenant and serve on 127.0.0.1:8000 (make run PORT=8001 for another port)
+run: migrate ## Migrate, bootstrap the demo tenant and serve HTTP + WebSocket on 127.0.0.1:8000 (PORT=8001 for another)
 	$(BIN)/python manage.py bootstrap_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-serve: install ## Production server: gunicorn + prod settings (needs SECRET_KEY, DATABASE_URL)
+serve: install ## Production server: gunicorn + uvicorn workers (ASGI: HTTP and /ws/events/), prod settings
 	DJANGO_SETTINGS_MODULE=$(PROD_SETTINGS) $(BIN)/python manage.py migrate --noinput
 	DJANGO_SETTINGS_MODULE=$(PROD_SETTINGS) $(BIN)/python manage.py collectstatic --noinput -v0
 	DJANGO_SETTINGS_MODULE=$(PROD_SETTINGS) $(BIN)/gunicorn -c config/gunicorn.py \
-	  config.wsgi:application --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY)
+	  config.asgi:application -k config.uvicorn_worker.HmUvicornWorker \
+	  --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY)
 
 worker: install ## Async subscribers: dramatiq workers on REDIS_URL plus the reconciler
 	@test -n "$$REDIS_URL" || { echo "REDIS_URL is not set: without a broker, async subscribers run in-process"; exit 1; }

@@ -153,6 +153,8 @@ def steps(sc: Scale) -> list[Step]:
         Step("append", [*module, "bench.bench_append"]),
         Step("http", [*module, "bench.bench_http"]),
         Step("mllp", [*module, "bench.bench_mllp"]),
+        # Its own scratch database too: 200 sockets on make serve, a stream of check-ins.
+        Step("ws", [*module, "bench.bench_ws"]),
         Step(
             "gen small store",
             [

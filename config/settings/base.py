@@ -51,6 +51,8 @@ ALLOWED_HOSTS = env.list(
 )
 
 INSTALLED_APPS = [
+    # First: its `runserver` serves the ASGI application (HTTP and /ws/events/) in `make run`.
+    "daphne",
     "hm_core.iam.admin_site.HmAdminConfig",  # django.contrib.admin, superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -83,6 +85,7 @@ INSTALLED_APPS = [
     "hm_core.imaging",
     "hm_core.scheduling",
     "hm_core.notifications",
+    "hm_core.realtime",
     "management",
 ]
 
@@ -104,6 +107,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
 
 TEMPLATES = [
     {
@@ -176,6 +180,30 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # Wake-ups are sent after a command commits, on the request path: a hung Redis may cost the
 # request this much (connect, then read), never more; the reconciler makes up for lost sends.
 HM_BROKER_SEND_TIMEOUT_MS = env.int("BROKER_SEND_TIMEOUT_MS", default=50)
+
+# Real-time events (contract §19, docs/realtime.md). With REDIS_URL, commits are announced to
+# every ASGI process through channels-redis's pub/sub layer; without it, PostgreSQL NOTIFY
+# (sent after commit) or, on SQLite, a poll of the tenants' heads every HM_REALTIME_POLL_MS.
+# With a broker or NOTIFY the poll still runs, slower, so that a lost announcement only delays.
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
+    "default": (
+        {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "hm_rt"},
+        }
+        if REDIS_URL
+        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    )
+}
+HM_REALTIME_POLL_MS = env.int("REALTIME_POLL_MS", default=100)
+HM_REALTIME_SAFETY_POLL_MS = env.int("REALTIME_SAFETY_POLL_MS", default=2000)
+# How often an open socket re-reads its user's membership (revocation closes it with 4403).
+HM_REALTIME_RECHECK_SECONDS = env.float("REALTIME_RECHECK_SECONDS", default=10.0)
+HM_REALTIME_AUTH_TIMEOUT_SECONDS = env.float("REALTIME_AUTH_TIMEOUT_SECONDS", default=10.0)
+# `after` may reach this many events back; further is refused (`replay_too_long`): use REST.
+HM_REALTIME_MAX_REPLAY = env.int("REALTIME_MAX_REPLAY", default=20000)
+# Events queued for one slow socket before it falls back to reading the store itself.
+HM_REALTIME_QUEUE_MAX = env.int("REALTIME_QUEUE_MAX", default=2000)
 
 # Sign-in lockout and rate-limit counters (contract §17) live in the cache: Redis when
 # REDIS_URL is set (shared by every process), else this process's memory.
@@ -302,7 +330,14 @@ LOGGING = {
             "filters": ["no_query_string"],
             "level": "INFO",
             "propagate": False,
-        }
+        },
+        # daphne's runserver (`make run`) logs each request's path with its query string.
+        "django.channels.server": {
+            "handlers": ["console"],
+            "filters": ["no_query_string"],
+            "level": "INFO",
+            "propagate": False,
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -20,4 +20,9 @@ class StripQueryString(logging.Filter):
             record.args = tuple(
                 _QUERY.sub("", arg) if isinstance(arg, str) else arg for arg in record.args
             )
+        elif isinstance(record.args, dict):  # `%(path)s` style (daphne's runserver)
+            record.args = {
+                key: _QUERY.sub("", value) if isinstance(value, str) else value
+                for key, value in record.args.items()
+            }
         return True

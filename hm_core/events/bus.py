@@ -156,8 +156,9 @@ def _advance_idle(uow: UnitOfWork, tenant_id: uuid.UUID) -> _Idle:
 
 @dataclass
 class _Wake:
-    """The after-commit nudge of one tenant: sent unless every command of the transaction
-    found its events were nobody's work."""
+    """The after-commit nudge of one tenant: commit listeners (sockets) always hear of it; the
+    async subscriptions are woken unless every command of the transaction found its events
+    were nobody's work."""
 
     tenant_id: uuid.UUID
     commands: list[_Idle]
@@ -167,8 +168,8 @@ class _Wake:
         return ("hm_wake", self.tenant_id)
 
     def __call__(self) -> None:
-        if not all(idle.value for idle in self.commands):
-            wakeups.wake(self.tenant_id)
+        busy = not all(idle.value for idle in self.commands)
+        wakeups.committed(self.tenant_id, wake_subscriptions=busy)
 
 
 def _wake_after_commit(tenant_id: uuid.UUID, idle: _Idle) -> None:

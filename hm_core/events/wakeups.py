@@ -11,12 +11,17 @@ import contextlib
 import contextvars
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from hm_core.events import subscriptions
 from hm_core.events.broker import DRAIN_TENANT, QUEUE, send, uses_workers
 
 logger = logging.getLogger(__name__)
+
+# Told, after each commit, that a tenant's log moved (the realtime fan-out registers here from
+# its apps.py ready(): this package imports no domain module). One call per tenant per
+# transaction, never per event; a listener must be cheap and must not raise.
+_commit_listeners: list[Callable[[uuid.UUID], None]] = []
 
 _deferred: contextvars.ContextVar[set[uuid.UUID] | None] = contextvars.ContextVar(
     "hm_deferred_wakes", default=None
@@ -39,6 +44,24 @@ def deferred_wakes() -> Iterator[set[uuid.UUID]]:
 def drain_now(tenants: set[uuid.UUID]) -> None:
     """Run the drains `deferred_wakes` collected (in whatever thread the caller chooses)."""
     for tenant_id in sorted(tenants):
+        wake(tenant_id)
+
+
+def on_tenant_committed(listener: Callable[[uuid.UUID], None]) -> None:
+    """Register `listener(tenant_id)`, called after every commit that appended events."""
+    if listener not in _commit_listeners:
+        _commit_listeners.append(listener)
+
+
+def committed(tenant_id: uuid.UUID, *, wake_subscriptions: bool = True) -> None:
+    """After a commit: tell the commit listeners first (a socket push is the cheap part),
+    then wake the async subscriptions (unless the command found it was nobody's work)."""
+    for listener in _commit_listeners:
+        try:
+            listener(tenant_id)
+        except Exception:  # a lost announcement only delays a push until the next poll
+            logger.warning("commit listener %r failed for tenant %s", listener, tenant_id)
+    if wake_subscriptions:
         wake(tenant_id)
 
 

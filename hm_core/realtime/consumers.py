@@ -1,0 +1,197 @@
+"""`/ws/events/`: authenticate, subscribe, replay what was missed, then push live (§19).
+
+Protocol (docs/realtime.md): the first message is `{"type": "auth", "token", "tenant_id",
+"facility_id"}` → `{"type": "ready"}`, or a close with 4401 (bad token) / 4403 (no membership)
+/ 4400 (not an auth message) / 4408 (none in time). Then one `{"type": "subscribe", "topics",
+"after"?}` → `{"type": "subscribed", "topics", "position"}`, the replay of `(after, position]`
+and live events, each once, in position order. `{"type": "ping"}` → `{"type": "pong"}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from hm_core.common.errors import HmError
+from hm_core.common.scope import RequestContext
+from hm_core.realtime import selectors, services
+from hm_core.realtime.errors import (
+    CLOSE_AUTH_TIMEOUT,
+    CLOSE_NO_MEMBERSHIP,
+    AlreadySubscribed,
+    BadMessage,
+    InvalidTopic,
+    ReplayTooLong,
+    SocketRefused,
+)
+from hm_core.realtime.feed import BATCH, Listener, db, hub
+from hm_core.realtime.items import CatchUp, Item
+from hm_core.realtime.visibility import Topic, parse_topic, push_wanted
+
+MAX_TOPICS = 50
+
+
+class EventsConsumer(AsyncWebsocketConsumer):
+    # No channel per socket: the process's feed reads each tenant once for all its sockets.
+    channel_layer_alias = "hm_realtime_sockets_use_the_feed"
+
+    session: services.Session | None = None
+    listener: Listener | None = None
+    topics: frozenset[Topic] = frozenset()
+    cursor = 0
+
+    async def connect(self) -> None:
+        self._tasks: list[asyncio.Task[Any]] = []
+        await self.accept()
+        self._spawn(self._auth_deadline())
+
+    async def disconnect(self, code: int) -> None:
+        if self.listener is not None:
+            hub().detach(self.listener)
+        for task in self._tasks:
+            task.cancel()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        message = _decode(text_data)
+        if self.session is None:
+            await self._authenticate(message)
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        try:
+            if kind == "subscribe":
+                await self._subscribe(message)
+            elif kind == "ping":
+                await self._send({"type": "pong"})
+            else:
+                raise BadMessage()
+        except HmError as error:
+            await self._send(services.error_message(error))
+
+    async def _authenticate(self, message: Any) -> None:
+        try:
+            session = await db(services.socket_authenticate)(message, context=self._context())
+        except SocketRefused as refused:
+            await self.close(code=refused.close_code)
+            return
+        self.session = session
+        self.listener = Listener(session.viewer.tenant_id)
+        self._spawn(self._recheck())
+        await self._send({"type": "ready"})
+
+    async def _subscribe(self, message: dict[str, Any]) -> None:
+        assert self.session is not None and self.listener is not None  # noqa: S101 - authenticated
+        if self.topics:
+            raise AlreadySubscribed()
+        topics, after = _subscription(message)
+        await db(services.topics_authorize)(session=self.session, topics=topics)
+        await hub().attach(self.listener)  # queue live items before reading the head
+        head = (await db(selectors.tenant_heads)([self.session.viewer.tenant_id]))[
+            self.session.viewer.tenant_id
+        ]
+        if after is not None and head - after > settings.HM_REALTIME_MAX_REPLAY:
+            hub().detach(self.listener)
+            raise ReplayTooLong(details={"position": head})
+        self.topics = frozenset(topics)
+        self.cursor = head if after is None else min(after, head)
+        await self._send(
+            {"type": "subscribed", "topics": [str(t) for t in topics], "position": head}
+        )
+        await self._fill(head)
+        self._spawn(self._pump(self.listener))
+
+    async def _fill(self, upto: int) -> None:
+        """Push the matching events of `(cursor, upto]`, read from the store."""
+        assert self.session is not None  # noqa: S101 - authenticated
+        while self.cursor < upto:
+            items = await db(selectors.events_between)(
+                tenant_id=self.session.viewer.tenant_id, after=self.cursor, upto=upto, limit=BATCH
+            )
+            if not items:
+                self.cursor = upto
+                break
+            for item in items:
+                await self._push(item)
+
+    async def _pump(self, listener: Listener) -> None:
+        """Live items, in order, each once: older than the cursor dropped, a gap read back."""
+        while True:
+            for entry in await listener.take():
+                if isinstance(entry, CatchUp):
+                    await self._fill(entry.upto)
+                elif entry.position > self.cursor:
+                    await self._fill(entry.position - 1)
+                    await self._push(entry)
+
+    async def _push(self, item: Item) -> None:
+        assert self.session is not None  # noqa: S101 - authenticated
+        self.cursor = item.position
+        if push_wanted(self.session.viewer, self.topics, item):
+            await self.send(text_data=item.text)
+
+    async def _recheck(self) -> None:
+        """Re-read the membership every HM_REALTIME_RECHECK_SECONDS, and at once when the
+        tenant's IAM events pass: a revoked membership closes the socket (4403)."""
+        assert self.session is not None and self.listener is not None  # noqa: S101
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.listener.recheck.wait(), settings.HM_REALTIME_RECHECK_SECONDS
+                )
+            self.listener.recheck.clear()
+            viewer = self.session.viewer
+            current = await db(services.viewer_reload)(
+                user_id=self.session.user_id,
+                tenant_id=viewer.tenant_id,
+                facility_id=viewer.facility_id,
+            )
+            if current is None:
+                await self.close(code=CLOSE_NO_MEMBERSHIP)
+                return
+            self.session = services.Session(self.session.user_id, current, self.session.context)
+
+    async def _auth_deadline(self) -> None:
+        await asyncio.sleep(settings.HM_REALTIME_AUTH_TIMEOUT_SECONDS)
+        if self.session is None:
+            await self.close(code=CLOSE_AUTH_TIMEOUT)
+
+    def _spawn(self, coroutine: Any) -> None:
+        self._tasks.append(asyncio.ensure_future(coroutine))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(message, separators=(",", ":")))
+
+    def _context(self) -> RequestContext:
+        headers = dict(self.scope.get("headers") or [])
+        client = self.scope.get("client") or (None, None)
+        agent = headers.get(b"user-agent", b"").decode("latin-1")[:300]
+        return RequestContext(
+            request_id=f"ws-{uuid.uuid4().hex}", ip=client[0], user_agent=agent or None
+        )
+
+
+def _decode(text: str | None) -> Any:
+    try:
+        return json.loads(text or "")
+    except ValueError:
+        return None
+
+
+def _subscription(message: dict[str, Any]) -> tuple[list[Topic], int | None]:
+    """Validate `topics` (1-50 known topics) and `after` (a position ≥ 0, optional)."""
+    raw = message.get("topics")
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_TOPICS:
+        raise InvalidTopic(details={"topics": raw if isinstance(raw, list) else None})
+    topics = [parse_topic(value) for value in raw]
+    bad = [value for value, topic in zip(raw, topics, strict=True) if topic is None]
+    if bad:
+        raise InvalidTopic(details={"topics": bad})
+    after = message.get("after")
+    if after is not None and (isinstance(after, bool) or not isinstance(after, int) or after < 0):
+        raise BadMessage("`after` is a position: an integer, 0 or more.")
+    return list(dict.fromkeys(t for t in topics if t is not None)), after

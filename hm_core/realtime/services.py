@@ -1,0 +1,119 @@
+"""The socket's use-cases: authenticate its first message, authorise its topics.
+
+Sync functions (the ORM); the consumer runs them off the event loop.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from ninja_jwt.exceptions import TokenError
+from ninja_jwt.tokens import AccessToken
+
+from hm_core.audit.services import audited_read
+from hm_core.common.errors import HmError
+from hm_core.common.scope import RequestContext, Scope
+from hm_core.encounters.selectors import encounter_get
+from hm_core.iam.selectors import principal_of_user
+from hm_core.patients.selectors import patient_get
+from hm_core.realtime.errors import (
+    CLOSE_BAD_MESSAGE,
+    CLOSE_BAD_TOKEN,
+    CLOSE_NO_MEMBERSHIP,
+    SocketRefused,
+)
+from hm_core.realtime.visibility import TOPIC_PERMISSIONS, Topic, Viewer
+
+
+@dataclass(frozen=True)
+class Session:
+    """Who holds the socket: re-read periodically, so that a revocation closes it."""
+
+    user_id: uuid.UUID
+    viewer: Viewer
+    context: RequestContext
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(
+            tenant_id=self.viewer.tenant_id,
+            facility_id=self.viewer.facility_id,
+            principal=self.viewer.principal,
+            context=self.context,
+        )
+
+
+def socket_authenticate(message: Any, *, context: RequestContext) -> Session:
+    """`{"type": "auth", "token", "tenant_id", "facility_id"}` → the session, or refused with
+    4400 (not an auth message), 4401 (bad token, inactive user), 4403 (no membership)."""
+    if not isinstance(message, dict) or message.get("type") != "auth":
+        raise SocketRefused(CLOSE_BAD_MESSAGE)
+    try:
+        user_id = uuid.UUID(str(AccessToken(str(message.get("token") or ""))["user_id"]))
+    except (TokenError, KeyError, ValueError):
+        raise SocketRefused(CLOSE_BAD_TOKEN) from None
+    try:
+        tenant_id = uuid.UUID(str(message.get("tenant_id")))
+        facility_id = uuid.UUID(str(message.get("facility_id")))
+    except ValueError:
+        raise SocketRefused(CLOSE_BAD_MESSAGE) from None
+    if not get_user_model().objects.filter(id=user_id, is_active=True).exists():
+        raise SocketRefused(CLOSE_BAD_TOKEN)  # as the REST API answers 401
+    viewer = viewer_reload(user_id=user_id, tenant_id=tenant_id, facility_id=facility_id)
+    if viewer is None:
+        raise SocketRefused(CLOSE_NO_MEMBERSHIP)
+    return Session(user_id=user_id, viewer=viewer, context=context)
+
+
+def viewer_reload(
+    *, user_id: uuid.UUID, tenant_id: uuid.UUID, facility_id: uuid.UUID
+) -> Viewer | None:
+    """The user's current principal in the facility; None once the membership (or the user,
+    or the facility) is no longer active."""
+    principal = principal_of_user(user_id=user_id, tenant_id=tenant_id, facility_id=facility_id)
+    if principal is None:
+        return None
+    return Viewer(tenant_id=tenant_id, facility_id=facility_id, principal=principal)
+
+
+def topics_authorize(*, session: Session, topics: list[Topic]) -> None:
+    """Refuse a topic the user may not read over REST: the permission, and for an encounter
+    or a patient its existence in this scope (404 like a missing one); those reads are
+    audited as the timelines' are."""
+    scope = session.scope
+    for topic in topics:
+        if topic.kind in ("tasks", "alerts") or topic.id is None:
+            scope.require(topic.permission)
+        elif topic.kind == "encounter":
+            _encounter_authorize(scope, encounter_id=topic.id)
+        else:
+            _patient_authorize(scope, patient_id=topic.id)
+
+
+def _encounter_authorize(scope: Scope, *, encounter_id: uuid.UUID) -> None:
+    audited_read(
+        scope=scope,
+        permission=TOPIC_PERMISSIONS["encounter"],
+        action="encounter.events_subscribed",
+        load=lambda: encounter_get(scope=scope, encounter_id=encounter_id),
+        patient_of=lambda encounter: encounter.patient_id,
+        detail=lambda encounter: {"encounter_id": str(encounter.id)},
+    )
+
+
+def _patient_authorize(scope: Scope, *, patient_id: uuid.UUID) -> None:
+    audited_read(
+        scope=scope,
+        permission=TOPIC_PERMISSIONS["patient"],
+        action="patient.events_subscribed",
+        load=lambda: patient_get(scope=scope, patient_id=patient_id),
+        patient_of=lambda patient: patient.id,
+    )
+
+
+def error_message(error: HmError, **extra: Any) -> dict[str, Any]:
+    """An `{"type": "error"}` message in the contract's error shape."""
+    return {"type": "error", **error.body(), **extra}

@@ -1,0 +1,92 @@
+"""Who may see which pushed event: the topics a socket may hold, and `event_visible`.
+
+`event_visible` is the one place that decides whether a viewer may see an event at all; the
+REST reads' rules live here in their socket form. Confidential patients (care-team only) plug
+in here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+from hm_core.common.scope import Principal
+from hm_core.realtime.items import Item
+
+TopicKind = Literal["tasks", "alerts", "encounter", "patient"]
+
+# What each topic needs, as the REST read of the same data does (tasks and alerts lists, the
+# encounter and patient timelines).
+TOPIC_PERMISSIONS: dict[str, str] = {
+    "tasks": "tasks.view",
+    "alerts": "alerts.view",
+    "encounter": "timelines.view",
+    "patient": "timelines.view",
+}
+# Streams whose events describe the patient as a whole, visible from every facility of the
+# tenant (the timeline's rule: demographics travel, clinical facts stay in their facility).
+TENANT_WIDE_STREAMS = frozenset({"patient"})
+
+
+@dataclass(frozen=True)
+class Topic:
+    kind: TopicKind
+    id: uuid.UUID | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.id is None else f"{self.kind}:{self.id}"
+
+    @property
+    def permission(self) -> str:
+        return TOPIC_PERMISSIONS[self.kind]
+
+    def matches(self, item: Item) -> bool:
+        """Whether the event belongs to this topic (visibility aside)."""
+        if self.kind == "tasks":
+            return item.stream_type == "task"
+        if self.kind == "alerts":
+            return item.stream_type == "alert"
+        if self.kind == "encounter":
+            return item.encounter_id == self.id
+        return item.patient_id == self.id
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The socket's user in its tenant and facility, as last read from the memberships."""
+
+    tenant_id: uuid.UUID
+    facility_id: uuid.UUID
+    principal: Principal
+
+
+def event_visible(viewer: Viewer, item: Item) -> bool:
+    """Whether `viewer` may see `item` at all: its facility's events, and patient-level facts
+    of the tenant. The single visibility decision of the socket (confidential patients: here)."""
+    if item.facility_id == viewer.facility_id:
+        return True
+    return item.stream_type in TENANT_WIDE_STREAMS
+
+
+def push_wanted(viewer: Viewer, topics: frozenset[Topic], item: Item) -> bool:
+    """Whether the socket gets `item`: a topic it holds the permission for matches, and the
+    viewer may see the event."""
+    return event_visible(viewer, item) and any(
+        topic.matches(item) and viewer.principal.may(topic.permission) for topic in topics
+    )
+
+
+def parse_topic(raw: object) -> Topic | None:
+    """`"tasks"`, `"alerts"`, `"encounter:<uuid>"`, `"patient:<uuid>"`; None if malformed."""
+    if not isinstance(raw, str):
+        return None
+    if raw in ("tasks", "alerts"):
+        return Topic(raw)  # type: ignore[arg-type]
+    kind, _, rest = raw.partition(":")
+    if kind not in ("encounter", "patient"):
+        return None
+    try:
+        return Topic(kind, uuid.UUID(rest))  # type: ignore[arg-type]
+    except ValueError:
+        return None

@@ -34,3 +34,5 @@ STORAGES["dicom"]["OPTIONS"]["location"] = DICOM_STORAGE_ROOT
 
 # The suite clears the cache before every test: never a shared Redis, whatever REDIS_URL says.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# One process: the principal cache is on, as it is in production with Redis.
+IAM_PRINCIPAL_CACHE_SECONDS = 30

@@ -61,6 +61,9 @@ class Api:
     def patch(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         return self._call("patch", path, body if body is not None else {}, headers)
 
+    def put(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        return self._call("put", path, body if body is not None else {}, headers)
+
     def delete(self, path: str, headers: dict[str, str] | None = None) -> Any:
         return self.client.delete(path, headers={**self.headers, **(headers or {})})
 

@@ -40,7 +40,7 @@ def _claims(token: str) -> _Claims:
     try:
         validated = AccessToken(token)
         return _Claims(
-            token_id=str(validated[jwt_settings.JTI_CLAIM]),
+            token_id=str(validated[jwt_settings.JTI_CLAIM or "jti"]),
             user_id=str(validated[jwt_settings.USER_ID_CLAIM]),
         )
     except (TokenError, KeyError):

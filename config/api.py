@@ -21,6 +21,7 @@ from hm_core.encounters.api import router as encounters_router
 from hm_core.health.api import router as health_router
 from hm_core.iam.api import router as auth_router
 from hm_core.iam.auth import scope_auth
+from hm_core.iam.lifecycle_api import router as iam_router
 from hm_core.idempotency.services import IdempotentReplay, replay_response
 from hm_core.imaging.api import router as imaging_router
 from hm_core.imaging.dicomweb import router as dicomweb_router
@@ -53,6 +54,7 @@ api = HmNinjaAPI(
 )
 
 api.add_router("/auth/", auth_router)
+api.add_router("/iam/", iam_router)
 api.add_router("/health/", health_router)
 api.add_router("/patients/", patients_router)
 api.add_router("/patients/", coverages_router)  # /patients/{id}/coverages/ (billing, §15)

@@ -223,6 +223,11 @@ CACHES: dict[str, dict[str, Any]] = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "hm"}
     )
 }
+# The principal of a request (user, membership, permissions) is cached per access token,
+# tenant and facility for this many seconds; the iam.* events orphan stale entries at once.
+# Without Redis the cache is each process's own, which another process's revocation cannot
+# reach: caching is then off (0) unless set explicitly (a single-process server may).
+IAM_PRINCIPAL_CACHE_SECONDS = env.int("IAM_PRINCIPAL_CACHE_SECONDS", default=30 if REDIS_URL else 0)
 # 5 failed token requests for one username, or 50 from one client address, within 15 minutes:
 # every token request for it is refused (429 too_many_attempts) until the window has passed.
 HM_LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)

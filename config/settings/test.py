@@ -36,3 +36,7 @@ STORAGES["dicom"]["OPTIONS"]["location"] = DICOM_STORAGE_ROOT
 
 # The suite clears the cache before every test: never a shared Redis, whatever REDIS_URL says.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The principal cache is off here, so the statement counts of other modules' tests do not
+# depend on whether a request is a user's first; tests/iam turns it on (tests/iam/conftest.py)
+# to prove that a hit costs nothing and that the iam events orphan stale entries.
+IAM_PRINCIPAL_CACHE_SECONDS = 0

@@ -23,7 +23,23 @@ class ScopedQuerySet(models.QuerySet[Any]):
         qs = self.filter(tenant_id=scope.tenant_id)
         if level == "facility":
             qs = qs.filter(facility_id=scope.facility_id)
+        if scope.principal.restricted:
+            qs = self._own_patient_only(qs, scope)
         return qs
+
+    def _own_patient_only(self, qs: ScopedQuerySet, scope: Scope) -> ScopedQuerySet:
+        """A patient's own account (role `patient`, contract §17) sees its own patient's rows
+        and no row of a model that names no patient: it fails closed."""
+        field = getattr(self.model, "patient_field", None) or (
+            "patient_id" if _has_field(self.model, "patient_id") else None
+        )
+        if field is None or scope.principal.patient_id is None:
+            return qs.none()
+        return qs.filter(**{field: scope.principal.patient_id})
+
+
+def _has_field(model: type[models.Model], name: str) -> bool:
+    return any(field.attname == name for field in model._meta.concrete_fields)
 
 
 class ScopedManager(models.Manager[Any]):
@@ -41,6 +57,9 @@ class ScopedModel(models.Model):
     """Base of every read model that belongs to a tenant and a facility."""
 
     scope_level: ClassVar[ScopeLevel] = "facility"
+    # The field naming the patient a row is about, for a patient's own account (None: a
+    # `patient_id` column if the model has one; a model without one is hidden from it).
+    patient_field: ClassVar[str | None] = None
 
     tenant_id = models.UUIDField(db_index=False)
     facility_id = models.UUIDField(db_index=False)

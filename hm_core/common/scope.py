@@ -26,6 +26,10 @@ class Principal:
     username: str
     roles: frozenset[str] = frozenset()
     permissions: frozenset[str] = frozenset()
+    # Role `patient` (contract §17): the one patient this principal may see; `restricted` is
+    # true for every holder of that role, linked or not, so an unlinked one sees nothing.
+    patient_id: uuid.UUID | None = None
+    restricted: bool = False
 
     @classmethod
     def system(cls, name: str = "system") -> Principal:

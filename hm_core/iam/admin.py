@@ -1,6 +1,8 @@
 """Onboarding in the admin: tenants, facilities, users, memberships and role grants.
 
-IAM is plain reference data (not event-sourced), so it is edited here. Clinical read models are
+A platform operator edits IAM rows here directly; tenant admins use the API, where each change
+is an `iam.*` event (lifecycle.py). Edits here orphan the cached principals they may change
+(`AccessChangeAdmin`) so they too take effect at the next request. Clinical read models are
 not registered: they change only through events, and their reads are audited (contract §3).
 """
 
@@ -13,6 +15,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
+from hm_core.iam import principal_cache
 from hm_core.iam.models import (
     Facility,
     FacilityMembership,
@@ -69,15 +72,43 @@ class TenantAdmin(admin.ModelAdmin):
     readonly_fields = ("grants_seeded", "created_at")
 
 
+class AccessChangeAdmin(admin.ModelAdmin):
+    """Saving or deleting a row that decides who may act orphans the affected cached principals
+    (a whole tenant's for facilities and grants, one user's for accounts and memberships)."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        _access_changed(form.instance)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        super().delete_model(request, obj)
+        _access_changed(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        rows = list(queryset)
+        super().delete_queryset(request, queryset)
+        for obj in rows:
+            _access_changed(obj)
+
+
+def _access_changed(obj: Any) -> None:
+    if isinstance(obj, User):
+        principal_cache.invalidate(user_ids=[obj.id])
+    elif isinstance(obj, FacilityMembership):
+        principal_cache.invalidate(user_ids=[obj.user_id])
+    elif isinstance(obj, Facility | RolePermission):
+        principal_cache.invalidate(tenant_id=obj.tenant_id)
+
+
 @admin.register(Facility)
-class FacilityAdmin(admin.ModelAdmin):
+class FacilityAdmin(AccessChangeAdmin):
     list_display = ("code", "name", "tenant", "is_active")
     list_filter = ("tenant", "is_active")
     search_fields = ("code", "name")
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin, AccessChangeAdmin):
     """Django's user admin (hashed passwords, password change form) plus the full name."""
 
     list_display = ("username", "full_name", "email", "is_active", "is_superuser", "last_login")
@@ -99,7 +130,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(FacilityMembership)
-class FacilityMembershipAdmin(admin.ModelAdmin):
+class FacilityMembershipAdmin(AccessChangeAdmin):
     """A user's roles in one facility: what the API's scope and permissions come from."""
 
     list_display = ("user", "facility", "tenant", "role_codes", "is_active")
@@ -125,7 +156,7 @@ class FacilityMembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(RolePermission)
-class RolePermissionAdmin(admin.ModelAdmin):
+class RolePermissionAdmin(AccessChangeAdmin):
     """Which permissions each role grants, per tenant (seeded by `ensure_roles`)."""
 
     list_display = ("tenant", "role", "permission")

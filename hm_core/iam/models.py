@@ -55,6 +55,24 @@ class User(AbstractUser):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     full_name = models.CharField(max_length=200, blank=True)
+    # The tenant whose admins administer the account (None: made by a platform operator, e.g.
+    # bootstrap_demo; a tenant's admins then administer it while all its memberships are
+    # theirs). Not named `tenant_id`: a user signs in before any tenant is chosen, so the
+    # table must stay outside per-tenant row filters keyed on that column name.
+    home_tenant = models.ForeignKey(
+        Tenant, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+    )
+    # Role `patient`: the one patient record of `home_tenant` this account may see (§17).
+    patient_id = models.UUIDField(null=True, blank=True)
+
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["home_tenant", "patient_id"],
+                condition=models.Q(patient_id__isnull=False),
+                name="iam_user_one_account_per_patient",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.username

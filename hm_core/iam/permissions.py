@@ -14,6 +14,11 @@ ROLES: dict[str, str] = {
     "integration": "Interface engine (service account)",
 }
 
+# A patient's own account (contract §17) is no staff role: `bootstrap_demo` makes no user for
+# it and it is granted only to an account created for one patient record.
+PATIENT_ROLES: dict[str, str] = {"patient": "Patient (own record only)"}
+ALL_ROLES: dict[str, str] = {**ROLES, **PATIENT_ROLES}
+
 PERMISSIONS: dict[str, str] = {
     "patients.view": "View patients",
     "patients.register": "Register patients",
@@ -61,6 +66,7 @@ PERMISSIONS: dict[str, str] = {
     "audit.view": "Read the audit trail",
     "audit.verify": "Verify the event chain",
     "tenant.configure": "Configure the tenant (roles, rules, catalog)",
+    "users.manage": "Create and deactivate users, grant and revoke memberships",
     "interop.configure": "Configure interface channels",
     "interop.view": "Read the interface message log",
     "interop.post": "Post HL7 v2 messages",
@@ -167,3 +173,10 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
     # Modalities and PACS peers store over DICOMweb and read back what they stored.
     "integration": ["interop.post", "imaging.store", "imaging.view"],
 }
+
+# What a patient may read is further cut to their own record by the principal's `patient_id`
+# (hm_core/iam/patient_access.py): these grants never reach another patient's data.
+PATIENT_GRANTS: dict[str, list[str]] = {
+    "patient": ["patients.view", "encounters.view", "results.view"],
+}
+ALL_DEFAULT_GRANTS: dict[str, list[str]] = {**DEFAULT_GRANTS, **PATIENT_GRANTS}

@@ -5,8 +5,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from hm_core.common.scope import Principal
-from hm_core.iam.models import Facility, FacilityMembership, RolePermission, Tenant, User
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from hm_core.common.errors import NotFound
+from hm_core.common.scope import Principal, Scope
+from hm_core.iam.domain import PATIENT_ROLE
+from hm_core.iam.models import (
+    Facility,
+    FacilityMembership,
+    Permission,
+    Role,
+    RolePermission,
+    Tenant,
+    User,
+)
 
 
 def principal_in_facility(
@@ -31,7 +43,16 @@ def principal_in_facility(
             "permission__code", flat=True
         )
     )
-    return Principal(user_id=user.id, username=user.username, roles=roles, permissions=permissions)
+    restricted = PATIENT_ROLE in roles
+    linked = restricted and user.home_tenant_id == tenant_id
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        roles=roles,
+        permissions=permissions,
+        patient_id=user.patient_id if linked else None,
+        restricted=restricted,
+    )
 
 
 def principal_of_user(
@@ -87,6 +108,137 @@ def facility_code(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> str:
         "code", flat=True
     )
     return next(iter(code), "")
+
+
+def user_list(*, scope: Scope) -> QuerySet[User]:
+    """Accounts the tenant administers or that hold a membership in it, newest first."""
+    member = FacilityMembership.objects.filter(user=OuterRef("pk"), tenant_id=scope.tenant_id)
+    return (
+        User.objects.filter(Q(home_tenant_id=scope.tenant_id) | Q(Exists(member)))
+        .prefetch_related(
+            Prefetch(
+                "memberships",
+                queryset=FacilityMembership.objects.filter(tenant_id=scope.tenant_id)
+                .prefetch_related("roles")
+                .order_by("facility_id"),
+            )
+        )
+        .order_by("-date_joined", "id")
+    )
+
+
+def user_get_administered(*, scope: Scope, user_id: uuid.UUID, lock: bool = False) -> User:
+    """An account this tenant's admins may change: its own, or one without a home tenant whose
+    memberships are all in this tenant. Anything else is 404, as if it did not exist."""
+    users = User.objects.select_for_update() if lock else User.objects.all()
+    user = users.filter(id=user_id).first()
+    if user is None or not _administers(scope.tenant_id, user):
+        raise NotFound()
+    return user
+
+
+def _administers(tenant_id: uuid.UUID, user: User) -> bool:
+    if user.home_tenant_id is not None:
+        return bool(user.home_tenant_id == tenant_id)
+    tenants = set(FacilityMembership.objects.filter(user=user).values_list("tenant_id", flat=True))
+    return tenants == {tenant_id}
+
+
+def user_username_taken(*, username: str) -> bool:
+    return User.objects.filter(username=username).exists()
+
+
+def membership_get(
+    *, scope: Scope, membership_id: uuid.UUID, lock: bool = False
+) -> FacilityMembership:
+    """A membership in one of the tenant's facilities; another tenant's is 404."""
+    memberships = (
+        FacilityMembership.objects.select_for_update() if lock else FacilityMembership.objects
+    )
+    membership = memberships.filter(id=membership_id, tenant_id=scope.tenant_id).first()
+    if membership is None:
+        raise NotFound()
+    return membership
+
+
+def membership_find(
+    *, scope: Scope, user_id: uuid.UUID, facility_id: uuid.UUID
+) -> FacilityMembership | None:
+    """The (possibly inactive) membership of the user in that facility of the tenant, locked."""
+    return (
+        FacilityMembership.objects.select_for_update()
+        .filter(user_id=user_id, facility_id=facility_id, tenant_id=scope.tenant_id)
+        .first()
+    )
+
+
+def membership_roles(*, membership_id: uuid.UUID) -> set[str]:
+    return set(
+        Role.objects.filter(facilitymembership__id=membership_id).values_list("code", flat=True)
+    )
+
+
+def role_codes() -> set[str]:
+    return set(Role.objects.values_list("code", flat=True))
+
+
+def permission_codes() -> set[str]:
+    return set(Permission.objects.values_list("code", flat=True))
+
+
+@dataclass(frozen=True)
+class RoleView:
+    code: str
+    name: str
+    permissions: list[str]
+
+
+def role_list(*, scope: Scope) -> list[RoleView]:
+    """Every role with the permissions it grants in this tenant, in two queries."""
+    grants: dict[int, list[str]] = {}
+    for role_id, code in (
+        RolePermission.objects.filter(tenant_id=scope.tenant_id)
+        .order_by("permission__code")
+        .values_list("role_id", "permission__code")
+    ):
+        grants.setdefault(role_id, []).append(code)
+    return [
+        RoleView(code=role.code, name=role.name, permissions=grants.get(role.id, []))
+        for role in Role.objects.order_by("code")
+    ]
+
+
+def role_get(*, code: str) -> Role:
+    role = Role.objects.filter(code=code).first()
+    if role is None:
+        raise NotFound()
+    return role
+
+
+def role_permissions(*, scope: Scope, role: Role) -> set[str]:
+    return set(
+        RolePermission.objects.filter(tenant_id=scope.tenant_id, role=role).values_list(
+            "permission__code", flat=True
+        )
+    )
+
+
+def facility_list(*, scope: Scope) -> QuerySet[Facility]:
+    return Facility.objects.filter(tenant_id=scope.tenant_id).order_by("code")
+
+
+def facility_get(*, scope: Scope, facility_id: uuid.UUID, lock: bool = False) -> Facility:
+    """One of the tenant's facilities; another tenant's is 404."""
+    facilities = Facility.objects.select_for_update() if lock else Facility.objects
+    facility = facilities.filter(id=facility_id, tenant_id=scope.tenant_id).first()
+    if facility is None:
+        raise NotFound()
+    return facility
+
+
+def tenant_lock(*, tenant_id: uuid.UUID) -> None:
+    """Hold the tenant row until commit: orders changes that have no row of their own."""
+    Tenant.objects.select_for_update().filter(id=tenant_id).values_list("id", flat=True).first()
 
 
 def facility_first(*, tenant_id: uuid.UUID) -> uuid.UUID | None:

@@ -36,7 +36,7 @@ from hm_core.iam.models import (
     Tenant,
     User,
 )
-from hm_core.iam.permissions import DEFAULT_GRANTS, PERMISSIONS, ROLES
+from hm_core.iam.permissions import ALL_DEFAULT_GRANTS, ALL_ROLES, PERMISSIONS
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def roles_ensure() -> RolesReport:
     """
     new_roles = {
         code
-        for code, name in ROLES.items()
+        for code, name in ALL_ROLES.items()
         if Role.objects.update_or_create(code=code, defaults={"name": name})[1]
     }
     new_permissions: set[str] = set()
@@ -82,7 +82,7 @@ def _seed_grants(tenant: Tenant, *, only: set[str] | None, new_roles: set[str]) 
     permissions = {perm.code: perm for perm in Permission.objects.all()}
     wanted = [
         RolePermission(tenant=tenant, role=roles[role], permission=permissions[code])
-        for role, codes in DEFAULT_GRANTS.items()
+        for role, codes in ALL_DEFAULT_GRANTS.items()
         for code in codes
         if only is None or code in only or role in new_roles
     ]
@@ -122,12 +122,12 @@ def user_ensure(*, username: str, full_name: str, password: str | None) -> tuple
 
 def user_set_password(*, user: User, password: str) -> None:
     """Every password set by hm_core goes through Django's password validators."""
-    _password_validate(user=user, password=password, field="password")
+    password_validate(user=user, password=password, field="password")
     user.set_password(password)
     user.save(update_fields=["password"])
 
 
-def _password_validate(*, user: User, password: str, field: str) -> None:
+def password_validate(*, user: User, password: str, field: str) -> None:
     """422 `weak_password` with the messages of AUTH_PASSWORD_VALIDATORS."""
     try:
         validate_password(password, user)
@@ -226,7 +226,7 @@ def password_change(*, user: User, old_password: str, new_password: str, ip: str
 
 
 def _password_replace(*, user: User, password: str) -> None:
-    _password_validate(user=user, password=password, field="new_password")
+    password_validate(user=user, password=password, field="new_password")
     user.set_password(password)
     user.save(update_fields=["password"])
     refresh_tokens_revoke(user=user)

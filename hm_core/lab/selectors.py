@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope
+from hm_core.lab.domain import CORRECTED, RELEASED
 from hm_core.lab.models import LabResult, LabResultVersion, Sample
 from hm_core.orders.events import ITEM_CANCELLED
 from hm_core.orders.selectors import order_items
@@ -89,8 +90,16 @@ def sample_has_results(*, scope: Scope, sample: Sample) -> bool:
     return LabResult.objects.for_scope(scope).filter(order_item_id__in=ids).exists()
 
 
+def _results(scope: Scope) -> QuerySet[LabResult]:
+    """The scope's results; a patient's own account sees released (or corrected) ones only."""
+    qs = LabResult.objects.for_scope(scope)
+    if scope.principal.restricted:
+        qs = qs.filter(status__in=(RELEASED, CORRECTED))
+    return qs
+
+
 def lab_result_get(*, scope: Scope, result_id: uuid.UUID) -> LabResult:
-    result = LabResult.objects.for_scope(scope).filter(id=result_id).first()
+    result = _results(scope).filter(id=result_id).first()
     if result is None:
         raise NotFound(details={"resource": "lab_result"})
     return result
@@ -102,7 +111,7 @@ def lab_result_for_item(*, scope: Scope, item_id: uuid.UUID) -> LabResult | None
 
 def lab_result_list(*, scope: Scope, filters: ResultFilters) -> QuerySet[LabResult]:
     """The facility's results, oldest first."""
-    qs = LabResult.objects.for_scope(scope)
+    qs = _results(scope)
     if filters.encounter is not None:
         qs = qs.filter(encounter_id=filters.encounter)
     if filters.order is not None:

@@ -18,6 +18,7 @@ class Patient(ScopedModel):
     """A patient of the tenant; `facility_id` is where they were registered."""
 
     scope_level: ClassVar[ScopeLevel] = "tenant"
+    patient_field: ClassVar[str | None] = "id"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     mrn = models.CharField(max_length=64)

@@ -107,3 +107,21 @@ def test_adding_a_user_in_the_admin_hashes_the_password(operator: Client) -> Non
     assert response.status_code == 302, response.content[:2000]
     user = User.objects.get(username="newdoc")
     assert user.check_password("a-Long-passphrase-42") and user.full_name == "New Doctor"
+
+
+def test_deleting_a_membership_in_the_admin_refuses_its_holder_at_the_next_request(
+    operator: Client, world: World
+) -> None:
+    # given: the nurse's principal is cached by a first request
+    from hm_core.iam.models import FacilityMembership
+
+    nurse = world.api("nurse")
+    assert nurse.get("/api/patients/").status_code == 200
+    membership = FacilityMembership.objects.get(user=world.users["nurse"], facility=world.main)
+
+    # when: the operator deletes the membership
+    response = operator.post(_url(FacilityMembership, "delete", membership.pk), {"post": "yes"})
+
+    # then
+    assert response.status_code == 302
+    assert nurse.get("/api/patients/").json()["error"]["code"] == "scope_forbidden"

@@ -20,7 +20,7 @@ from hm_core.iam.models import (
     Tenant,
     User,
 )
-from hm_core.iam.permissions import DEFAULT_GRANTS, PERMISSIONS, ROLES
+from hm_core.iam.permissions import ALL_DEFAULT_GRANTS, ALL_ROLES, PERMISSIONS
 from hm_core.iam.services import user_ensure
 from tests.patients.factories import patient_body
 
@@ -67,7 +67,7 @@ def test_ensure_roles_creates_the_catalogue_once_and_then_changes_nothing(db):
     second = _run("ensure_roles")
 
     # then
-    assert set(Role.objects.values_list("code", flat=True)) == set(ROLES)
+    assert set(Role.objects.values_list("code", flat=True)) == set(ALL_ROLES)
     assert set(Permission.objects.values_list("code", flat=True)) == set(PERMISSIONS)
     assert first[-1].startswith("ensure_roles: ")
     assert second == ["ensure_roles: 0 roles, 0 permissions, 0 grants created"]
@@ -81,7 +81,7 @@ def test_ensure_roles_seeds_the_default_grants_of_a_tenant(world):
             "role__code", "permission__code"
         )
     }
-    assert granted == {(role, code) for role, codes in DEFAULT_GRANTS.items() for code in codes}
+    assert granted == {(role, code) for role, codes in ALL_DEFAULT_GRANTS.items() for code in codes}
 
 
 def test_ensure_roles_does_not_re_add_a_grant_the_tenant_admin_removed(world):

@@ -27,6 +27,7 @@ from hm_core.interop.api import router as interop_router
 from hm_core.lab.api import router as lab_router
 from hm_core.orders.api import router as orders_router
 from hm_core.patients.api import router as patients_router
+from hm_core.reports.api import router as reports_router
 from hm_core.tasks.api import router as tasks_router
 from hm_core.webhooks.api import router as webhooks_router
 
@@ -61,6 +62,7 @@ api.add_router("/audit/", audit_router)
 api.add_router("/webhooks/", webhooks_router)
 api.add_router("/interop/", interop_router)
 api.add_router("/imaging/", imaging_router)
+api.add_router("/reports/", reports_router)
 # DICOMweb paths have no trailing slash (`/api/dicomweb/studies`), as its clients send them.
 api.add_router("/dicomweb", dicomweb_router)
 

@@ -59,6 +59,7 @@ PERMISSIONS: dict[str, str] = {
     "interop.replay": "Replay interface messages",
     "imaging.view": "View imaging studies, instances and DICOMweb queries",
     "imaging.store": "Store DICOM instances (DICOMweb STOW-RS)",
+    "reports.view": "Read operational reports (OPD, lab turnaround, revenue) and the dashboard",
 }
 
 _ENCOUNTER_ALL = [code for code in PERMISSIONS if code.startswith("encounters.")]
@@ -127,7 +128,7 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
         "encounters.cancel",
     ],
     "billing_clerk": ["patients.view", "billing.view"],
-    "auditor": ["audit.view", "audit.verify", "timelines.view", "interop.view"],
+    "auditor": ["audit.view", "audit.verify", "timelines.view", "interop.view", "reports.view"],
     # Modalities and PACS peers store over DICOMweb and read back what they stored.
     "integration": ["interop.post", "imaging.store", "imaging.view"],
 }

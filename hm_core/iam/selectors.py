@@ -87,3 +87,11 @@ def facility_code(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> str:
         "code", flat=True
     )
     return next(iter(code), "")
+
+
+def facility_time_zone(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> str:
+    """The facility's IANA time zone (`Europe/London`; `UTC` when unknown): report days."""
+    zone = Facility.objects.filter(tenant_id=tenant_id, id=facility_id).values_list(
+        "time_zone", flat=True
+    )
+    return next(iter(zone), "UTC")

@@ -1,0 +1,348 @@
+"""Report projections: narrow fact rows from the events of encounters, scheduling, orders,
+the laboratory and billing. Replayable (keyed on ids the events carry, times from the events).
+
+Scheduling and claims events are subscribed to by their agreed type strings, so this module
+imports neither: until those modules are installed the subscriptions simply never fire.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from hm_core.billing.events import ChargePosted, ChargeReversed
+from hm_core.encounters.events import (
+    ConsultStarted,
+    EncounterCancelled,
+    EncounterCheckedIn,
+    EncounterClosed,
+    EncounterCreated,
+)
+from hm_core.events.base import DomainEvent, EventMeta
+from hm_core.events.bus import subscribe
+from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import insert, update, upsert
+from hm_core.lab.events import ResultReleased
+from hm_core.orders.events import OrderPlaced
+from hm_core.reports.models import (
+    LabTurnaround,
+    OpdNoShow,
+    OpdVisit,
+    RevenueEncounterPayer,
+    RevenueEntry,
+)
+
+rebuildable("reports", OpdVisit, OpdNoShow, LabTurnaround, RevenueEntry, RevenueEncounterPayer)
+
+APPOINTMENT_CHECKED_IN = "appointment.checked_in"
+APPOINTMENT_NO_SHOW = "appointment.marked_no_show"
+CLAIM_CREATED = "billing.claim_created"
+CLAIM_SUBMITTED = "billing.claim_submitted"
+CLAIM_ADJUDICATED = "billing.claim_adjudicated"
+PAYMENT_RECORDED = "billing.payment_recorded"
+PATIENT = "patient"
+
+
+def minutes_between(start: datetime | None, end: datetime | None) -> float | None:
+    """The interval in minutes, or None while either end is unknown."""
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds() / 60
+
+
+# --- OPD ----------------------------------------------------------------------------------
+
+
+@subscribe(EncounterCreated)
+def opd_visit_apply_created(event: EncounterCreated, meta: EventMeta) -> None:
+    """A visit counts from its creation, on its scheduled day until the patient checks in."""
+    _visit_ensure(meta, event.encounter_id)
+    update(
+        _visits(meta, event.encounter_id),
+        status="SCHEDULED",
+        scheduled_at=event.scheduled_at,
+        at=event.scheduled_at,
+    )
+
+
+@subscribe(EncounterCheckedIn)
+def opd_visit_apply_checked_in(event: EncounterCheckedIn, meta: EventMeta) -> None:
+    """From check-in on, the visit belongs to the day the patient arrived."""
+    _visit_ensure(meta, event.encounter_id)
+    update(
+        _visits(meta, event.encounter_id),
+        status="CHECKED_IN",
+        checked_in_at=meta.occurred_at,
+        at=meta.occurred_at,
+    )
+
+
+@subscribe(ConsultStarted)
+def opd_visit_apply_consult_started(event: ConsultStarted, meta: EventMeta) -> None:
+    """The wait ends; the clinician who starts is the practitioner unless an appointment said."""
+    checked_in = _visit_checked_in_at(meta, event.encounter_id)
+    update(
+        _visits(meta, event.encounter_id),
+        status="IN_CONSULT",
+        consult_started_at=meta.occurred_at,
+        wait_minutes=minutes_between(checked_in, meta.occurred_at),
+    )
+    update(
+        _visits(meta, event.encounter_id).filter(practitioner_from_appointment=False),
+        practitioner_id=meta.actor_id,
+    )
+
+
+@subscribe(EncounterClosed)
+def opd_visit_apply_closed(event: EncounterClosed, meta: EventMeta) -> None:
+    """The visit's length runs from check-in to close."""
+    checked_in = _visit_checked_in_at(meta, event.encounter_id)
+    update(
+        _visits(meta, event.encounter_id),
+        status="CLOSED",
+        closed_at=meta.occurred_at,
+        visit_minutes=minutes_between(checked_in, meta.occurred_at),
+    )
+
+
+@subscribe(EncounterCancelled)
+def opd_visit_apply_cancelled(event: EncounterCancelled, meta: EventMeta) -> None:
+    """A cancelled visit still counts among the day's encounters, as cancelled."""
+    update(_visits(meta, event.encounter_id), status="CANCELLED", cancelled_at=meta.occurred_at)
+
+
+@subscribe(APPOINTMENT_CHECKED_IN)
+def opd_visit_apply_appointment_checked_in(event: DomainEvent, meta: EventMeta) -> None:
+    """A visit booked with a practitioner is that practitioner's, whoever starts the consult."""
+    encounter_id = _uuid(_field(event, "encounter_id"))
+    if encounter_id is None:
+        return
+    _visit_ensure(meta, encounter_id)
+    update(
+        _visits(meta, encounter_id),
+        practitioner_id=_uuid(_field(event, "practitioner_id")),
+        practitioner_from_appointment=True,
+    )
+
+
+@subscribe(APPOINTMENT_NO_SHOW)
+def opd_no_show_apply_marked(event: DomainEvent, meta: EventMeta) -> None:
+    """A no-show counts on the day and for the practitioner of the missed appointment."""
+    upsert(
+        OpdNoShow,
+        appointment_id=_uuid(_field(event, "appointment_id")),
+        defaults={
+            "tenant_id": meta.tenant_id,
+            "facility_id": meta.facility_id,
+            "practitioner_id": _uuid(_field(event, "practitioner_id")),
+            "at": _instant(_field(event, "start")) or meta.occurred_at,
+        },
+    )
+
+
+def _visit_ensure(meta: EventMeta, encounter_id: uuid.UUID) -> None:
+    insert(
+        OpdVisit,
+        OpdVisit(
+            encounter_id=encounter_id,
+            tenant_id=meta.tenant_id,
+            facility_id=meta.facility_id,
+            status="SCHEDULED",
+        ),
+    )
+
+
+def _visits(meta: EventMeta, encounter_id: uuid.UUID) -> Any:
+    return OpdVisit.all_tenants.filter(tenant_id=meta.tenant_id, encounter_id=encounter_id)
+
+
+def _visit_checked_in_at(meta: EventMeta, encounter_id: uuid.UUID) -> datetime | None:
+    row = _visits(meta, encounter_id).values_list("checked_in_at", flat=True)
+    return next(iter(row), None)
+
+
+# --- Laboratory ---------------------------------------------------------------------------
+
+
+@subscribe(OrderPlaced)
+def lab_turnaround_apply_order_placed(event: OrderPlaced, meta: EventMeta) -> None:
+    """Each test of a LAB order starts its turnaround clock when the order is placed."""
+    if event.order_type != "LAB":
+        return
+    rows = [
+        LabTurnaround(
+            order_item_id=item.item_id,
+            tenant_id=meta.tenant_id,
+            facility_id=meta.facility_id,
+            order_id=event.order_id,
+            service_code=item.service_code,
+            placed_at=meta.occurred_at,
+        )
+        for item in event.items
+    ]
+    insert(LabTurnaround, *rows)
+
+
+@subscribe(ResultReleased)
+def lab_turnaround_apply_released(event: ResultReleased, meta: EventMeta) -> None:
+    """The first release stops the clock; a corrected result released later does not restart it."""
+    item = LabTurnaround.all_tenants.filter(
+        tenant_id=meta.tenant_id, order_item_id=event.order_item_id, released_at__isnull=True
+    )
+    placed = next(iter(item.values_list("placed_at", flat=True)), None)
+    if placed is None:
+        return
+    update(
+        item,
+        released_at=meta.occurred_at,
+        critical=event.is_critical,
+        minutes=minutes_between(placed, meta.occurred_at),
+    )
+
+
+# --- Revenue ------------------------------------------------------------------------------
+
+
+@subscribe(ChargePosted)
+def revenue_apply_charge_posted(event: ChargePosted, meta: EventMeta) -> None:
+    """Billed: the charge's amount, on the day it was posted."""
+    _entry(
+        meta,
+        f"billed:{event.charge_id}",
+        kind="billed",
+        encounter_id=event.encounter_id,
+        service_code=event.code,
+        amount=(event.unit_price * event.quantity).quantize(Decimal("0.01")),
+        currency=event.currency,
+        at=meta.occurred_at,
+    )
+
+
+@subscribe(ChargeReversed)
+def revenue_apply_charge_reversed(event: ChargeReversed, meta: EventMeta) -> None:
+    """A reversed charge was never owed: its billed amount becomes zero."""
+    update(
+        RevenueEntry.all_tenants.filter(tenant_id=meta.tenant_id, id=f"billed:{event.charge_id}"),
+        amount=Decimal("0.00"),
+    )
+
+
+@subscribe(CLAIM_CREATED)
+def revenue_apply_claim_created(event: DomainEvent, meta: EventMeta) -> None:
+    """A claim's lines wait as drafts until it is submitted; its payer takes the encounter."""
+    claim_id, encounter_id = _field(event, "claim_id"), _uuid(_field(event, "encounter_id"))
+    for line in _field(event, "lines") or []:
+        _entry(
+            meta,
+            f"claimed:{claim_id}:{_field(line, 'line')}",
+            kind="drafted",
+            encounter_id=encounter_id,
+            service_code=str(_field(line, "service_code") or ""),
+            amount=Decimal(str(_field(line, "amount"))),
+            currency=str(_field(event, "currency")),
+            at=meta.occurred_at,
+        )
+    payer = _field(event, "payer_id")
+    if payer is not None and encounter_id is not None:
+        upsert(
+            RevenueEncounterPayer,
+            encounter_id=encounter_id,
+            defaults={
+                "tenant_id": meta.tenant_id,
+                "facility_id": meta.facility_id,
+                "payer": str(payer),
+                "claim_id": _uuid(claim_id),
+            },
+        )
+
+
+@subscribe(CLAIM_SUBMITTED)
+def revenue_apply_claim_submitted(event: DomainEvent, meta: EventMeta) -> None:
+    """Claimed: the claim's lines, on the day it was submitted."""
+    update(
+        _claim_lines(meta, _field(event, "claim_id"), kind="drafted"),
+        kind="claimed",
+        at=meta.occurred_at,
+    )
+
+
+@subscribe(CLAIM_ADJUDICATED)
+def revenue_apply_claim_adjudicated(event: DomainEvent, meta: EventMeta) -> None:
+    """Approved: each line's approved amount, on the day of the adjudication."""
+    claim_id = _field(event, "claim_id")
+    claimed = {
+        row.id.rsplit(":", 1)[1]: row
+        for row in _claim_lines(meta, claim_id, kind=None).only(
+            "id", "encounter_id", "service_code", "currency"
+        )
+    }
+    for line in _field(event, "lines") or []:
+        number = str(_field(line, "line"))
+        source = claimed.get(number)
+        _entry(
+            meta,
+            f"approved:{claim_id}:{number}",
+            kind="approved",
+            encounter_id=source.encounter_id if source else None,
+            service_code=source.service_code if source else "",
+            amount=Decimal(str(_field(line, "approved_amount"))),
+            currency=source.currency if source else "",
+            at=meta.occurred_at,
+        )
+
+
+@subscribe(PAYMENT_RECORDED)
+def revenue_apply_payment_recorded(event: DomainEvent, meta: EventMeta) -> None:
+    """Paid: the payment, on the day it was recorded (against an invoice, not a service)."""
+    _entry(
+        meta,
+        f"paid:{_field(event, 'payment_id')}",
+        kind="paid",
+        encounter_id=_uuid(_field(event, "encounter_id")),
+        service_code="",
+        amount=Decimal(str(_field(event, "amount"))),
+        currency=str(_field(event, "currency")),
+        at=meta.occurred_at,
+    )
+
+
+def _entry(meta: EventMeta, entry_id: str, **fields: Any) -> None:
+    upsert(
+        RevenueEntry,
+        id=entry_id,
+        defaults={"tenant_id": meta.tenant_id, "facility_id": meta.facility_id, **fields},
+    )
+
+
+def _claim_lines(meta: EventMeta, claim_id: Any, *, kind: str | None) -> Any:
+    rows = RevenueEntry.all_tenants.filter(
+        tenant_id=meta.tenant_id, id__startswith=f"claimed:{claim_id}:"
+    )
+    return rows if kind is None else rows.filter(kind=kind)
+
+
+# --- Reading events of modules this one does not import ------------------------------------
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A payload field of an event (or of a nested line) whose class this module never imports."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _instant(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))

@@ -70,9 +70,10 @@ class LabTurnaround(ScopedModel):
 class RevenueEntry(ScopedModel):
     """One money fact: a charge billed, a claim submitted or adjudicated, a payment recorded.
 
-    `kind` is billed, claimed, approved or paid; `amount` is signed (a reversed charge turns
-    its billed entry to zero). `payer` is resolved per encounter at query time through
-    `RevenueEncounterPayer`, so a claim filed after the charges moves them to its payer.
+    `kind` is billed, claimed, approved or paid (or reversed: a charge no longer owed; drafted:
+    a line of a claim not submitted yet), which the reports leave out. The payer is resolved
+    per encounter at query time through `RevenueEncounterPayer`, so a claim filed after the
+    charges moves them to its payer.
     """
 
     id = models.CharField(primary_key=True, max_length=80)  # "<kind>:<source id>[:<line>]"

@@ -222,10 +222,10 @@ def revenue_apply_charge_posted(event: ChargePosted, meta: EventMeta) -> None:
 
 @subscribe(ChargeReversed)
 def revenue_apply_charge_reversed(event: ChargeReversed, meta: EventMeta) -> None:
-    """A reversed charge was never owed: its billed amount becomes zero."""
+    """A reversed charge was never owed: its entry leaves the billed figures."""
     update(
         RevenueEntry.all_tenants.filter(tenant_id=meta.tenant_id, id=f"billed:{event.charge_id}"),
-        amount=Decimal("0.00"),
+        kind="reversed",
     )
 
 

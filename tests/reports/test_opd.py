@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from hm_core.events.replay import rebuild
+from tests.reports.agreed import agreed_events, publish_agreed
 from tests.reports.conftest import events_of, percentile, report_rows, set_zone, walk_visit
 
 URL = "/api/reports/opd/"
@@ -177,3 +179,41 @@ def test_opd_bad_query_is_422(opd, params):
 
     assert r.status_code == 422, r.json()
     assert r.json()["error"]["code"] == "validation_error"
+
+
+def test_opd_counts_no_shows_and_the_appointment_practitioner(rworld, clock):
+    # given an appointment checked in for the nurse (the doctor starts the consult anyway),
+    # and two no-shows: one of the nurse's on day 1, one on day 2
+    nurse, scope = rworld.users["nurse"], rworld.scope("admin")
+    eid = walk_visit(rworld, clock, check_in=DAY1, wait=10, visit=30, role="doctor")
+    with agreed_events("appointment.checked_in", "appointment.marked_no_show"):
+        for event_type, start, encounter in (
+            ("appointment.checked_in", DAY1, eid),
+            ("appointment.marked_no_show", DAY1.replace(hour=15), None),
+            ("appointment.marked_no_show", DAY2.replace(hour=15), None),
+        ):
+            appointment = uuid.uuid4()
+            payload = {"appointment_id": appointment, "patient_id": uuid.uuid4(),
+                       "practitioner_id": nurse.id, "start": start,
+                       "end": start + timedelta(minutes=15)}  # fmt: skip
+            if encounter:
+                payload["encounter_id"] = encounter
+            publish_agreed(scope, event_type, stream=("appointment", appointment), **payload)
+
+        # when
+        api, params = rworld.api(), {"from": "2026-03-01", "to": "2026-03-31"}
+        by_day = api.get(URL, params).json()
+        by_who = api.get(URL, {**params, "group_by": "practitioner"}).json()
+        before = report_rows(rworld.tenant.id)
+        rebuild(["reports"], tenant_ids=[rworld.tenant.id])
+        assert report_rows(rworld.tenant.id) == before
+
+    # then
+    assert [(r["day"], r["encounters"], r["no_shows"]) for r in by_day["rows"]] == [
+        ("2026-03-02", 1, 1),
+        ("2026-03-03", 0, 1),
+    ]
+    assert by_day["totals"]["no_shows"] == 2
+    assert [(r["practitioner"], r["encounters"], r["no_shows"]) for r in by_who["rows"]] == [
+        (str(nurse.id), 1, 2)
+    ]

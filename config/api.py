@@ -12,6 +12,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from config.openapi import HmNinjaAPI
 from hm_core.alerts.api import router as alerts_router
 from hm_core.audit.api import router as audit_router
+from hm_core.billing.api import coverages_router
 from hm_core.billing.api import router as billing_router
 from hm_core.common.errors import HmError, TooManyRequests, error_body
 from hm_core.common.parser import JsonParser
@@ -51,6 +52,7 @@ api = HmNinjaAPI(
 api.add_router("/auth/", auth_router)
 api.add_router("/health/", health_router)
 api.add_router("/patients/", patients_router)
+api.add_router("/patients/", coverages_router)  # /patients/{id}/coverages/ (billing, §15)
 api.add_router("/encounters/", encounters_router)
 api.add_router("/tasks/", tasks_router)
 api.add_router("/clinical-docs/", documents_router)

@@ -10,9 +10,13 @@ catalog, and its id, so replaying the stream rebuilds the same lines.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import ClassVar
 
+from pydantic import BaseModel, ConfigDict
+
+from hm_core.encounters.events import Diagnosis
 from hm_core.events.base import DomainEvent
 
 
@@ -47,3 +51,128 @@ class ChargeReversed(DomainEvent):
 
     def summary(self) -> str:
         return f"Charge reversed: {self.reason}"
+
+
+# --- Insurance, claims and payments (contract §15) -------------------------------------------
+# Streams: ("payer", payer_id) and ("coverage", coverage_id) are tenant-wide reference data
+# (published from the facility the clerk works at); ("claim", claim_id) is facility-scoped;
+# payments append to the encounter's account stream, so the overpayment check and the payment
+# are serialised by that stream's version. Money in payloads is a Decimal rendered as a string
+# to the cent ("12.50"), in the invoice's currency.
+
+
+class PayerCreated(DomainEvent):
+    """An insurer, government scheme or corporate payer was registered in the tenant."""
+
+    event_type: ClassVar[str] = "billing.payer_created"
+    payer_id: uuid.UUID
+    name: str
+    payer_code: str
+    kind: str  # insurer | government | corporate
+
+    def summary(self) -> str:
+        return f"Payer created: {self.payer_code} {self.name} ({self.kind})"
+
+
+class CoverageAdded(DomainEvent):
+    """A patient's coverage by a payer was recorded.
+
+    `member_id` holds the value as stored (`billing.domain.member_id_store`), never as typed
+    when at-rest encryption is on.
+    """
+
+    event_type: ClassVar[str] = "billing.coverage_added"
+    coverage_id: uuid.UUID
+    patient_id: uuid.UUID
+    payer_id: uuid.UUID
+    member_id: str
+    group_number: str = ""
+    plan_name: str = ""
+    relationship: str  # self | spouse | child | other
+    valid_from: date
+    valid_to: date | None = None
+    priority: int  # 1 primary, 2 secondary
+
+    def summary(self) -> str:
+        return f"Coverage added (priority {self.priority}) from {self.valid_from.isoformat()}"
+
+
+class ClaimLine(BaseModel):
+    """One claim line, copied from an invoice line; `line` numbers them 1, 2, ..."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line: int
+    service_code: str
+    description: str
+    amount: Decimal
+
+
+class ClaimCreated(DomainEvent):
+    """A DRAFT claim was built from the encounter's final invoice, with its diagnoses."""
+
+    event_type: ClassVar[str] = "billing.claim_created"
+    claim_id: uuid.UUID
+    encounter_id: uuid.UUID
+    patient_id: uuid.UUID
+    invoice_id: uuid.UUID
+    payer_id: uuid.UUID | None
+    coverage_id: uuid.UUID | None
+    currency: str
+    lines: tuple[ClaimLine, ...]
+    total: Decimal
+    diagnoses: tuple[Diagnosis, ...] = ()
+
+    def summary(self) -> str:
+        return f"Claim created: {len(self.lines)} line(s), {self.total} {self.currency}"
+
+
+class ClaimSubmitted(DomainEvent):
+    """The claim was submitted to its payer."""
+
+    event_type: ClassVar[str] = "billing.claim_submitted"
+    claim_id: uuid.UUID
+
+    def summary(self) -> str:
+        return "Claim submitted"
+
+
+class AdjudicatedLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line: int
+    approved_amount: Decimal
+    denial_reason: str | None = None
+
+
+class ClaimAdjudicated(DomainEvent):
+    """The payer decided each line: ADJUDICATED, or DENIED when nothing was approved."""
+
+    event_type: ClassVar[str] = "billing.claim_adjudicated"
+    claim_id: uuid.UUID
+    status: str  # ADJUDICATED | DENIED
+    lines: tuple[AdjudicatedLine, ...]
+    approved_total: Decimal
+
+    def summary(self) -> str:
+        return f"Claim {self.status.lower()}: {self.approved_total} approved"
+
+
+class PaymentRecorded(DomainEvent):
+    """Money was received against an invoice, from the patient or from a payer for a claim."""
+
+    event_type: ClassVar[str] = "billing.payment_recorded"
+    payment_id: uuid.UUID
+    invoice_id: uuid.UUID
+    encounter_id: uuid.UUID
+    patient_id: uuid.UUID
+    claim_id: uuid.UUID | None
+    payer: str  # "patient" or the payer's uuid
+    amount: Decimal
+    currency: str
+    method: str  # cash | card | transfer | insurance | other
+    reference: str
+
+    def summary(self) -> str:
+        who = "patient" if self.payer == "patient" else "payer"
+        return f"Payment recorded from {who}: {self.amount} {self.currency} ({self.method})"

@@ -4,17 +4,29 @@ encounter's lifecycle. Replayable: keyed on ids the events carry, timestamps fro
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
+
+from django.db.models import Sum
 
 from hm_core.billing import domain
-from hm_core.billing.events import ChargePosted, ChargeReversed
-from hm_core.billing.models import Account, ChargeLine
+from hm_core.billing.events import (
+    ChargePosted,
+    ChargeReversed,
+    ClaimAdjudicated,
+    ClaimCreated,
+    ClaimSubmitted,
+    CoverageAdded,
+    PayerCreated,
+    PaymentRecorded,
+)
+from hm_core.billing.models import Account, ChargeLine, Claim, Coverage, Payer, Payment
 from hm_core.encounters.events import EncounterCancelled, EncounterClosed, EncounterCreated
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
 from hm_core.events.unit_of_work import insert, update, upsert
 
-rebuildable("billing", ChargeLine, Account)
+rebuildable("billing", ChargeLine, Account, Payer, Coverage, Claim, Payment)
 
 
 @subscribe(EncounterCreated)
@@ -81,6 +93,7 @@ def _account_ensure(meta: EventMeta, *, encounter_id: uuid.UUID, patient_id: uui
         Account,
         Account(
             encounter_id=encounter_id,
+            invoice_id=domain.account_stream_id(encounter_id),
             tenant_id=meta.tenant_id,
             facility_id=meta.facility_id,
             patient_id=patient_id,
@@ -97,4 +110,123 @@ def _account_set(
         Account.all_tenants.filter(tenant_id=meta.tenant_id, encounter_id=event.encounter_id),
         status=status,
         closed_at=meta.occurred_at,
+    )
+
+
+@subscribe(PayerCreated)
+def payer_apply_created(event: PayerCreated, meta: EventMeta) -> None:
+    upsert(
+        Payer,
+        id=event.payer_id,
+        defaults={
+            "tenant_id": meta.tenant_id,
+            "facility_id": meta.facility_id,
+            "name": event.name,
+            "payer_code": event.payer_code,
+            "kind": event.kind,
+            "created_at": meta.occurred_at,
+        },
+    )
+
+
+@subscribe(CoverageAdded)
+def coverage_apply_added(event: CoverageAdded, meta: EventMeta) -> None:
+    upsert(
+        Coverage,
+        id=event.coverage_id,
+        defaults={
+            "tenant_id": meta.tenant_id,
+            "facility_id": meta.facility_id,
+            **event.model_dump(exclude={"coverage_id"}),
+            "created_at": meta.occurred_at,
+        },
+    )
+
+
+@subscribe(ClaimCreated)
+def claim_apply_created(event: ClaimCreated, meta: EventMeta) -> None:
+    """The DRAFT claim with its lines, money kept as strings to the cent in the JSON column."""
+    lines = [
+        {**line.model_dump(mode="json"), "approved_amount": None, "denial_reason": None}
+        for line in event.lines
+    ]
+    upsert(
+        Claim,
+        id=event.claim_id,
+        defaults={
+            "tenant_id": meta.tenant_id,
+            "facility_id": meta.facility_id,
+            **event.model_dump(exclude={"claim_id", "lines", "diagnoses"}),
+            "status": domain.DRAFT,
+            "approved_total": None,
+            "paid": Decimal("0.00"),
+            "lines": lines,
+            "diagnoses": [d.model_dump() for d in event.diagnoses],
+            "version": meta.stream_version,
+            "created_at": meta.occurred_at,
+            "updated_at": meta.occurred_at,
+        },
+    )
+
+
+@subscribe(ClaimSubmitted)
+def claim_apply_submitted(event: ClaimSubmitted, meta: EventMeta) -> None:
+    _claim_touch(meta, event.claim_id, status=domain.SUBMITTED, submitted_at=meta.occurred_at)
+
+
+@subscribe(ClaimAdjudicated)
+def claim_apply_adjudicated(event: ClaimAdjudicated, meta: EventMeta) -> None:
+    """Each line gets its approved amount and denial reason; the claim its status and total."""
+    claim = Claim.all_tenants.get(tenant_id=meta.tenant_id, id=event.claim_id)
+    decided = {line.line: line.model_dump(mode="json") for line in event.lines}
+    lines = [{**line, **decided.get(line["line"], {})} for line in claim.lines]
+    _claim_touch(
+        meta,
+        event.claim_id,
+        status=event.status,
+        approved_total=event.approved_total,
+        lines=lines,
+        adjudicated_at=meta.occurred_at,
+    )
+
+
+@subscribe(PaymentRecorded)
+def payment_apply_recorded(event: PaymentRecorded, meta: EventMeta) -> None:
+    """The payment row; a payer's payment also moves its claim to PARTIALLY_PAID or PAID."""
+    upsert(
+        Payment,
+        id=event.payment_id,
+        defaults={
+            "tenant_id": meta.tenant_id,
+            "facility_id": meta.facility_id,
+            **event.model_dump(exclude={"payment_id"}),
+            "position": meta.position,
+            "recorded_at": meta.occurred_at,
+        },
+    )
+    if event.claim_id is not None:
+        _claim_paid(meta, event.claim_id)
+
+
+def _claim_paid(meta: EventMeta, claim_id: uuid.UUID) -> None:
+    # Summed from the payment rows (this one included): replaying twice cannot count twice.
+    paid = Payment.all_tenants.filter(tenant_id=meta.tenant_id, claim_id=claim_id).aggregate(
+        total=Sum("amount")
+    )["total"] or Decimal("0.00")
+    claim = Claim.all_tenants.filter(tenant_id=meta.tenant_id, id=claim_id)
+    approved = claim.values_list("approved_total", flat=True).get() or Decimal("0.00")
+    update(
+        claim,
+        paid=domain.money(paid),
+        status=domain.claim_status_when_paid(approved_total=approved, paid=paid),
+        updated_at=meta.occurred_at,
+    )
+
+
+def _claim_touch(meta: EventMeta, claim_id: uuid.UUID, **fields: object) -> None:
+    update(
+        Claim.all_tenants.filter(tenant_id=meta.tenant_id, id=claim_id),
+        **fields,
+        version=meta.stream_version,
+        updated_at=meta.occurred_at,
     )

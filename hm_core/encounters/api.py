@@ -13,6 +13,7 @@ from hm_core.common.http import if_match, set_etag
 from hm_core.common.pagination import paginate
 from hm_core.common.scope import scope_active
 from hm_core.encounters import services
+from hm_core.encounters.events import Diagnosis
 from hm_core.encounters.models import Encounter, VitalsRecord
 from hm_core.encounters.schemas import (
     EncounterAssessmentIn,
@@ -124,6 +125,7 @@ def encounter_record_assessment(
         scope=scope_of(request),
         encounter_id=encounter_id,
         assessment=payload.assessment,
+        diagnoses=[Diagnosis(code=d.code, system=d.system) for d in payload.diagnoses],
         expected_version=if_match(request),
     )
     return _etag(response, encounter)

@@ -21,6 +21,7 @@ from hm_core.encounters import domain
 from hm_core.encounters.events import (
     AssessmentRecorded,
     ConsultStarted,
+    Diagnosis,
     EncounterCancelled,
     EncounterCheckedIn,
     EncounterClosed,
@@ -100,7 +101,13 @@ def implied_events(encounter: Encounter) -> list[tuple[datetime, EncounterEvent]
         implied.append((consult, ConsultStarted(**ids)))
     after_consult = consult or encounter.updated_at
     if encounter.assessment:
-        implied.append((after_consult, AssessmentRecorded(**ids, assessment=encounter.assessment)))
+        assessment = AssessmentRecorded(
+            encounter_id=encounter.id,
+            patient_id=encounter.patient_id,
+            assessment=encounter.assessment,
+            diagnoses=tuple(Diagnosis(**d) for d in encounter.diagnoses),
+        )
+        implied.append((after_consult, assessment))
     if encounter.plan:
         implied.append((after_consult, PlanRecorded(**ids, plan=encounter.plan)))
     if encounter.status == domain.CLOSED:

@@ -19,6 +19,7 @@ from hm_core.encounters.errors import CloseGateFailed
 from hm_core.encounters.events import (
     AssessmentRecorded,
     ConsultStarted,
+    Diagnosis,
     EncounterCancelled,
     EncounterCheckedIn,
     EncounterClosed,
@@ -133,11 +134,28 @@ def start_consult(state: EncounterState) -> list[ConsultStarted]:
     return [ConsultStarted(encounter_id=state.encounter_id, patient_id=state.patient_id)]
 
 
-def record_assessment(state: EncounterState, *, assessment: str) -> list[AssessmentRecorded]:
+def icd10_code(code: str) -> str:
+    """The ICD-10 code in its dotted form ("J45909" → "J45.909"); ValueError unless it names a
+    category or subcategory of the ICD-10-CM tabular list (checked by `simple_icd_10_cm`)."""
+    # Imported on first use: the library loads the whole tabular list (~1.5 s) at import.
+    import simple_icd_10_cm as icd10
+
+    candidate = code.strip().upper()
+    if not candidate or not icd10.is_category_or_subcategory(candidate):
+        raise ValueError(f"{code!r} is not an ICD-10 code (e.g. J45.909, I10)")
+    return str(icd10.add_dot(candidate))
+
+
+def record_assessment(
+    state: EncounterState, *, assessment: str, diagnoses: tuple[Diagnosis, ...] = ()
+) -> list[AssessmentRecorded]:
     _require(state, IN_CONSULT, action="record an assessment for")
     return [
         AssessmentRecorded(
-            encounter_id=state.encounter_id, patient_id=state.patient_id, assessment=assessment
+            encounter_id=state.encounter_id,
+            patient_id=state.patient_id,
+            assessment=assessment,
+            diagnoses=diagnoses,
         )
     ]
 

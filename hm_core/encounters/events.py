@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from hm_core.events.base import DomainEvent
+from pydantic import BaseModel, ConfigDict
+
+from hm_core.events.base import DomainEvent, Upcaster
 
 
 class EncounterEvent(DomainEvent):
@@ -75,11 +77,27 @@ class ConsultStarted(EncounterEvent):
         return "Consultation started"
 
 
+class Diagnosis(BaseModel):
+    """A coded diagnosis: an ICD-10 code in its dotted form ("J45.909")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    system: str = "icd10"
+
+
+def _assessment_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    return {**payload, "diagnoses": []}
+
+
 class AssessmentRecorded(EncounterEvent):
-    """The clinician recorded (or replaced) the assessment."""
+    """The clinician recorded (or replaced) the assessment and its coded diagnoses (v2)."""
 
     event_type: ClassVar[str] = "encounter.assessment_recorded"
+    schema_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: _assessment_v1_to_v2}
     assessment: str
+    diagnoses: tuple[Diagnosis, ...] = ()
 
     def summary(self) -> str:
         return f"Assessment recorded: {_clip(self.assessment)}"

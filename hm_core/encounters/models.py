@@ -24,6 +24,8 @@ class Encounter(ScopedModel):
     cancelled_at = models.DateTimeField(null=True)
     cancel_reason = models.CharField(max_length=500, blank=True)
     assessment = models.TextField(blank=True)
+    # The assessment's coded diagnoses: [{"code": "J45.909", "system": "icd10"}, ...]
+    diagnoses = models.JSONField(default=list)
     plan = models.TextField(blank=True)
     vitals_count = models.PositiveIntegerField(default=0)
     latest_news2 = models.PositiveSmallIntegerField(null=True)

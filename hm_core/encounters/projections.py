@@ -88,7 +88,11 @@ def encounter_apply_consult_started(event: ConsultStarted, meta: EventMeta) -> N
 
 @subscribe(AssessmentRecorded)
 def encounter_apply_assessment_recorded(event: AssessmentRecorded, meta: EventMeta) -> None:
-    _touch(meta, assessment=event.assessment)
+    _touch(
+        meta,
+        assessment=event.assessment,
+        diagnoses=[diagnosis.model_dump() for diagnosis in event.diagnoses],
+    )
 
 
 @subscribe(PlanRecorded)

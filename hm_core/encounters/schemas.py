@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Literal, get_args
 
 from ninja import Schema
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
 
 from hm_core.common.schemas import InputSchema, PageParams
-from hm_core.encounters.domain import STATUSES
+from hm_core.encounters.domain import STATUSES, icd10_code
 from hm_core.encounters.news2 import Vitals
 
 EncounterStatus = Literal["SCHEDULED", "CHECKED_IN", "IN_CONSULT", "CLOSED", "CANCELLED"]
@@ -42,8 +42,34 @@ class EncounterVitalsIn(InputSchema):
         return Vitals(**self.model_dump())
 
 
+class DiagnosisIn(InputSchema):
+    """An ICD-10 diagnosis; the code must name an ICD-10 category or subcategory (else 422)."""
+
+    code: str = Field(min_length=3, max_length=10)
+    system: Literal["icd10"]
+
+    @field_validator("code")
+    @classmethod
+    def _icd10(cls, value: str) -> str:
+        return icd10_code(value)
+
+
+class DiagnosisOut(Schema):
+    code: str
+    system: str
+
+
 class EncounterAssessmentIn(InputSchema):
     assessment: str = Field(min_length=1, max_length=20000)
+    diagnoses: list[DiagnosisIn] = Field(default_factory=list, max_length=25)
+
+    @field_validator("diagnoses")
+    @classmethod
+    def _distinct(cls, value: list[DiagnosisIn]) -> list[DiagnosisIn]:
+        codes = [d.code for d in value]
+        if len(set(codes)) != len(codes):
+            raise ValueError("each diagnosis may be listed once")
+        return value
 
 
 class EncounterPlanIn(InputSchema):
@@ -74,6 +100,7 @@ class EncounterOut(Schema):
     cancelled_at: datetime | None
     cancel_reason: str
     assessment: str
+    diagnoses: list[DiagnosisOut]
     plan: str
     vitals_count: int
     latest_news2: int | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -15,7 +15,7 @@ from hm_core.common.db import violates
 from hm_core.common.errors import Conflict
 from hm_core.common.scope import Scope, scope_active
 from hm_core.encounters import domain, news2
-from hm_core.encounters.events import EncounterEvent
+from hm_core.encounters.events import Diagnosis, EncounterEvent
 from hm_core.encounters.models import Encounter, VitalsRecord
 from hm_core.encounters.selectors import (
     encounter_find_by_visit_number,
@@ -165,15 +165,22 @@ def encounter_start_consult(
 
 
 def encounter_record_assessment(
-    *, scope: Scope, encounter_id: uuid.UUID, assessment: str, expected_version: int | None = None
+    *,
+    scope: Scope,
+    encounter_id: uuid.UUID,
+    assessment: str,
+    diagnoses: Sequence[Diagnosis] = (),
+    expected_version: int | None = None,
 ) -> Encounter:
-    """Record the clinician's assessment during the consultation."""
+    """Record the clinician's assessment, with its ICD-10 diagnoses, during the consultation."""
     return _transition(
         scope=scope,
         permission="encounters.record_assessment",
         encounter_id=encounter_id,
         expected_version=expected_version,
-        decide=lambda s: list(domain.record_assessment(s, assessment=assessment)),
+        decide=lambda s: list(
+            domain.record_assessment(s, assessment=assessment, diagnoses=tuple(diagnoses))
+        ),
     )
 
 

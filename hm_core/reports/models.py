@@ -79,6 +79,7 @@ class RevenueEntry(ScopedModel):
     id = models.CharField(primary_key=True, max_length=80)  # "<kind>:<source id>[:<line>]"
     kind = models.CharField(max_length=8)
     encounter_id = models.UUIDField(null=True)
+    claim_id = models.UUIDField(null=True)  # the claim a claimed or approved line belongs to
     service_code = models.CharField(max_length=32, blank=True)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
@@ -87,6 +88,8 @@ class RevenueEntry(ScopedModel):
     class Meta:
         indexes = [
             models.Index(fields=["tenant_id", "facility_id", "at"], name="reports_revenue_by_at"),
+            # A claim's lines, when it is submitted or adjudicated.
+            models.Index(fields=["tenant_id", "claim_id"], name="reports_revenue_by_claim"),
         ]
 
 

@@ -1,8 +1,8 @@
 """Report projections: narrow fact rows from the events of encounters, scheduling, orders,
 the laboratory and billing. Replayable (keyed on ids the events carry, times from the events).
 
-Scheduling and claims events are subscribed to by their agreed type strings, so this module
-imports neither: until those modules are installed the subscriptions simply never fire.
+Scheduling events are subscribed to by their agreed type strings, so this module does not
+import that module: until it is installed those subscriptions simply never fire.
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from hm_core.billing.events import ChargePosted, ChargeReversed
+from hm_core.billing.events import (
+    ChargePosted,
+    ChargeReversed,
+    ClaimAdjudicated,
+    ClaimCreated,
+    ClaimSubmitted,
+    PaymentRecorded,
+)
 from hm_core.encounters.events import (
     ConsultStarted,
     EncounterCancelled,
@@ -38,11 +45,6 @@ rebuildable("reports", OpdVisit, OpdNoShow, LabTurnaround, RevenueEntry, Revenue
 
 APPOINTMENT_CHECKED_IN = "appointment.checked_in"
 APPOINTMENT_NO_SHOW = "appointment.marked_no_show"
-CLAIM_CREATED = "billing.claim_created"
-CLAIM_SUBMITTED = "billing.claim_submitted"
-CLAIM_ADJUDICATED = "billing.claim_adjudicated"
-PAYMENT_RECORDED = "billing.payment_recorded"
-PATIENT = "patient"
 
 
 def minutes_between(start: datetime | None, end: datetime | None) -> float | None:
@@ -229,81 +231,79 @@ def revenue_apply_charge_reversed(event: ChargeReversed, meta: EventMeta) -> Non
     )
 
 
-@subscribe(CLAIM_CREATED)
-def revenue_apply_claim_created(event: DomainEvent, meta: EventMeta) -> None:
+@subscribe(ClaimCreated)
+def revenue_apply_claim_created(event: ClaimCreated, meta: EventMeta) -> None:
     """A claim's lines wait as drafts until it is submitted; its payer takes the encounter."""
-    claim_id, encounter_id = _field(event, "claim_id"), _uuid(_field(event, "encounter_id"))
-    for line in _field(event, "lines") or []:
+    for line in event.lines:
         _entry(
             meta,
-            f"claimed:{claim_id}:{_field(line, 'line')}",
+            f"claimed:{event.claim_id}:{line.line}",
             kind="drafted",
-            encounter_id=encounter_id,
-            service_code=str(_field(line, "service_code") or ""),
-            amount=Decimal(str(_field(line, "amount"))),
-            currency=str(_field(event, "currency")),
+            claim_id=event.claim_id,
+            encounter_id=event.encounter_id,
+            service_code=line.service_code,
+            amount=line.amount,
+            currency=event.currency,
             at=meta.occurred_at,
         )
-    payer = _field(event, "payer_id")
-    if payer is not None and encounter_id is not None:
+    if event.payer_id is not None:
         upsert(
             RevenueEncounterPayer,
-            encounter_id=encounter_id,
+            encounter_id=event.encounter_id,
             defaults={
                 "tenant_id": meta.tenant_id,
                 "facility_id": meta.facility_id,
-                "payer": str(payer),
-                "claim_id": _uuid(claim_id),
+                "payer": str(event.payer_id),
+                "claim_id": event.claim_id,
             },
         )
 
 
-@subscribe(CLAIM_SUBMITTED)
-def revenue_apply_claim_submitted(event: DomainEvent, meta: EventMeta) -> None:
+@subscribe(ClaimSubmitted)
+def revenue_apply_claim_submitted(event: ClaimSubmitted, meta: EventMeta) -> None:
     """Claimed: the claim's lines, on the day it was submitted."""
     update(
-        _claim_lines(meta, _field(event, "claim_id"), kind="drafted"),
+        _claim_lines(meta, event.claim_id).filter(kind="drafted"),
         kind="claimed",
         at=meta.occurred_at,
     )
 
 
-@subscribe(CLAIM_ADJUDICATED)
-def revenue_apply_claim_adjudicated(event: DomainEvent, meta: EventMeta) -> None:
+@subscribe(ClaimAdjudicated)
+def revenue_apply_claim_adjudicated(event: ClaimAdjudicated, meta: EventMeta) -> None:
     """Approved: each line's approved amount, on the day of the adjudication."""
-    claim_id = _field(event, "claim_id")
     claimed = {
         row.id.rsplit(":", 1)[1]: row
-        for row in _claim_lines(meta, claim_id, kind=None).only(
+        for row in _claim_lines(meta, event.claim_id).only(
             "id", "encounter_id", "service_code", "currency"
         )
     }
-    for line in _field(event, "lines") or []:
-        number = str(_field(line, "line"))
-        source = claimed.get(number)
+    for line in event.lines:
+        source = claimed.get(str(line.line))
         _entry(
             meta,
-            f"approved:{claim_id}:{number}",
+            f"approved:{event.claim_id}:{line.line}",
             kind="approved",
+            claim_id=event.claim_id,
             encounter_id=source.encounter_id if source else None,
             service_code=source.service_code if source else "",
-            amount=Decimal(str(_field(line, "approved_amount"))),
+            amount=line.approved_amount,
             currency=source.currency if source else "",
             at=meta.occurred_at,
         )
 
 
-@subscribe(PAYMENT_RECORDED)
-def revenue_apply_payment_recorded(event: DomainEvent, meta: EventMeta) -> None:
+@subscribe(PaymentRecorded)
+def revenue_apply_payment_recorded(event: PaymentRecorded, meta: EventMeta) -> None:
     """Paid: the payment, on the day it was recorded (against an invoice, not a service)."""
     _entry(
         meta,
-        f"paid:{_field(event, 'payment_id')}",
+        f"paid:{event.payment_id}",
         kind="paid",
-        encounter_id=_uuid(_field(event, "encounter_id")),
+        encounter_id=event.encounter_id,
         service_code="",
-        amount=Decimal(str(_field(event, "amount"))),
-        currency=str(_field(event, "currency")),
+        amount=event.amount,
+        currency=event.currency,
         at=meta.occurred_at,
     )
 
@@ -316,11 +316,10 @@ def _entry(meta: EventMeta, entry_id: str, **fields: Any) -> None:
     )
 
 
-def _claim_lines(meta: EventMeta, claim_id: Any, *, kind: str | None) -> Any:
-    rows = RevenueEntry.all_tenants.filter(
-        tenant_id=meta.tenant_id, id__startswith=f"claimed:{claim_id}:"
+def _claim_lines(meta: EventMeta, claim_id: uuid.UUID) -> Any:
+    return RevenueEntry.all_tenants.filter(
+        tenant_id=meta.tenant_id, claim_id=claim_id, id__startswith="claimed:"
     )
-    return rows if kind is None else rows.filter(kind=kind)
 
 
 # --- Reading events of modules this one does not import ------------------------------------

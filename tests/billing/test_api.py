@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from hm_core.audit.models import AuditRecord
+from hm_core.billing.domain import account_stream_id
 from hm_core.billing.selectors import charge_lines_active
 from hm_core.common.scope import ScopeNotActive
 from hm_core.iam.models import Tenant
@@ -34,6 +35,7 @@ def test_invoice_lists_lines_and_total_as_decimal_strings(clerk, visit):
 
     assert r.status_code == 200, r.json()
     assert r.json() == {
+        "id": str(account_stream_id(visit.id)),
         "encounter": str(visit.id),
         "lines": [
             {"code": "CONSULT", "description": "OPD consultation", "quantity": 1,
@@ -48,6 +50,9 @@ def test_invoice_lists_lines_and_total_as_decimal_strings(clerk, visit):
         "total": "85.00",
         "currency": "USD",
         "status": "OPEN",
+        "paid": "0.00",
+        "patient_responsibility": "85.00",
+        "balance": "85.00",
     }  # fmt: skip
 
 

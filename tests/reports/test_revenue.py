@@ -12,8 +12,16 @@ from decimal import Decimal
 
 import pytest
 
+from hm_core.billing.domain import account_stream_id
 from hm_core.events.replay import rebuild
-from tests.billing.conftest import cancel, place
+from tests.billing.conftest import (
+    adjudicate_body,
+    cancel,
+    closed_visit,
+    make_coverage,
+    make_payer,
+    place,
+)
 from tests.encounters.conftest import make_encounter
 from tests.reports.agreed import agreed_events, publish_agreed
 from tests.reports.conftest import events_of, report_rows
@@ -27,6 +35,7 @@ CLAIMS = (
     "billing.payment_recorded",
 )
 PARAMS = {"from": "2026-03-01", "to": "2026-03-31"}
+CLAIMS_URL = "/api/billing/claims/"
 
 
 @pytest.fixture
@@ -150,3 +159,82 @@ def test_revenue_is_isolated(billed, other_world):
 def test_revenue_needs_reports_view(billed):
     assert billed.api("billing_clerk").get(URL).status_code == 403
     assert billed.api("auditor").get(URL).status_code == 200
+
+
+def expected_revenue_by_payer(world) -> dict:
+    """Per payer of the encounter (its claim's payer, else the patient), from the events."""
+    payer_of, sums = {}, defaultdict(lambda: defaultdict(Decimal))
+    claim_encounter: dict = {}
+    events = events_of(
+        world, "billing.charge_posted", "billing.charge_reversed", "billing.claim_created",
+        "billing.claim_submitted", "billing.claim_adjudicated", "billing.payment_recorded",
+    )  # fmt: skip
+    for e in events:
+        if e.type == "billing.claim_created":
+            claim_encounter[e.payload["claim_id"]] = e.payload
+            if e.payload["payer_id"]:
+                payer_of[e.payload["encounter_id"]] = e.payload["payer_id"]
+    charges = {}
+    for e in events:
+        p = e.payload
+        if e.type == "billing.charge_posted":
+            charges[p["charge_id"]] = (p["encounter_id"], Decimal(p["unit_price"]) * p["quantity"])
+        elif e.type == "billing.charge_reversed":
+            charges.pop(p["charge_id"])
+        elif e.type == "billing.claim_submitted":
+            claim = claim_encounter[p["claim_id"]]
+            sums[claim["encounter_id"]]["claimed"] += Decimal(claim["total"])
+        elif e.type == "billing.claim_adjudicated":
+            claim = claim_encounter[p["claim_id"]]
+            sums[claim["encounter_id"]]["approved"] += Decimal(p["approved_total"])
+        elif e.type == "billing.payment_recorded":
+            sums[p["encounter_id"]]["paid"] += Decimal(p["amount"])
+    for encounter, amount in charges.values():
+        sums[encounter]["billed"] += amount
+    rows: dict = defaultdict(lambda: defaultdict(Decimal))
+    for encounter, figures in sums.items():
+        for kind, amount in figures.items():
+            rows[payer_of.get(encounter, "patient")][kind] += amount
+    return {
+        payer: {k: f"{f[k]:.2f}" for k in ("billed", "claimed", "approved", "paid")}
+        | {"outstanding": f"{f['billed'] - f['paid']:.2f}"}
+        for payer, f in rows.items()
+    }
+
+
+def test_revenue_by_payer_through_the_claims_api_equals_the_events(rworld, clock):
+    # given two closed visits: one claimed (80.00; 60.00 approved; payer 45 + patient 20),
+    # one the patient pays in part
+    clerk = rworld.api("billing_clerk")
+    clock.at(DAY1)
+    payer = make_payer(rworld)
+    insured, uninsured = closed_visit(rworld, "CBC", "CRP"), closed_visit(rworld, "K")
+    coverage = make_coverage(rworld, insured.patient_id, payer["id"])
+    clock.at(DAY1 + timedelta(days=1))
+    claim = clerk.post(CLAIMS_URL, {"encounter": str(insured.id), "coverage": coverage["id"]})
+    claim_id = claim.json()["id"]
+    assert clerk.post(f"{CLAIMS_URL}{claim_id}/submit/").status_code == 200
+    decision = adjudicate_body("50.00", "10.00", "0", reason="Not covered")
+    assert clerk.post(f"{CLAIMS_URL}{claim_id}/adjudicate/", decision).status_code == 200
+    for visit, who, amount in (
+        (insured, payer["id"], "45.00"),
+        (insured, "patient", "20.00"),
+        (uninsured, "patient", "12.34"),
+    ):
+        body = {"invoice": str(account_stream_id(visit.id)), "payer": who, "amount": amount,
+                "method": "card", "reference": "R"}  # fmt: skip
+        assert clerk.post("/api/billing/payments/", body).status_code == 201
+
+    # when
+    body = rworld.api().get(URL, {**PARAMS, "group_by": "payer"}).json()
+
+    # then
+    got = {row.pop("payer"): row for row in body["rows"]}
+    assert {k: {f: v for f, v in row.items() if f != "currency"} for k, row in got.items()} == (
+        expected_revenue_by_payer(rworld)
+    )
+    assert got[payer["id"]] == {
+        "currency": "USD", "billed": "80.00", "claimed": "80.00", "approved": "60.00",
+        "paid": "65.00", "outstanding": "15.00",
+    }  # fmt: skip
+    assert body["totals"]["paid"] == "77.34"

@@ -190,6 +190,8 @@ def steps(sc: Scale) -> list[Step]:
         Step("rebuild", [*module, "bench.bench_rebuild"]),
         # Its own scratch database (created, migrated and dropped by the step itself).
         Step("dicom", [*module, "bench.bench_dicom"]),
+        # Its own scratch database too: a year of report rows of a 1,000-visits-a-day facility.
+        Step("reports", [*module, "bench.bench_reports"]),
     ]
 
 

@@ -71,15 +71,18 @@ class RevenueEntry(ScopedModel):
     """One money fact: a charge billed, a claim submitted or adjudicated, a payment recorded.
 
     `kind` is billed, claimed, approved or paid (or reversed: a charge no longer owed; drafted:
-    a line of a claim not submitted yet), which the reports leave out. The payer is resolved
-    per encounter at query time through `RevenueEncounterPayer`, so a claim filed after the
-    charges moves them to its payer.
+    a line of a claim not submitted yet), which the reports leave out. A claim filed after the
+    charges moves all of its encounter's entries to its payer (`RevenueEncounterPayer` keeps
+    the encounter's payer for the entries that come later).
     """
 
     id = models.CharField(primary_key=True, max_length=80)  # "<kind>:<source id>[:<line>]"
     kind = models.CharField(max_length=8)
     encounter_id = models.UUIDField(null=True)
     claim_id = models.UUIDField(null=True)  # the claim a claimed or approved line belongs to
+    # Who the encounter is billed to: its latest claim's payer id, or "patient" (set when the
+    # entry is written and again, for all the encounter's entries, when a claim names a payer).
+    payer = models.CharField(max_length=36, default="patient")
     service_code = models.CharField(max_length=32, blank=True)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
@@ -90,6 +93,8 @@ class RevenueEntry(ScopedModel):
             models.Index(fields=["tenant_id", "facility_id", "at"], name="reports_revenue_by_at"),
             # A claim's lines, when it is submitted or adjudicated.
             models.Index(fields=["tenant_id", "claim_id"], name="reports_revenue_by_claim"),
+            # An encounter's entries, when a claim moves them to its payer.
+            models.Index(fields=["tenant_id", "encounter_id"], name="reports_revenue_by_encounter"),
         ]
 
 

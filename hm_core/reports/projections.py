@@ -45,6 +45,7 @@ rebuildable("reports", OpdVisit, OpdNoShow, LabTurnaround, RevenueEntry, Revenue
 
 APPOINTMENT_CHECKED_IN = "appointment.checked_in"
 APPOINTMENT_NO_SHOW = "appointment.marked_no_show"
+PATIENT = "patient"
 
 
 def minutes_between(start: datetime | None, end: datetime | None) -> float | None:
@@ -257,6 +258,12 @@ def revenue_apply_claim_created(event: ClaimCreated, meta: EventMeta) -> None:
                 "claim_id": event.claim_id,
             },
         )
+        update(
+            RevenueEntry.all_tenants.filter(
+                tenant_id=meta.tenant_id, encounter_id=event.encounter_id
+            ),
+            payer=str(event.payer_id),
+        )
 
 
 @subscribe(ClaimSubmitted)
@@ -312,8 +319,23 @@ def _entry(meta: EventMeta, entry_id: str, **fields: Any) -> None:
     upsert(
         RevenueEntry,
         id=entry_id,
-        defaults={"tenant_id": meta.tenant_id, "facility_id": meta.facility_id, **fields},
+        defaults={
+            "tenant_id": meta.tenant_id,
+            "facility_id": meta.facility_id,
+            "payer": _payer_of(meta, fields.get("encounter_id")),
+            **fields,
+        },
     )
+
+
+def _payer_of(meta: EventMeta, encounter_id: uuid.UUID | None) -> str:
+    """The payer of the encounter's claim so far, else the patient."""
+    if encounter_id is None:
+        return PATIENT
+    found = RevenueEncounterPayer.all_tenants.filter(
+        tenant_id=meta.tenant_id, encounter_id=encounter_id
+    ).values_list("payer", flat=True)
+    return next(iter(found), PATIENT)
 
 
 def _claim_lines(meta: EventMeta, claim_id: uuid.UUID) -> Any:

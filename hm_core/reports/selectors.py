@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, NullIf, TruncDate
 
 from hm_core.common.scope import Scope
@@ -23,7 +23,6 @@ from hm_core.reports.models import (
     LabTurnaround,
     OpdNoShow,
     OpdVisit,
-    RevenueEncounterPayer,
     RevenueEntry,
 )
 from hm_core.reports.percentile import PercentileCont
@@ -31,7 +30,6 @@ from hm_core.reports.percentile import PercentileCont
 OPD_GROUPS = ("day", "practitioner")
 REVENUE_GROUPS = ("day", "payer", "service")
 REVENUE_KINDS = ("billed", "claimed", "approved", "paid")
-PATIENT = "patient"
 CENTS = Decimal("0.01")
 
 
@@ -115,12 +113,17 @@ def revenue_report(*, scope: Scope, period: Period, group_by: str) -> dict[str, 
         for row in grouped
     ]
     rows.sort(key=lambda row: (row[group_by] is None, str(row[group_by]), row["currency"]))
-    totals = list(entries.values("currency").annotate(**figures).order_by("currency"))
-    if len(totals) == 1:
-        return {"rows": rows, "totals": {"currency": totals[0]["currency"], **_money(totals[0])}}
-    # No single sum across currencies: the rows, per currency, are the figures.
-    empty = dict.fromkeys((*REVENUE_KINDS, "outstanding"), None if totals else "0.00")
-    return {"rows": rows, "totals": {"currency": None, **empty}}
+    return {"rows": rows, "totals": _revenue_totals(grouped)}
+
+
+def _revenue_totals(grouped: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sums of the grouped rows (each key falls in exactly one row, so no second scan); one
+    currency gives one total, several give none: the rows per currency are the figures."""
+    currencies = {row["currency"] for row in grouped}
+    if len(currencies) > 1:
+        return {"currency": None, **dict.fromkeys((*REVENUE_KINDS, "outstanding"))}
+    sums = {kind: sum((row[kind] for row in grouped), Decimal("0")) for kind in REVENUE_KINDS}
+    return {"currency": next(iter(currencies), None), **_money(sums)}
 
 
 def _grouped(qs: QuerySet[Any], key: Any, figures: dict[str, Any]) -> list[dict[str, Any]]:
@@ -138,10 +141,7 @@ def _revenue_key(group_by: str, period: Period) -> Any:
         return TruncDate("at", tzinfo=period.zone)
     if group_by == "service":
         return NullIf(F("service_code"), Value(""))
-    payer = RevenueEncounterPayer.all_tenants.filter(
-        tenant_id=OuterRef("tenant_id"), encounter_id=OuterRef("encounter_id")
-    ).values("payer")[:1]
-    return Coalesce(Subquery(payer), Value(PATIENT))
+    return F("payer")
 
 
 def _opd_row(

@@ -1,4 +1,4 @@
-"""CSV bodies of the reports: the JSON rows, one line each, columns in the JSON's order."""
+"""CSV bodies of the reports: the JSON rows, one line each, the key column first."""
 
 from __future__ import annotations
 

@@ -9,10 +9,11 @@ feeds it the values of each group while it executes the GROUP BY, so reports nev
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from django.db.backends.signals import connection_created
-from django.db.models import Aggregate, FloatField
+from django.db.models import Aggregate, F, FloatField, Func, Value
 
 SQLITE_FUNCTION = "hm_percentile_cont"
 
@@ -40,6 +41,28 @@ class PercentileCont(Aggregate):
             template="%(function)s(%(expressions)s, %(fraction)s)",
             **extra,
         )
+
+
+class MinutesSince(Func):
+    """Minutes from a stored timestamp column to an instant, computed by the database."""
+
+    output_field = FloatField()
+
+    def __init__(self, column: str, instant: datetime) -> None:
+        super().__init__(Value(instant), F(column))  # instant - column
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s)) / 60.0",
+            arg_joiner=" - ", **extra,
+        )  # fmt: skip
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # SQLite keeps timestamps as ISO text: julianday() reads them, to the microsecond.
+        instant, column = self.source_expressions
+        i_sql, i_params = compiler.compile(instant)
+        c_sql, c_params = compiler.compile(column)
+        return f"((julianday({i_sql}) - julianday({c_sql})) * 1440.0)", [*i_params, *c_params]
 
 
 class _SqlitePercentileCont:

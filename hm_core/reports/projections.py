@@ -12,6 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Case, F, Value, When
+
 from hm_core.billing.events import (
     ChargePosted,
     ChargeReversed,
@@ -40,6 +42,7 @@ from hm_core.reports.models import (
     RevenueEncounterPayer,
     RevenueEntry,
 )
+from hm_core.reports.percentile import MinutesSince
 
 rebuildable("reports", OpdVisit, OpdNoShow, LabTurnaround, RevenueEntry, RevenueEncounterPayer)
 
@@ -61,52 +64,43 @@ def minutes_between(start: datetime | None, end: datetime | None) -> float | Non
 @subscribe(EncounterCreated)
 def opd_visit_apply_created(event: EncounterCreated, meta: EventMeta) -> None:
     """A visit counts from its creation, on its scheduled day until the patient checks in."""
-    _visit_ensure(meta, event.encounter_id)
-    update(
-        _visits(meta, event.encounter_id),
-        status="SCHEDULED",
-        scheduled_at=event.scheduled_at,
-        at=event.scheduled_at,
-    )
+    _visit_upsert(meta, event.encounter_id, status="SCHEDULED", scheduled_at=event.scheduled_at,
+                  at=event.scheduled_at)  # fmt: skip
 
 
 @subscribe(EncounterCheckedIn)
 def opd_visit_apply_checked_in(event: EncounterCheckedIn, meta: EventMeta) -> None:
     """From check-in on, the visit belongs to the day the patient arrived."""
-    _visit_ensure(meta, event.encounter_id)
-    update(
-        _visits(meta, event.encounter_id),
-        status="CHECKED_IN",
-        checked_in_at=meta.occurred_at,
-        at=meta.occurred_at,
-    )
+    _visit_upsert(meta, event.encounter_id, status="CHECKED_IN", checked_in_at=meta.occurred_at,
+                  at=meta.occurred_at)  # fmt: skip
 
 
 @subscribe(ConsultStarted)
 def opd_visit_apply_consult_started(event: ConsultStarted, meta: EventMeta) -> None:
-    """The wait ends; the clinician who starts is the practitioner unless an appointment said."""
-    checked_in = _visit_checked_in_at(meta, event.encounter_id)
+    """The wait ends; the clinician who starts is the practitioner unless an appointment said.
+
+    The interval is computed by the database from the stored check-in, in the same queued
+    statement: no read in the middle of the command."""
     update(
         _visits(meta, event.encounter_id),
         status="IN_CONSULT",
         consult_started_at=meta.occurred_at,
-        wait_minutes=minutes_between(checked_in, meta.occurred_at),
-    )
-    update(
-        _visits(meta, event.encounter_id).filter(practitioner_from_appointment=False),
-        practitioner_id=meta.actor_id,
+        wait_minutes=MinutesSince("checked_in_at", meta.occurred_at),
+        practitioner_id=Case(
+            When(practitioner_from_appointment=False, then=Value(meta.actor_id)),
+            default=F("practitioner_id"),
+        ),
     )
 
 
 @subscribe(EncounterClosed)
 def opd_visit_apply_closed(event: EncounterClosed, meta: EventMeta) -> None:
     """The visit's length runs from check-in to close."""
-    checked_in = _visit_checked_in_at(meta, event.encounter_id)
     update(
         _visits(meta, event.encounter_id),
         status="CLOSED",
         closed_at=meta.occurred_at,
-        visit_minutes=minutes_between(checked_in, meta.occurred_at),
+        visit_minutes=MinutesSince("checked_in_at", meta.occurred_at),
     )
 
 
@@ -157,13 +151,16 @@ def _visit_ensure(meta: EventMeta, encounter_id: uuid.UUID) -> None:
     )
 
 
+def _visit_upsert(meta: EventMeta, encounter_id: uuid.UUID, **fields: Any) -> None:
+    upsert(
+        OpdVisit,
+        encounter_id=encounter_id,
+        defaults={"tenant_id": meta.tenant_id, "facility_id": meta.facility_id, **fields},
+    )
+
+
 def _visits(meta: EventMeta, encounter_id: uuid.UUID) -> Any:
     return OpdVisit.all_tenants.filter(tenant_id=meta.tenant_id, encounter_id=encounter_id)
-
-
-def _visit_checked_in_at(meta: EventMeta, encounter_id: uuid.UUID) -> datetime | None:
-    row = _visits(meta, encounter_id).values_list("checked_in_at", flat=True)
-    return next(iter(row), None)
 
 
 # --- Laboratory ---------------------------------------------------------------------------
@@ -322,7 +319,10 @@ def _entry(meta: EventMeta, entry_id: str, **fields: Any) -> None:
         defaults={
             "tenant_id": meta.tenant_id,
             "facility_id": meta.facility_id,
-            "payer": _payer_of(meta, fields.get("encounter_id")),
+            # Charges precede any claim (claims need a final invoice): no lookup for them.
+            "payer": PATIENT
+            if fields["kind"] == "billed"
+            else _payer_of(meta, fields["encounter_id"]),
             **fields,
         },
     )

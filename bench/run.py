@@ -194,6 +194,8 @@ def steps(sc: Scale) -> list[Step]:
         Step("dicom", [*module, "bench.bench_dicom"]),
         # Its own scratch database too: 50 concurrent bookings of 10 slots, then 200 in a row.
         Step("booking", [*module, "bench.bench_booking"]),
+        # Its own scratch database too: a year of report rows of a 1,000-visits-a-day facility.
+        Step("reports", [*module, "bench.bench_reports"]),
     ]
 
 

@@ -30,6 +30,7 @@ from hm_core.lab.api import router as lab_router
 from hm_core.notifications.api import router as notifications_router
 from hm_core.orders.api import router as orders_router
 from hm_core.patients.api import router as patients_router
+from hm_core.reports.api import router as reports_router
 from hm_core.rules.api import router as rules_router
 from hm_core.scheduling.api import router as appointments_router
 from hm_core.scheduling.api import schedules_router, slots_router
@@ -74,6 +75,7 @@ api.add_router("/schedules/", schedules_router)
 api.add_router("/slots/", slots_router)
 api.add_router("/appointments/", appointments_router)
 api.add_router("/notifications/", notifications_router)
+api.add_router("/reports/", reports_router)
 # DICOMweb paths have no trailing slash (`/api/dicomweb/studies`), as its clients send them.
 api.add_router("/dicomweb", dicomweb_router)
 

@@ -22,6 +22,7 @@ _dicomweb = [p for p in _api_patterns if str(p.pattern).startswith("dicomweb/")]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("reports/", include("hm_core.reports.urls")),
     path("api/schema/", openapi_schema, name="openapi-schema"),
     path("api/", include((_dicomweb, "dicomweb"), namespace="dicomweb")),
     path("api/", api.urls),

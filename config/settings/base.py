@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "hm_core.scheduling",
     "hm_core.notifications",
     "hm_core.realtime",
+    "hm_core.reports",
     "management",
 ]
 

@@ -70,11 +70,15 @@ _subscriptions: list[Subscription] = []
 
 
 def subscribe(
-    *event_classes: type[DomainEvent],
+    *event_classes: type[DomainEvent] | str,
     stage: Stage = Stage.PROJECTION,
     all_events: bool = False,
 ) -> Callable[[H], H]:
-    """Register the decorated function for `event_classes` (or every event with `all_events`)."""
+    """Register the decorated function for `event_classes` (or every event with `all_events`).
+
+    A type string ("appointment.marked_no_show") subscribes to an event another module
+    publishes without importing its class: the handler receives that class's instance.
+    """
     if not event_classes and not all_events:
         raise ValueError("subscribe() needs event classes or all_events=True")
 
@@ -83,12 +87,16 @@ def subscribe(
             raise RuntimeError(
                 f"late subscription of {handler.__qualname__}: subscribe from apps.py ready()"
             )
-        types = None if all_events else frozenset(cls.event_type for cls in event_classes)
+        types = None if all_events else frozenset(map(_type_of, event_classes))
         _subscriptions.append(Subscription(handler, types, stage))
         _subscriptions.sort(key=lambda s: s.stage)  # stable: keeps registration order per stage
         return handler
 
     return decorator
+
+
+def _type_of(cls: type[DomainEvent] | str) -> str:
+    return cls if isinstance(cls, str) else cls.event_type
 
 
 def routing_table() -> list[Subscription]:

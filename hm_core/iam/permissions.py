@@ -80,6 +80,7 @@ PERMISSIONS: dict[str, str] = {
     "appointments.manage": "Cancel, reschedule and mark appointments as no-show",
     "appointments.check_in": "Check patients in for their appointments",
     "notifications.view": "View patient notifications (reminders)",
+    "reports.view": "Read operational reports (OPD, lab turnaround, revenue) and the dashboard",
 }
 
 _SCHEDULING_ALL = [code for code in PERMISSIONS if code.startswith(("schedules.", "appointments."))]
@@ -169,7 +170,7 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
         "claims.adjudicate",
         "payments.record",
     ],
-    "auditor": ["audit.view", "audit.verify", "timelines.view", "interop.view"],
+    "auditor": ["audit.view", "audit.verify", "timelines.view", "interop.view", "reports.view"],
     # Modalities and PACS peers store over DICOMweb and read back what they stored.
     "integration": ["interop.post", "imaging.store", "imaging.view"],
 }

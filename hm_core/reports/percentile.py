@@ -1,0 +1,107 @@
+"""`PercentileCont(expr, fraction)`: the continuous percentile, computed by the database.
+
+PostgreSQL runs its ordered-set aggregate `percentile_cont(f) WITHIN GROUP (ORDER BY x)`.
+SQLite has no percentile aggregate, so on SQLite connections we install one with the same
+definition (linear interpolation between the two nearest ranks, NULLs ignored): the engine
+feeds it the values of each group while it executes the GROUP BY, so reports never fetch rows.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from django.db.backends.signals import connection_created
+from django.db.models import Aggregate, F, FloatField, Func, Value
+
+SQLITE_FUNCTION = "hm_percentile_cont"
+
+
+class PercentileCont(Aggregate):
+    """percentile_cont(fraction) over `expression`; NULL for a group without values."""
+
+    function = "percentile_cont"
+    name = "PercentileCont"
+    output_field = FloatField()
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
+        if not 0 <= fraction <= 1:
+            raise ValueError("fraction must lie in [0, 1]")
+        # A literal of our own (never user input), rendered in the SQL text as the standard
+        # requires the fraction of an ordered-set aggregate to be constant per group.
+        super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            function=SQLITE_FUNCTION,
+            template="%(function)s(%(expressions)s, %(fraction)s)",
+            **extra,
+        )
+
+
+class MinutesSince(Func):
+    """Minutes from a stored timestamp column to an instant, computed by the database."""
+
+    output_field = FloatField()
+
+    def __init__(self, column: str, instant: datetime) -> None:
+        super().__init__(Value(instant), F(column))  # instant - column
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM (%(expressions)s)) / 60.0",
+            arg_joiner=" - ", **extra,
+        )  # fmt: skip
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # SQLite keeps timestamps as ISO text: julianday() reads them, to the microsecond.
+        instant, column = self.source_expressions
+        i_sql, i_params = compiler.compile(instant)
+        c_sql, c_params = compiler.compile(column)
+        return f"((julianday({i_sql}) - julianday({c_sql})) * 1440.0)", [*i_params, *c_params]
+
+
+class _SqlitePercentileCont:
+    """SQLite aggregate with PostgreSQL's percentile_cont semantics."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.fraction = 0.5
+
+    def step(self, value: float | None, fraction: float) -> None:
+        self.fraction = fraction
+        if value is not None:
+            self.values.append(float(value))
+
+    def finalize(self) -> float | None:
+        return percentile_cont(self.values, self.fraction)
+
+
+def percentile_cont(values: list[float], fraction: float) -> float | None:
+    """PostgreSQL's definition: the value at rank 1 + f*(n - 1), interpolated linearly."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = fraction * (len(ordered) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (rank - low) * (ordered[high] - ordered[low])
+
+
+def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+    if connection.vendor == "sqlite":
+        connection.connection.create_aggregate(SQLITE_FUNCTION, 2, _SqlitePercentileCont)
+
+
+def install() -> None:
+    """Register the SQLite aggregate on every new connection (and on one already open)."""
+    connection_created.connect(_on_connection, dispatch_uid="hm_reports_percentile")
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor == "sqlite" and conn.connection is not None:
+            _on_connection(None, conn)

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "hm_core.webhooks",
     "hm_core.interop",
     "hm_core.imaging",
+    "hm_core.fhir",
     "management",
 ]
 

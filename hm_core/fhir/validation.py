@@ -1,0 +1,45 @@
+"""Everything served (and, later, accepted) is checked against the FHIR R4 definitions with
+`fhir.resources`' R4B models, which accept R4 JSON for every type we serve; the top-level
+`fhir.resources` classes are R5 and would reject R4."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+
+class InvalidResource(Exception):
+    """A resource that does not validate; `problems` name each field."""
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p['field']}: {p['message']}" for p in problems))
+
+
+@cache
+def model_class(resource_type: str) -> Any:
+    try:
+        return get_fhir_model_class(resource_type)
+    except (KeyError, ValueError, AttributeError, ImportError):
+        return None
+
+
+def validate(resource: dict[str, Any]) -> dict[str, Any]:
+    """Return `resource` unchanged if it is valid R4, else raise `InvalidResource`."""
+    resource_type = resource.get("resourceType")
+    cls = model_class(str(resource_type)) if isinstance(resource_type, str) else None
+    if cls is None:
+        raise InvalidResource([{"field": "resourceType", "message": "unknown resource type"}])
+    try:
+        cls.model_validate(resource)
+    except ValidationError as exc:
+        raise InvalidResource(
+            [
+                {"field": ".".join(str(p) for p in e["loc"]) or "resource", "message": e["msg"]}
+                for e in exc.errors()
+            ]
+        ) from None
+    return resource

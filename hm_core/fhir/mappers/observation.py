@@ -49,13 +49,20 @@ def _current_state(row: Any) -> dict[str, Any]:
     }
 
 
+_LAB_STATUS = {
+    ResultEntered.event_type: "ENTERED",
+    ResultVerified.event_type: "VERIFIED",
+    ResultReleased.event_type: "RELEASED",
+    ResultCorrected.event_type: "CORRECTED",
+}
+
+
 def _apply_lab(state: dict[str, Any], event: Any, meta: EventMeta) -> None:
     if isinstance(event, ResultEntered | ResultReleased | ResultCorrected):
         state["values"] = [v.model_dump() for v in event.values]
     if isinstance(event, ResultEntered | ResultCorrected):
         state["comment"] = event.comment
-    status = {ResultEntered: "ENTERED", ResultVerified: "VERIFIED", ResultReleased: "RELEASED",
-              ResultCorrected: "CORRECTED"}.get(type(event))  # fmt: skip
+    status = _LAB_STATUS.get(event.event_type)
     if status:
         state["status"] = status
     if isinstance(event, ResultReleased | ResultCorrected):

@@ -8,6 +8,7 @@ the API's exception handlers for every `/api/fhir` path).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
 from hm_core.common.api import scope_of
-from hm_core.fhir import services
+from hm_core.common.errors import BadRequest
+from hm_core.fhir import services, transaction
 from hm_core.fhir.capability import capability_statement
 from hm_core.fhir.outcome import fhir_response
 
@@ -43,6 +45,22 @@ def base_url(request: HttpRequest) -> str:
 def fhir_metadata(request: HttpRequest) -> HttpResponse:
     """The CapabilityStatement: exactly the types, interactions and search parameters served."""
     return fhir_response(capability_statement(base=base_url(request)))
+
+
+@router.post("", response={200: None}, include_in_schema=True)
+def fhir_transaction(request: HttpRequest) -> HttpResponse:
+    """A `transaction` (all or nothing) or `batch` Bundle of POST/PUT entries."""
+    return fhir_response(transaction.bundle_process(scope_of(request), _json_body(request)))
+
+
+router.add_api_operation("/", ["POST"], fhir_transaction, include_in_schema=False)
+
+
+def _json_body(request: HttpRequest) -> Any:
+    try:
+        return json.loads(request.body or b"null")
+    except (ValueError, RecursionError):
+        raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
 
 
 @_route("GET", "/{resource_type}")

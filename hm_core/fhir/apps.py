@@ -7,4 +7,4 @@ class FhirConfig(AppConfig):
     verbose_name = "FHIR R4 API"
 
     def ready(self) -> None:
-        from hm_core.fhir import mappers  # noqa: F401 - registers one mapper per resource type
+        from hm_core.fhir import mappers, projections  # noqa: F401 - mappers and subscribers

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from hm_core.fhir.registry import registered
+from hm_core.fhir.validation import resource_types
 
 _SECURITY = "Bearer token from /api/auth/token/; X-Tenant-ID and X-Facility-ID headers"
 INTERACTIONS = ("read", "vread", "history-instance", "search-type")
@@ -39,10 +40,21 @@ def capability_statement(*, base: str) -> dict[str, Any]:
                         }
                     ]
                 },
-                "resource": [_resource(mapper) for mapper in registered()],
+                "resource": _resources(),
+                "interaction": [{"code": "transaction"}, {"code": "batch"}],
             }
         ],
     }
+
+
+def _resources() -> list[dict[str, Any]]:
+    """The registered types (with the store's parameters beside theirs), then every other R4
+    type, kept as sent by imports and searchable by patient, subject and _lastUpdated."""
+    from hm_core.fhir.stored import StoredMapper, WithStored
+
+    own = {m.resource_type: _resource(WithStored(m)) for m in registered()}
+    others = {t: _resource(StoredMapper(t)) for t in resource_types() if t not in own}
+    return [{**own, **others}[name] for name in sorted({*own, *others})]
 
 
 def _resource(mapper: Any) -> dict[str, Any]:

@@ -118,6 +118,10 @@ def mapper_for(resource_type: str) -> Mapper:
     return mapper
 
 
+def is_registered(resource_type: str) -> bool:
+    return resource_type in _REGISTRY
+
+
 def registered() -> list[Mapper]:
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]
 

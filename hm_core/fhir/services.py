@@ -14,8 +14,9 @@ from hm_core.common.errors import BadRequest, NotFound
 from hm_core.common.scope import Scope
 from hm_core.fhir import outcome
 from hm_core.fhir.paging import Cursor, encode_links, page_count, read_page, total_of
-from hm_core.fhir.registry import Criteria, Mapper, Version, mapper_for
-from hm_core.fhir.validation import validate
+from hm_core.fhir.registry import Criteria, Mapper, Version, is_registered, mapper_for
+from hm_core.fhir.stored import StoredMapper, WithStored
+from hm_core.fhir.validation import model_class, validate
 
 # Parameters every search understands, beside the type's own.
 CONTROL = frozenset({"_count", "_cursor", "_format"})
@@ -24,6 +25,16 @@ CONTROL = frozenset({"_count", "_cursor", "_format"})
 def served(version: Version) -> dict[str, Any]:
     """The resource as served: with `meta`, checked against the R4 definitions."""
     return validate(version.as_fhir())
+
+
+def resolve(resource_type: str) -> Mapper:
+    """The mapper of a type: its registered one (with what imports kept as sent beside it),
+    or, for any other valid R4 type, the store of resources kept as sent."""
+    if is_registered(resource_type):
+        return WithStored(mapper_for(resource_type))
+    if resource_type[:1].isupper() and model_class(resource_type) is not None:
+        return StoredMapper(resource_type)
+    return mapper_for(resource_type)  # 404: not a type this server serves
 
 
 def _reads(versions: list[Version], detail: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
@@ -37,7 +48,7 @@ def _reads(versions: list[Version], detail: dict[str, Any]) -> list[tuple[Any, d
 
 def fhir_read(scope: Scope, resource_type: str, resource_id: str) -> dict[str, Any]:
     """The current version of one resource (404 for another tenant's or facility's)."""
-    mapper = mapper_for(resource_type)
+    mapper = resolve(resource_type)
     version = audited_read_each(
         scope=scope,
         permission=mapper.permission,
@@ -52,7 +63,7 @@ def fhir_vread(
     scope: Scope, resource_type: str, resource_id: str, version_id: str
 ) -> dict[str, Any]:
     """One version of one resource, current or earlier."""
-    mapper = mapper_for(resource_type)
+    mapper = resolve(resource_type)
     if not version_id.isdigit():
         raise NotFound(details={"resource": resource_type, "version": version_id})
     version = audited_read_each(
@@ -69,7 +80,7 @@ def fhir_history(
     scope: Scope, resource_type: str, resource_id: str, *, base: str
 ) -> dict[str, Any]:
     """Every version of one resource, newest first, as a `history` Bundle."""
-    mapper = mapper_for(resource_type)
+    mapper = resolve(resource_type)
     versions = audited_read_each(
         scope=scope,
         permission=mapper.permission,
@@ -103,7 +114,7 @@ def fhir_search(
     strict: bool,
 ) -> dict[str, Any]:
     """A `searchset` Bundle of one page; unknown parameters are reported (400 when strict)."""
-    mapper = mapper_for(resource_type)
+    mapper = resolve(resource_type)
     criteria, unknown = split_criteria(mapper, pairs)
     if unknown and strict:
         raise BadRequest(

@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 
@@ -21,10 +22,21 @@ class InvalidResource(Exception):
 
 @cache
 def model_class(resource_type: str) -> Any:
+    """The R4B model of a resource type (never of a datatype such as `Coding`), or None."""
     try:
-        return get_fhir_model_class(resource_type)
+        cls = get_fhir_model_class(resource_type)
     except (KeyError, ValueError, AttributeError, ImportError):
         return None
+    return cls if issubclass(cls, Resource) and resource_type != "Resource" else None
+
+
+@cache
+def resource_types() -> tuple[str, ...]:
+    """Every R4 resource type the models know (for the capability statement)."""
+    from fhir.resources.R4B import fhirtypes
+
+    names = (n.removesuffix("Type") for n in dir(fhirtypes) if n.endswith("Type"))
+    return tuple(sorted(n for n in names if n and model_class(n) is not None))
 
 
 def validate(resource: dict[str, Any]) -> dict[str, Any]:

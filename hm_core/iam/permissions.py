@@ -59,6 +59,8 @@ PERMISSIONS: dict[str, str] = {
     "interop.replay": "Replay interface messages",
     "imaging.view": "View imaging studies, instances and DICOMweb queries",
     "imaging.store": "Store DICOM instances (DICOMweb STOW-RS)",
+    "fhir.import": "Import FHIR transaction and batch Bundles",
+    "fhir.export": "Run FHIR Bulk Data exports",
 }
 
 _ENCOUNTER_ALL = [code for code in PERMISSIONS if code.startswith("encounters.")]

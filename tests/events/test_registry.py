@@ -22,6 +22,7 @@ PINNED = {
     "encounter.created": 1,
     "encounter.plan_recorded": 1,
     "encounter.vitals_recorded": 1,
+    "fhir.resource_stored": 1,
     "imaging.instance_stored": 1,
     "imaging.series_received": 1,
     "imaging.study_received": 1,

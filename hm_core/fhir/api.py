@@ -63,6 +63,18 @@ def _json_body(request: HttpRequest) -> Any:
         raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
 
 
+@_route("GET", "/Patient/{patient_id}/$everything")
+def fhir_patient_everything(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """Everything about one patient (an access or portability request), audited."""
+    bundle = services.fhir_everything(
+        scope_of(request),
+        patient_id,
+        pairs=[(k, v) for k, values in request.GET.lists() for v in values],
+        base=base_url(request),
+    )
+    return fhir_response(bundle)
+
+
 @_route("GET", "/{resource_type}")
 def fhir_search(request: HttpRequest, resource_type: str) -> HttpResponse:
     """search-type: a `searchset` Bundle, paged with opaque cursors (`_count`, `next`)."""

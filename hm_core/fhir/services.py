@@ -200,3 +200,42 @@ def searchset(
         "link": links,
         "entry": entries,
     }
+
+
+def fhir_everything(
+    scope: Scope, patient_id: str, *, pairs: list[tuple[str, str]], base: str
+) -> dict[str, Any]:
+    """`Patient/<id>/$everything`: the patient and every resource about them that the caller
+    may read, paged like a search; one audited read of the patient per page."""
+    from hm_core.fhir.registry import registered
+    from hm_core.fhir.stored import READ_PERMISSION, everything_source
+
+    patient = resolve("Patient")
+    controls = dict(p for p in pairs if p[0] in CONTROL)
+    count, cursor = page_count(controls.get("_count")), Cursor.decode(controls.get("_cursor"))
+
+    def load() -> tuple[list[Version], Cursor | None, int]:
+        found = patient.read(scope, patient_id)
+        uid = uuid.UUID(found.id)
+        sources = [
+            source
+            for mapper in registered()
+            if scope.principal.may(mapper.permission)
+            for source in mapper.for_patient(scope, uid)
+        ]
+        if scope.principal.may(READ_PERMISSION):
+            sources.append(everything_source(scope, uid))
+        versions, nxt = read_page(sources, cursor, count)
+        return versions, nxt, total_of(sources)
+
+    versions, nxt, total = audited_read_each(
+        scope=scope,
+        permission="patients.view",
+        action="fhir.everything",
+        load=load,
+        reads=lambda found: _reads(found[0], {"interaction": "$everything"}),
+    )
+    url = f"{base}/Patient/{patient_id}/$everything"
+    return searchset(
+        versions, total=total, links=encode_links(url, pairs, nxt), base=base, unknown=[]
+    )

@@ -151,6 +151,12 @@ def stored_source(scope: Scope, resource_type: str, criteria: Criteria) -> Sourc
     return Source(rows=rows, expand=lambda batch: [[_version(r)] for r in batch])
 
 
+def everything_source(scope: Scope, patient_id: uuid.UUID) -> Source:
+    """Every resource kept as sent about one patient, whatever its type."""
+    rows = StoredResource.objects.for_scope(scope).filter(patient_id=patient_id)
+    return Source(rows=rows, expand=lambda batch: [[_version(r)] for r in batch])
+
+
 class StoredMapper(Mapper):
     """Any valid R4 type hm_core has no model for, served as it was sent."""
 

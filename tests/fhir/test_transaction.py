@@ -27,7 +27,9 @@ def events_of(world) -> int:
 
 
 def post(api, body):
-    return api.client.post(FHIR, data=json.dumps(body), content_type="application/fhir+json", headers=api.headers)
+    return api.client.post(
+        FHIR, data=json.dumps(body), content_type="application/fhir+json", headers=api.headers
+    )
 
 
 @pytest.mark.parametrize("name", SYNTHEA)
@@ -145,3 +147,35 @@ def test_import_needs_the_import_permission_and_a_bundle(world):
     assert r.json()["resourceType"] == "OperationOutcome"
     with scope_active(world.scope()):
         pass
+
+
+def test_everything_serves_the_patient_and_all_about_them_audited(world, other_world):
+    # given
+    api = world.api()
+    source = bundle("lupe_little.json")
+    body = post(api, source).json()
+    patient = body["entry"][0]["response"]["location"]
+    # when
+    seen: list[str] = []
+    page = api.get(f"{FHIR}/{patient}/$everything", {"_count": "100"}).json()
+    total = page["total"]
+    while True:
+        validate(page)
+        seen += [f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in page["entry"]]
+        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        if not nxt:
+            break
+        page = api.client.get(nxt[0], headers=api.headers).json()
+    # then
+    assert patient in seen
+    assert len(seen) == len(set(seen)) == total
+    # the patient, encounters and all kept as sent; not the organization and practitioner
+    unlinked = {"Organization", "Practitioner"}
+    assert total == sum(1 for e in source["entry"] if e["resource"]["resourceType"] not in unlinked)
+    from hm_core.audit.models import AuditRecord
+
+    with scope_active(world.scope()):
+        assert AuditRecord.objects.filter(
+            action="fhir.everything", patient_id=patient.split("/")[1]
+        ).exists()
+    assert other_world.api().get(f"{FHIR}/{patient}/$everything").status_code == 404

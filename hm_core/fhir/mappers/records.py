@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db.models import Q
@@ -147,6 +148,10 @@ class AuditEventMapper(Mapper):
 
     def _version(self, record: Any) -> Version:
         return Version(audit_event(record), 1, record.occurred_at, record.patient_id)
+
+    def for_patient(self, scope: Scope, patient_id: uuid.UUID) -> list[Source]:
+        """The trail is about the record, not the patient's care: not in `$everything`."""
+        return []
 
     def search(self, scope: Scope, criteria: Criteria) -> list[Source]:
         rows = filtered(

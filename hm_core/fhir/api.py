@@ -9,15 +9,17 @@ the API's exception handlers for every `/api/fhir` path).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from ninja import Router
 
 from hm_core.common.api import scope_of
-from hm_core.common.errors import BadRequest
-from hm_core.fhir import services, transaction
+from hm_core.common.errors import BadRequest, NotFound
+from hm_core.fhir import export, services, transaction
 from hm_core.fhir.capability import capability_statement
 from hm_core.fhir.outcome import fhir_response
 
@@ -61,6 +63,83 @@ def _json_body(request: HttpRequest) -> Any:
         return json.loads(request.body or b"null")
     except (ValueError, RecursionError):
         raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
+
+
+@_route("GET", "/$export")
+def fhir_export_system(request: HttpRequest) -> HttpResponse:
+    """Bulk Data kick-off for the facility's data (`Prefer: respond-async`): 202 and the
+    status URL in `Content-Location`."""
+    return _export(request, level="system")
+
+
+@_route("GET", "/Patient/$export")
+def fhir_export_patients(request: HttpRequest) -> HttpResponse:
+    """Bulk Data kick-off for every patient's compartment."""
+    return _export(request, level="patient")
+
+
+def _export(request: HttpRequest, *, level: str) -> HttpResponse:
+    if "respond-async" not in request.headers.get("Prefer", ""):
+        raise BadRequest("Bulk export needs the header Prefer: respond-async.", code="prefer_async")
+    job = export.export_start(
+        scope=scope_of(request),
+        level=level,
+        since=_since(request.GET.get("_since")),
+        types=[t for v in request.GET.getlist("_type") for t in v.split(",") if t],
+        request_url=request.build_absolute_uri(),
+    )
+    response = HttpResponse(status=202)
+    response["Content-Location"] = f"{base_url(request)}/$export-status/{job.id}"
+    return response
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest("_since must be a FHIR instant.", code="invalid_since") from None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
+@_route("GET", "/$export-status/{job_id}")
+def fhir_export_status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    """202 with `X-Progress` while the export runs; 200 with its manifest once done."""
+    job = export.export_get(scope=scope_of(request), job_id=job_id)
+    if job.status in (job.Status.QUEUED, job.Status.RUNNING):
+        response = HttpResponse(status=202)
+        response["X-Progress"] = job.progress or job.status
+        response["Retry-After"] = "2"
+        return response
+    if job.status != job.Status.DONE:
+        raise NotFound(f"The export was {job.status}.", details={"resource": "export"})
+    files = f"{base_url(request)}/$export-file/{job.id}"
+    manifest = {
+        "transactionTime": job.transaction_time.isoformat(),
+        "request": job.request_url,
+        "requiresAccessToken": True,
+        "output": [
+            {"type": o["type"], "url": f"{files}/{o['file']}", "count": o["count"]}
+            for o in job.output
+        ],
+        "error": [],
+    }
+    return HttpResponse(json.dumps(manifest), content_type="application/json")
+
+
+@_route("DELETE", "/$export-status/{job_id}")
+def fhir_export_cancel(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    """Cancel the export (or delete a finished one) and its files: 202."""
+    export.export_cancel(scope=scope_of(request), job_id=job_id)
+    return HttpResponse(status=202)
+
+
+@_route("GET", "/$export-file/{job_id}/{name}")
+def fhir_export_file(request: HttpRequest, job_id: uuid.UUID, name: str) -> FileResponse:
+    """One NDJSON file of a finished export, streamed, behind the bearer token."""
+    path = export.export_file(scope=scope_of(request), job_id=job_id, name=name)
+    return FileResponse(path.open("rb"), content_type="application/fhir+ndjson")
 
 
 @_route("GET", "/Patient/{patient_id}/$everything")
@@ -138,8 +217,6 @@ def _resource(resource: dict[str, Any]) -> HttpResponse:
 
 
 def _http_date(meta: dict[str, Any]) -> str:
-    from datetime import datetime
-
     from django.utils.http import http_date
 
     return http_date(datetime.fromisoformat(meta["lastUpdated"]).timestamp())

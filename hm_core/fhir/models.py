@@ -59,3 +59,39 @@ class StoredIdentifier(ScopedModel):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ExportJob(ScopedModel):
+    """One Bulk Data `$export` request of a facility: operational state, like a job queue row
+    (not clinical data: it is not event-sourced); its NDJSON files live under
+    `FHIR_EXPORT_ROOT/<job id>/`."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    level = models.CharField(max_length=16, help_text="system or patient")
+    types = models.JSONField(default=list)
+    since = models.DateTimeField(null=True)
+    request_url = models.CharField(max_length=2000)
+    requested_by_id = models.UUIDField(null=True)
+    requested_by = models.CharField(max_length=150)
+    progress = models.CharField(max_length=200, blank=True)
+    output = models.JSONField(default=list)
+    error = models.JSONField(default=list)
+    transaction_time = models.DateTimeField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant_id", "facility_id", "created_at"], name="fhir_exports")
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.id} ({self.status})"

@@ -198,6 +198,13 @@ class WithStored(Mapper):
         except NotFound:
             return stored_history(scope, self.resource_type, resource_id)
 
+    def for_patient(self, scope: Scope, patient_id: uuid.UUID) -> list[Source]:
+        criteria: Criteria = {"patient": [str(patient_id)]}
+        return [
+            *self.inner.for_patient(scope, patient_id),
+            stored_source(scope, self.resource_type, criteria),
+        ]
+
     def search(self, scope: Scope, criteria: Criteria) -> list[Source]:
         own = {k: v for k, v in criteria.items() if k != "_lastUpdated"}
         sources = self.inner.search(scope, own) if "_lastUpdated" not in criteria else []

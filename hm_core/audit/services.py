@@ -30,8 +30,16 @@ def phi_read_record(
     *, scope: Scope, patient_id: uuid.UUID | None, action: str, detail: dict[str, Any] | None = None
 ) -> None:
     """Record that the principal read `patient_id`'s data (who, when, IP, user agent)."""
+    _read_row(scope=scope, patient_id=patient_id, action=action, detail=detail).save(
+        force_insert=True
+    )
+
+
+def _read_row(
+    *, scope: Scope, patient_id: uuid.UUID | None, action: str, detail: dict[str, Any] | None
+) -> AuditRecord:
     ctx = scope.context
-    AuditRecord.objects.create(
+    return AuditRecord(
         tenant_id=scope.tenant_id,
         facility_id=scope.facility_id,
         kind=AuditRecord.Kind.READ,
@@ -111,6 +119,11 @@ def audited_read_each(
     scope.require(permission)
     with scope_active(scope):
         loaded = load()
-        for patient_id, detail in reads(loaded):
-            phi_read_record(scope=scope, patient_id=patient_id, action=action, detail=detail)
+        # One statement for a page that discloses many patients, not one per patient.
+        AuditRecord.objects.bulk_create(
+            [
+                _read_row(scope=scope, patient_id=patient_id, action=action, detail=detail)
+                for patient_id, detail in reads(loaded)
+            ]
+        )
         return loaded

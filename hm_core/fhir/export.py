@@ -22,6 +22,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.db import close_old_connections, transaction
 
+from hm_core.audit.services import phi_read_record
 from hm_core.common.errors import BadRequest, NotFound
 from hm_core.common.scope import Principal, RequestContext, Scope, scope_active, unscoped
 from hm_core.common.time import utcnow
@@ -69,6 +70,11 @@ def export_start(
             request_url=request_url[:2000], requested_by_id=scope.principal.user_id,
             requested_by=scope.principal.username, transaction_time=now, created_at=now,
             updated_at=now,
+        )  # fmt: skip
+        # A bulk disclosure of the facility's patients: one record names who asked for what.
+        phi_read_record(
+            scope=scope, patient_id=None, action="fhir.export",
+            detail={"export": str(job.id), "level": level, "types": types},
         )  # fmt: skip
         transaction.on_commit(lambda: export_kick(job.id))
     return job

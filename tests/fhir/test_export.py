@@ -65,6 +65,12 @@ def test_a_system_export_writes_one_ndjson_file_per_type_of_this_tenant_only(wor
     rival = other_world.api()
     assert rival.client.get(by_type["Patient"]["url"], headers=rival.headers).status_code == 404
     assert rival.get(f"{FHIR}/$export-status/{job}").status_code == 404
+    from hm_core.audit.models import AuditRecord
+    from hm_core.common.scope import scope_active
+
+    with scope_active(world.scope()):
+        (record,) = AuditRecord.objects.filter(action="fhir.export")
+    assert record.detail["export"] == job
 
 
 def test_type_and_since_filter_and_delete_cancels(world):

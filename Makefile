@@ -62,7 +62,7 @@ worker: install ## Async subscribers: dramatiq workers on REDIS_URL plus the rec
 	export DJANGO_SETTINGS_MODULE=$(PROD_SETTINGS); \
 	trap 'trap - EXIT INT TERM; kill 0' EXIT INT TERM; \
 	$(BIN)/python manage.py run_reconciler & \
-	$(BIN)/dramatiq hm_core.worker --processes $(WORKER_PROCESSES) --threads $(WORKER_THREADS) --queues hm_subscriptions hm_webhooks hm_interop hm_notifications
+	$(BIN)/dramatiq hm_core.worker --processes $(WORKER_PROCESSES) --threads $(WORKER_THREADS) --queues hm_subscriptions hm_webhooks hm_interop hm_notifications hm_fhir
 
 interfaces: migrate ## MLLP listener (:2575) and DICOM SCP (:11112) for all tenants' channels
 	trap 'trap - EXIT INT TERM; kill 0' EXIT INT TERM; \

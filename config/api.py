@@ -18,6 +18,8 @@ from hm_core.common.errors import HmError, TooManyRequests, error_body
 from hm_core.common.parser import JsonParser
 from hm_core.documents.api import router as documents_router
 from hm_core.encounters.api import router as encounters_router
+from hm_core.fhir.api import router as fhir_router
+from hm_core.fhir.outcome import error_response, is_fhir_path
 from hm_core.health.api import router as health_router
 from hm_core.iam.api import router as auth_router
 from hm_core.iam.auth import scope_auth
@@ -78,11 +80,15 @@ api.add_router("/notifications/", notifications_router)
 api.add_router("/reports/", reports_router)
 # DICOMweb paths have no trailing slash (`/api/dicomweb/studies`), as its clients send them.
 api.add_router("/dicomweb", dicomweb_router)
+# FHIR paths likewise (`/api/fhir/Patient/<id>`); its errors are OperationOutcomes (_render).
+api.add_router("/fhir", fhir_router)
 
 
 def _render(
     request: HttpRequest, status: int, code: str, message: str, details: object = None
 ) -> HttpResponse:
+    if is_fhir_path(request.path):
+        return error_response(status, code, message, details)
     return api.create_response(request, error_body(code, message, details), status=status)
 
 

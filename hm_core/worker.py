@@ -12,6 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.prod")  # as co
 django.setup()
 
 from hm_core.events import actors as event_actors  # noqa: E402, F401 - registers actors
+from hm_core.fhir import actors as fhir_actors  # noqa: E402, F401 - registers actors
 from hm_core.interop import actors as interop_actors  # noqa: E402, F401 - registers actors
 from hm_core.notifications import actors as notification_actors  # noqa: E402, F401 - registers actors
 from hm_core.webhooks import actors as webhook_actors  # noqa: E402, F401 - registers actors

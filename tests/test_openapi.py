@@ -17,6 +17,7 @@ UNSCOPED = {
     "/api/auth/password-reset/",
     "/api/auth/password-reset/confirm/",
     "/api/health/",
+    "/api/fhir/metadata",
 }
 WRITES_WITH_IF_MATCH = {
     ("patch", "/api/patients/{patient_id}/"),

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "hm_core.notifications",
     "hm_core.realtime",
     "hm_core.reports",
+    "hm_core.fhir",
     "management",
 ]
 
@@ -371,3 +372,8 @@ STORAGES: dict[str, dict[str, Any]] = {
         "OPTIONS": {"location": DICOM_STORAGE_ROOT},
     },
 }
+
+# FHIR Bulk Data (contract §12): NDJSON export files, one folder per export, kept until the
+# export is deleted (DELETE on its status URL) or FHIR_EXPORT_TTL_HOURS have passed.
+FHIR_EXPORT_ROOT = env.str("FHIR_EXPORT_ROOT", default=str(BASE_DIR / "var" / "fhir-exports"))
+FHIR_EXPORT_TTL_HOURS = env.int("FHIR_EXPORT_TTL_HOURS", default=24)

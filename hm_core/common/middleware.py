@@ -98,7 +98,10 @@ def _is_error_body(response: HttpResponse) -> bool:
         body = json.loads(response.content)
     except ValueError:
         return False
-    return isinstance(body, dict) and isinstance(body.get("error"), dict)
+    # The FHIR API (§12) answers its errors with an OperationOutcome instead.
+    return isinstance(body, dict) and (
+        isinstance(body.get("error"), dict) or body.get("resourceType") == "OperationOutcome"
+    )
 
 
 class ApiCommonMiddleware(CommonMiddleware):

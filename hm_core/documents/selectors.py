@@ -64,3 +64,14 @@ def document_versions(*, scope: Scope, document_id: uuid.UUID) -> QuerySet[Docum
     return (
         DocumentVersion.objects.for_scope(scope).filter(document_id=document_id).order_by("version")
     )
+
+
+def document_versions_of(
+    *, scope: Scope, document_ids: set[uuid.UUID]
+) -> QuerySet[DocumentVersion]:
+    """Every version of several documents in one query, oldest first."""
+    return (
+        DocumentVersion.objects.for_scope(scope)
+        .filter(document_id__in=document_ids)
+        .order_by("document_id", "version")
+    )

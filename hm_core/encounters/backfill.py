@@ -145,3 +145,38 @@ def _vitals_event(encounter: Encounter, v: VitalsRecord) -> VitalsRecorded:
     return domain.vitals_recorded(
         encounter_id=encounter.id, patient_id=encounter.patient_id, vitals_id=v.id, vitals=vitals
     )
+
+
+def encounter_import_history(
+    *,
+    scope: Scope,
+    patient_id: uuid.UUID,
+    reason: str,
+    visit_number: str,
+    start: datetime,
+    end: datetime | None,
+) -> uuid.UUID:
+    """Record a visit that happened elsewhere (a FHIR import) as CLOSED history: created,
+    checked in and closed at its own times, replayed through projections only like a backfill,
+    so timelines and audit fill in and no workflow fires (no tasks, no alerts)."""
+    scope.require("encounters.create")
+    encounter_id = uuid.uuid4()
+    ids = {"encounter_id": encounter_id, "patient_id": patient_id}
+    created = EncounterCreated(**ids, reason=reason, scheduled_at=start, visit_number=visit_number)
+    history: list[tuple[datetime, EncounterEvent]] = [
+        (start, created),
+        (start, EncounterCheckedIn(**ids)),
+        (end or start, EncounterClosed(**ids)),
+    ]
+    stream = StreamRef("encounter", encounter_id)
+    with transaction.atomic():
+        for version, (occurred_at, event) in enumerate(history):
+            [recorded] = store.append(
+                scope=scope,
+                stream=stream,
+                expected_version=version,
+                events=[event],
+                occurred_at=occurred_at,
+            )
+            bus.replay(recorded)
+    return encounter_id

@@ -41,3 +41,15 @@ def vitals_get(*, scope: Scope, vitals_id: uuid.UUID) -> VitalsRecord:
     if vitals is None:
         raise NotFound(details={"resource": "vitals"})
     return vitals
+
+
+def vitals_list(
+    *, scope: Scope, encounter: uuid.UUID | None = None, patient: uuid.UUID | None = None
+) -> QuerySet[VitalsRecord]:
+    """The facility's vitals records (FHIR vital-signs Observations), oldest first."""
+    qs = VitalsRecord.objects.for_scope(scope)
+    if encounter is not None:
+        qs = qs.filter(encounter_id=encounter)
+    if patient is not None:
+        qs = qs.filter(patient_id=patient)
+    return qs.order_by("recorded_at", "id")

@@ -81,6 +81,8 @@ PERMISSIONS: dict[str, str] = {
     "appointments.check_in": "Check patients in for their appointments",
     "notifications.view": "View patient notifications (reminders)",
     "reports.view": "Read operational reports (OPD, lab turnaround, revenue) and the dashboard",
+    "fhir.import": "Import FHIR transaction and batch Bundles",
+    "fhir.export": "Run FHIR Bulk Data exports",
 }
 
 _SCHEDULING_ALL = [code for code in PERMISSIONS if code.startswith(("schedules.", "appointments."))]

@@ -124,3 +124,8 @@ def lab_result_list(*, scope: Scope, filters: ResultFilters) -> QuerySet[LabResu
 def lab_result_versions(*, scope: Scope, result_id: uuid.UUID) -> QuerySet[LabResultVersion]:
     """Every reported version of one result, oldest first."""
     return LabResultVersion.objects.for_scope(scope).filter(result_id=result_id).order_by("version")
+
+
+def lab_result_version_list(*, scope: Scope) -> QuerySet[LabResultVersion]:
+    """Every reported version of the facility's results (FHIR DiagnosticReports)."""
+    return LabResultVersion.objects.for_scope(scope)

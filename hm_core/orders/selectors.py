@@ -106,3 +106,13 @@ def imaging_scheduled(
 
 def _scheduled(item: OrderItem, order: Order) -> ScheduledImaging:
     return ScheduledImaging(item, order.created_at, order.priority, order.placer_order_number)
+
+
+def order_item_list(*, scope: Scope) -> QuerySet[OrderItem]:
+    """The facility's order items (FHIR ServiceRequests)."""
+    return OrderItem.objects.for_scope(scope)
+
+
+def orders_by_ids(*, scope: Scope, order_ids: set[uuid.UUID]) -> dict[uuid.UUID, Order]:
+    """The facility's orders among `order_ids`, in one query."""
+    return {o.id: o for o in Order.objects.for_scope(scope).filter(id__in=order_ids)}

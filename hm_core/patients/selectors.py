@@ -29,6 +29,9 @@ class PatientFilters:
     gender: str | None = None
     ordering: str = "-created_at"
     email: str | None = None
+    # Exact phone match (FHIR `phone`); goes through here so that field encryption can swap
+    # the column for its blind index in one place.
+    phone: str | None = None
 
 
 def patient_get(*, scope: Scope, patient_id: uuid.UUID, include_deleted: bool = False) -> Patient:
@@ -57,6 +60,8 @@ def patient_list(*, scope: Scope, filters: PatientFilters) -> QuerySet[Patient]:
         qs = qs.filter(gender=filters.gender)
     if filters.email:
         qs = qs.filter(email=filters.email.strip().lower())
+    if filters.phone:
+        qs = qs.filter(phone=filters.phone.strip())
     # The id breaks ties so that offset paging is stable.
     return qs.order_by(*ORDERINGS[filters.ordering], "id")
 

@@ -40,6 +40,7 @@ PINNED = {
     "iam.role_permissions_changed": 1,
     "iam.user_created": 1,
     "iam.user_deactivated": 1,
+    "fhir.resource_stored": 1,
     "imaging.instance_stored": 1,
     "imaging.series_received": 1,
     "imaging.study_received": 1,

@@ -1,0 +1,56 @@
+"""FHIR store projections: the current version of each stored resource and its identifiers.
+
+Replay-safe: the row is upserted from the event alone (its version is the stream version,
+its times the event's), identifier rows are inserted with `ignore_conflicts`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from hm_core.events.base import EventMeta
+from hm_core.events.bus import subscribe
+from hm_core.events.replay import rebuildable
+from hm_core.events.unit_of_work import insert, upsert
+from hm_core.fhir.events import ResourceStored
+from hm_core.fhir.models import StoredIdentifier, StoredResource
+
+rebuildable("fhir", StoredResource, StoredIdentifier)
+
+
+@subscribe(ResourceStored)
+def stored_resource_apply_stored(event: ResourceStored, meta: EventMeta) -> None:
+    """Upsert the resource's current version; add the identifiers it carries."""
+    upsert(
+        StoredResource,
+        id=event.resource_id,
+        defaults={
+            "tenant_id": meta.tenant_id,
+            "facility_id": meta.facility_id,
+            "resource_type": event.resource_type,
+            "patient_id": event.patient_id,
+            "source_key": event.source_key,
+            "identifiers": event.identifiers,
+            "resource": event.resource,
+            "version": meta.stream_version,
+            "updated_at": meta.recorded_at,
+        },
+    )
+    insert(
+        StoredIdentifier,
+        *[
+            StoredIdentifier(
+                id=_identifier_id(meta, key),
+                tenant_id=meta.tenant_id,
+                facility_id=meta.facility_id,
+                resource_id=event.resource_id,
+                resource_type=event.resource_type,
+                key=key,
+            )
+            for key in event.identifiers
+        ],
+    )
+
+
+def _identifier_id(meta: EventMeta, key: str) -> uuid.UUID:
+    return uuid.uuid5(meta.stream.id, key)

@@ -1,0 +1,213 @@
+"""Resources kept as sent: their selectors, the store service, and their mapper.
+
+A type hm_core has a model for (Observation, ...) is served from that model, and the
+resources of that type an import kept as sent are served beside them: reads fall back to the
+store, searches by `patient`/`subject`/`_lastUpdated` alone include them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from hm_core.common.errors import NotFound
+from hm_core.common.scope import Scope, scope_active
+from hm_core.events.base import EventMeta, StreamRef
+from hm_core.events.bus import publish
+from hm_core.fhir import params
+from hm_core.fhir.events import ResourceStored
+from hm_core.fhir.mappers.common import fold_stream
+from hm_core.fhir.models import StoredIdentifier, StoredResource
+from hm_core.fhir.registry import (
+    Criteria,
+    Mapper,
+    SearchParam,
+    Source,
+    Version,
+    parse_uuid,
+)
+
+STREAM = "fhir_resource"
+STORED_PARAMS = (
+    SearchParam("patient", "reference", "The patient the resource is about"),
+    SearchParam("subject", "reference", "The patient the resource is about"),
+    SearchParam("_lastUpdated", "date", "When the resource was last stored"),
+    SearchParam("identifier", "token", "Any identifier, system|value"),
+)
+STORED_NAMES = frozenset(p.name for p in STORED_PARAMS)
+READ_PERMISSION = "encounters.view"
+_SERVER_META = frozenset({"versionId", "lastUpdated", "source"})
+
+
+def stored_list(*, scope: Scope, resource_type: str) -> QuerySet[StoredResource]:
+    return StoredResource.objects.for_scope(scope).filter(resource_type=resource_type)
+
+
+def stored_get(*, scope: Scope, resource_type: str, resource_id: uuid.UUID) -> StoredResource:
+    found = stored_list(scope=scope, resource_type=resource_type).filter(id=resource_id).first()
+    if found is None:
+        raise NotFound(details={"resource": resource_type})
+    return found
+
+
+def stored_matching(*, scope: Scope, resource_type: str, identifier: str) -> set[uuid.UUID]:
+    """The ids (at most two: enough to tell one from several) with this identifier."""
+    rows = StoredIdentifier.objects.for_scope(scope).filter(
+        resource_type=resource_type, key=identifier
+    )
+    return set(rows.values_list("resource_id", flat=True)[:2])
+
+
+def identifier_keys(resource: dict[str, Any]) -> list[str]:
+    found = resource.get("identifier") or []
+    if isinstance(found, dict):
+        found = [found]
+    return sorted(
+        {
+            f"{i.get('system', '')}|{i['value']}"
+            for i in found
+            if isinstance(i, dict) and i.get("value")
+        }
+    )
+
+
+def fhir_resource_store(
+    *,
+    scope: Scope,
+    resource_type: str,
+    resource_id: uuid.UUID,
+    resource: dict[str, Any],
+    patient_id: uuid.UUID | None,
+    source_key: str,
+) -> tuple[int, bool]:
+    """Keep `resource` as sent under `resource_id`: a new version only when its content
+    changed (importing the same resource again writes nothing). Returns (version, written)."""
+    # The sender's tags and profiles stay; version and time are this server's.
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in _SERVER_META}
+    body = {k: v for k, v in resource.items() if k != "meta"} | {"id": str(resource_id)}
+    body = body | ({"meta": meta} if meta else {})
+    with scope_active(scope), transaction.atomic():
+        current = (
+            stored_list(scope=scope, resource_type=resource_type).filter(id=resource_id).first()
+        )
+        if current is not None and current.resource == body:
+            return current.version, False
+        version = current.version if current is not None else 0
+        event = ResourceStored(
+            resource_id=resource_id,
+            resource_type=resource_type,
+            patient_id=patient_id,
+            source_key=source_key,
+            identifiers=identifier_keys(body),
+            resource=body,
+        )
+        publish(
+            scope=scope,
+            stream=StreamRef(STREAM, resource_id),
+            expected_version=version,
+            events=[event],
+        )
+        return version + 1, True
+
+
+def _identifier_keys(value: str) -> list[str]:
+    """`system|value` as stored; a bare value matches it under no system only."""
+    return [part if "|" in part else f"|{part}" for part in params.or_values(value)]
+
+
+def _version(row: StoredResource) -> Version:
+    return Version(row.resource, row.version, row.updated_at, row.patient_id)
+
+
+def _apply(state: dict[str, Any], event: Any, meta: EventMeta) -> None:
+    state.update(resource=event.resource, patient_id=event.patient_id)
+
+
+def stored_history(scope: Scope, resource_type: str, resource_id: str) -> list[Version]:
+    row = stored_get(
+        scope=scope, resource_type=resource_type, resource_id=parse_uuid(resource_id, resource_type)
+    )
+    return fold_stream(
+        scope, row.id, apply=_apply, render=lambda s: (s["resource"], s["patient_id"])
+    )
+
+
+def stored_source(scope: Scope, resource_type: str, criteria: Criteria) -> Source:
+    rows = stored_list(scope=scope, resource_type=resource_type)
+    for name, values in criteria.items():
+        for value in values:
+            if name in ("patient", "subject"):
+                rows = rows.filter(params.reference_q("patient_id", value, "Patient"))
+            elif name == "_lastUpdated":
+                rows = rows.filter(params.date_q("updated_at", value))
+            elif name == "identifier":
+                keys = StoredIdentifier.objects.for_scope(scope).filter(
+                    resource_type=resource_type, key__in=_identifier_keys(value)
+                )
+                rows = rows.filter(id__in=keys.values("resource_id"))
+    return Source(rows=rows, expand=lambda batch: [[_version(r)] for r in batch])
+
+
+def everything_source(scope: Scope, patient_id: uuid.UUID) -> Source:
+    """Every resource kept as sent about one patient, whatever its type."""
+    rows = StoredResource.objects.for_scope(scope).filter(patient_id=patient_id)
+    return Source(rows=rows, expand=lambda batch: [[_version(r)] for r in batch])
+
+
+class StoredMapper(Mapper):
+    """Any valid R4 type hm_core has no model for, served as it was sent."""
+
+    permission = READ_PERMISSION
+    search_params = STORED_PARAMS
+
+    def __init__(self, resource_type: str) -> None:
+        self.resource_type = resource_type  # type: ignore[misc]
+
+    def history(self, scope: Scope, resource_id: str) -> list[Version]:
+        return stored_history(scope, self.resource_type, resource_id)
+
+    def search(self, scope: Scope, criteria: Criteria) -> list[Source]:
+        return [stored_source(scope, self.resource_type, criteria)]
+
+
+class WithStored(Mapper):
+    """A registered mapper, plus the resources of its type that an import kept as sent."""
+
+    def __init__(self, inner: Mapper) -> None:
+        self.inner = inner
+        self.resource_type = inner.resource_type  # type: ignore[misc]
+        self.permission = inner.permission  # type: ignore[misc]
+        names = {p.name for p in inner.search_params}
+        self.search_params = (  # type: ignore[misc]
+            *inner.search_params,
+            *[p for p in STORED_PARAMS if p.name not in names],
+        )
+
+    def read(self, scope: Scope, resource_id: str) -> Version:
+        try:
+            return self.inner.read(scope, resource_id)
+        except NotFound:
+            return stored_history(scope, self.resource_type, resource_id)[0]
+
+    def history(self, scope: Scope, resource_id: str) -> list[Version]:
+        try:
+            return self.inner.history(scope, resource_id)
+        except NotFound:
+            return stored_history(scope, self.resource_type, resource_id)
+
+    def for_patient(self, scope: Scope, patient_id: uuid.UUID) -> list[Source]:
+        criteria: Criteria = {"patient": [str(patient_id)]}
+        return [
+            *self.inner.for_patient(scope, patient_id),
+            stored_source(scope, self.resource_type, criteria),
+        ]
+
+    def search(self, scope: Scope, criteria: Criteria) -> list[Source]:
+        own = {k: v for k, v in criteria.items() if k != "_lastUpdated"}
+        sources = self.inner.search(scope, own) if "_lastUpdated" not in criteria else []
+        if set(criteria) <= STORED_NAMES:
+            sources.append(stored_source(scope, self.resource_type, criteria))
+        return sources

@@ -309,3 +309,12 @@ STORAGES: dict[str, dict[str, Any]] = {
         "OPTIONS": {"location": DICOM_STORAGE_ROOT},
     },
 }
+
+# Field encryption at rest (contract §18, docs/data-protection.md): Fernet keys, comma-separated,
+# the first encrypts and every one decrypts; the blind-index key (32 bytes, URL-safe base64) is
+# separate so that rotating encryption keys never changes a search index. Dev and test settings
+# have defaults; production refuses to start without both.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", cast=str.strip, default=[])
+FIELD_BLIND_INDEX_KEY = env.str("FIELD_BLIND_INDEX_KEY", default="")
+# Break-glass access to a confidential patient lasts this long (contract §18: one hour).
+BREAK_GLASS_SECONDS = env.int("BREAK_GLASS_SECONDS", default=3600)

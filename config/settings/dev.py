@@ -1,7 +1,7 @@
 """Local development: `make run`. DEBUG on unless the environment says otherwise."""
 
 from .base import *  # noqa: F403
-from .base import NINJA_JWT, env
+from .base import FIELD_BLIND_INDEX_KEY, FIELD_ENCRYPTION_KEYS, NINJA_JWT, env
 
 DEBUG = env.bool("DEBUG", default=True)
 if not SECRET_KEY:  # noqa: F405
@@ -16,3 +16,7 @@ HM_WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=True)  # loopback
 
 # Password reset emails are printed by `make run` unless EMAIL_BACKEND says otherwise.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+
+# Throw-away field keys so that `make run` needs no setup; never use them for real data.
+FIELD_ENCRYPTION_KEYS = FIELD_ENCRYPTION_KEYS or ["t_bPxtnBFWEcqXLOONSVtZzRHxPLRjW2FoUhdaos714="]
+FIELD_BLIND_INDEX_KEY = FIELD_BLIND_INDEX_KEY or "2U8sPe_ab47TeiccRlb_lQvWnYGUjoT5CgoJ_DLwEbQ="

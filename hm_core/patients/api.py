@@ -52,7 +52,9 @@ def patient_list_page(request: HttpRequest, filters: Query[PatientListFilters]) 
     scope = _scope(request)
     scope.require("patients.view")
     with scope_active(scope):
-        criteria = filters.model_dump(include={"search", "gender", "ordering", "email"})
+        criteria = filters.model_dump(
+            include={"search", "gender", "ordering", "email", "phone", "national_id"}
+        )
         qs = patient_list(scope=scope, filters=PatientFilters(**criteria))
         return paginate(qs, limit=filters.limit, offset=filters.offset)
 

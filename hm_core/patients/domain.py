@@ -34,6 +34,7 @@ DEMOGRAPHIC_FIELDS = (
     "address",
     "emergency_contact",
     "national_id",
+    "confidential",
 )
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hm_core.common.crypto import blind_index, decrypt_field
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
 from hm_core.events.unit_of_work import update, upsert
-from hm_core.patients.demographics import ADDRESS_FIELDS, CONTACT_FIELDS
+from hm_core.patients.demographics import CONTACT_FIELDS
 from hm_core.patients.events import (
+    SEALED,
     PatientDeleted,
     PatientRegistered,
     PatientRestored,
@@ -17,7 +19,8 @@ from hm_core.patients.events import (
 )
 from hm_core.patients.models import Patient
 
-NESTED = (("address", ADDRESS_FIELDS), ("emergency_contact", CONTACT_FIELDS))
+NESTED = (("emergency_contact", CONTACT_FIELDS),)
+INDEXED = frozenset({"phone", "email", "national_id"})
 
 rebuildable("patients", Patient)
 
@@ -56,9 +59,17 @@ def patient_apply_restored(event: PatientRestored, meta: EventMeta) -> None:
 
 
 def _columns(fields: dict[str, Any]) -> dict[str, Any]:
-    """Event fields as columns: `address` and `emergency_contact` (objects or null) spread over
-    their prefixed columns, empty when null; everything else as it is."""
+    """Event fields as columns: the encrypted fields' tokens copied as they are (so a rebuild
+    writes the very bytes the events hold) with the blind index of their plaintext (a missing
+    key fails here, loudly), `emergency_contact` spread over its prefixed columns, empty when
+    null; everything else as it is."""
     columns = dict(fields)
+    for name in SEALED:
+        if name in columns:
+            token = columns.pop(name) or ""
+            columns[f"{name}_encrypted"] = token
+            if name in INDEXED:
+                columns[f"{name}_index"] = blind_index(name, decrypt_field(token))
     for name, keys in NESTED:
         if name in columns:
             value = columns.pop(name) or {}

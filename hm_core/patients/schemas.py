@@ -51,6 +51,7 @@ class PatientRegisterIn(InputSchema):
     address: AddressIn | None = None
     emergency_contact: EmergencyContactIn | None = None
     national_id: str | None = Field(None, max_length=64)
+    confidential: bool = False
 
     @field_validator("family_name", mode="after")
     @classmethod
@@ -86,9 +87,17 @@ class PatientUpdateIn(InputSchema):
     address: AddressIn | None = None
     emergency_contact: EmergencyContactIn | None = None
     national_id: str | None = Field(None, max_length=64)
+    confidential: bool | None = None
 
     @field_validator(
-        "full_name", "given_name", "family_name", "mrn", "date_of_birth", "gender", mode="after"
+        "full_name",
+        "given_name",
+        "family_name",
+        "mrn",
+        "date_of_birth",
+        "gender",
+        "confidential",
+        mode="after",
     )
     @classmethod
     def required_not_null(cls, value: object) -> object:
@@ -107,6 +116,8 @@ class PatientListFilters(PageParams):
     search: str | None = Field(None, max_length=100)
     gender: Gender | None = None
     email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=32)
+    national_id: str | None = Field(None, max_length=64)
     ordering: Literal[
         "full_name",
         "-full_name",
@@ -152,6 +163,7 @@ class PatientOut(Schema):
     address: AddressOut | None
     emergency_contact: EmergencyContactOut | None
     national_id: str
+    confidential: bool
     facility_id: uuid.UUID
     version: int
     is_deleted: bool

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
+from hm_core.common.crypto import blind_index
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope
 from hm_core.patients.models import Patient
@@ -29,6 +30,8 @@ class PatientFilters:
     gender: str | None = None
     ordering: str = "-created_at"
     email: str | None = None
+    phone: str | None = None
+    national_id: str | None = None
 
 
 def patient_get(*, scope: Scope, patient_id: uuid.UUID, include_deleted: bool = False) -> Patient:
@@ -43,22 +46,33 @@ def patient_get(*, scope: Scope, patient_id: uuid.UUID, include_deleted: bool = 
 
 
 def patient_list(*, scope: Scope, filters: PatientFilters) -> QuerySet[Patient]:
-    """Active patients of the tenant, searched by name, MRN prefix, phone prefix or e-mail."""
+    """Active patients of the tenant, searched by name, MRN prefix, or the whole phone, e-mail
+    or national id (encrypted: equal blind indexes, never a prefix or a substring)."""
     qs = Patient.objects.for_scope(scope).filter(is_deleted=False)
     if filters.search:
         term = filters.search
         qs = qs.filter(
             Q(full_name__icontains=term)
             | Q(mrn__istartswith=term)
-            | Q(phone__startswith=term)
-            | Q(email__contains=term.lower())  # e-mails are stored lower-cased
+            | _equal("phone", term)
+            | _equal("email", term)
+            | _equal("national_id", term)
         )
     if filters.gender:
         qs = qs.filter(gender=filters.gender)
-    if filters.email:
-        qs = qs.filter(email=filters.email.strip().lower())
+    for kind in ("email", "phone", "national_id"):
+        value = getattr(filters, kind)
+        if value:
+            qs = qs.filter(**{f"{kind}_index": blind_index(kind, value) or "-"})
     # The id breaks ties so that offset paging is stable.
     return qs.order_by(*ORDERINGS[filters.ordering], "id")
+
+
+def _equal(kind: str, term: str) -> Q:
+    """Rows whose `kind` equals `term` once both are normalised; nothing for a term that
+    normalises to nothing (a name has no phone digits)."""
+    index = blind_index(kind, term)
+    return Q(**{f"{kind}_index": index}) if index else Q(pk__in=[])
 
 
 def patient_mrn_taken(*, scope: Scope, mrn: str, exclude: uuid.UUID | None = None) -> bool:

@@ -16,7 +16,9 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -137,3 +139,34 @@ def blind_index(kind: str, value: str) -> str:
         return ""
     key = _index_key(kind, settings.FIELD_BLIND_INDEX_KEY)
     return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+# Read models holding tokens register a re-encryption pass here (`rotate_field_keys` runs them
+# all); each returns how many rows it rewrote.
+Rotator = Callable[[], int]
+_ROTATORS: dict[str, Rotator] = {}
+
+
+def rotator(name: str) -> Callable[[Rotator], Rotator]:
+    """Register `fn` as the key rotation of the read model `name`."""
+
+    def register(fn: Rotator) -> Rotator:
+        _ROTATORS[name] = fn
+        return fn
+
+    return register
+
+
+def rotators() -> dict[str, Rotator]:
+    return dict(sorted(_ROTATORS.items()))
+
+
+def rotated_tokens(value: Any) -> Any:
+    """`value` (JSON: objects, lists, strings) with every token in it re-encrypted."""
+    if isinstance(value, str):
+        return rotate_field(value) if is_encrypted(value) else value
+    if isinstance(value, dict):
+        return {key: rotated_tokens(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rotated_tokens(item) for item in value]
+    return value

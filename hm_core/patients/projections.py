@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hm_core.common.crypto import blind_index, decrypt_field
+from django.db import transaction
+
+from hm_core.common.crypto import blind_index, decrypt_field, rotate_field, rotator
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
@@ -21,6 +23,7 @@ from hm_core.patients.models import Patient
 
 NESTED = (("emergency_contact", CONTACT_FIELDS),)
 INDEXED = frozenset({"phone", "email", "national_id"})
+ROTATION_BATCH = 500
 
 rebuildable("patients", Patient)
 
@@ -84,3 +87,26 @@ def _touch(meta: EventMeta, **fields: object) -> None:
         version=meta.stream_version,
         updated_at=meta.occurred_at,
     )
+
+
+@rotator("patients")
+def patient_rotate_field_keys() -> int:
+    """Re-encrypt every row's tokens with the first key (blind indexes do not change); rows in
+    batches, each batch in its own transaction, so a long rotation never holds the table."""
+    columns = [f"{name}_encrypted" for name in SEALED]
+    rows = Patient.all_tenants.order_by("pk").only("pk", *columns)
+    done, batch = 0, []
+    for row in rows.iterator(chunk_size=ROTATION_BATCH):
+        for column in columns:
+            setattr(row, column, rotate_field(getattr(row, column)))
+        batch.append(row)
+        if len(batch) == ROTATION_BATCH:
+            done += _save_rotated(batch, columns)
+            batch = []
+    return done + _save_rotated(batch, columns)
+
+
+def _save_rotated(batch: list[Patient], columns: list[str]) -> int:
+    with transaction.atomic():
+        Patient.all_tenants.bulk_update(batch, columns)
+    return len(batch)

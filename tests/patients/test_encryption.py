@@ -61,7 +61,7 @@ def test_a_database_dump_shows_no_plaintext_phone_email_address_or_national_id(w
 
     # when: raw SQL, as a stolen backup would be read
     dump = "\n".join(
-        _dump(f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
+        _dump(f"SELECT * FROM {table}")
         for table in (Patient._meta.db_table, "events_event", TimelineEntry._meta.db_table)
     )
 

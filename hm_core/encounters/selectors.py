@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -41,3 +42,17 @@ def vitals_get(*, scope: Scope, vitals_id: uuid.UUID) -> VitalsRecord:
     if vitals is None:
         raise NotFound(details={"resource": "vitals"})
     return vitals
+
+
+OPEN_STATUSES = ("SCHEDULED", "CHECKED_IN", "IN_CONSULT")
+
+
+def encounter_open_patient_ids(
+    *, tenant_id: uuid.UUID, encounter_ids: QuerySet[Any]
+) -> QuerySet[Any, Any]:
+    """Patient ids of the open encounters among `encounter_ids` (a subquery), any facility: for
+    the confidential-patient care-team rule (contract §18)."""
+    qs = Encounter.objects.filter(
+        tenant_id=tenant_id, id__in=encounter_ids, status__in=OPEN_STATUSES
+    )
+    return qs.values("patient_id")

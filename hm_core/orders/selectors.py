@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -106,3 +107,10 @@ def imaging_scheduled(
 
 def _scheduled(item: OrderItem, order: Order) -> ScheduledImaging:
     return ScheduledImaging(item, order.created_at, order.priority, order.placer_order_number)
+
+
+def order_patient_ids_open_by(*, tenant_id: uuid.UUID, user_id: uuid.UUID) -> QuerySet[Any, Any]:
+    """Patient ids of the user's open (PLACED) orders, any facility: a lazy subquery for the
+    confidential-patient care-team rule (contract §18)."""
+    qs = Order.objects.filter(tenant_id=tenant_id, ordered_by_id=user_id, status="PLACED")
+    return qs.values("patient_id")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from pydantic import field_validator
@@ -184,3 +184,37 @@ class PatientRestored(DomainEvent):
 
     def summary(self) -> str:
         return "Patient record restored"
+
+
+class PatientConsentRecorded(DomainEvent):
+    """The patient gave or refused consent for a category (treatment, data_sharing, research)
+    over a period. Stream: ("consent", consent_id); a consent is never edited, a later one of
+    the same category supersedes it while both are valid (contract §18)."""
+
+    event_type: ClassVar[str] = "patient.consent_recorded"
+    consent_id: uuid.UUID
+    patient_id: uuid.UUID
+    category: str
+    decision: str
+    valid_from: datetime
+    valid_to: datetime | None = None
+    note: str = ""
+
+    def summary(self) -> str:
+        return f"Consent recorded: {self.category} {self.decision}"
+
+
+class PatientBreakGlassGranted(DomainEvent):
+    """A user outside a confidential patient's care team gave a reason and was granted access
+    until `expires_at` (contract §18). Stream: ("break_glass", grant_id); the tenant's
+    administrators are alerted and the event is the audit record."""
+
+    event_type: ClassVar[str] = "patient.break_glass_granted"
+    grant_id: uuid.UUID
+    patient_id: uuid.UUID
+    user_id: uuid.UUID
+    reason: str
+    expires_at: datetime
+
+    def summary(self) -> str:
+        return "Break-glass access to a confidential patient"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import ClassVar
 
 from django.db import models
@@ -105,3 +106,53 @@ class Patient(ScopedModel):
     def emergency_contact(self) -> dict[str, str] | None:
         contact = {key: getattr(self, f"emergency_contact_{key}") for key in CONTACT_FIELDS}
         return contact if any(contact.values()) else None
+
+
+class PatientConsent(ScopedModel):
+    """A consent the patient gave or refused (contract §18), tenant-wide like the patient."""
+
+    scope_level: ClassVar[ScopeLevel] = "tenant"
+
+    id = models.UUIDField(primary_key=True)
+    patient_id = models.UUIDField()
+    category = models.CharField(max_length=16)
+    decision = models.CharField(max_length=8)
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True)
+    note = models.TextField(blank=True)
+    # The tenant position of the event: a later consent of a category supersedes earlier ones.
+    position = models.BigIntegerField()
+    version = models.PositiveIntegerField()
+    recorded_at = models.DateTimeField()
+    recorded_by_id = models.UUIDField(null=True)
+    recorded_by = models.CharField(max_length=150)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["tenant_id", "patient_id", "category", "position"],
+                name="consents_by_patient",
+            )
+        ]
+
+    def is_active(self, at: datetime) -> bool:
+        return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
+
+
+class BreakGlassGrant(ScopedModel):
+    """A user's time-limited access to a confidential patient outside its care team."""
+
+    scope_level: ClassVar[ScopeLevel] = "tenant"
+
+    id = models.UUIDField(primary_key=True)
+    patient_id = models.UUIDField()
+    user_id = models.UUIDField()
+    username = models.CharField(max_length=150)
+    reason = models.TextField()
+    granted_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant_id", "user_id", "expires_at"], name="break_glass_by_user")
+        ]

@@ -14,18 +14,20 @@ from hm_core.events.unit_of_work import update, upsert
 from hm_core.patients.demographics import CONTACT_FIELDS
 from hm_core.patients.events import (
     SEALED,
+    PatientBreakGlassGranted,
+    PatientConsentRecorded,
     PatientDeleted,
     PatientRegistered,
     PatientRestored,
     PatientUpdated,
 )
-from hm_core.patients.models import Patient
+from hm_core.patients.models import BreakGlassGrant, Patient, PatientConsent
 
 NESTED = (("emergency_contact", CONTACT_FIELDS),)
 INDEXED = frozenset({"phone", "email", "national_id"})
 ROTATION_BATCH = 500
 
-rebuildable("patients", Patient)
+rebuildable("patients", Patient, PatientConsent, BreakGlassGrant)
 
 
 @subscribe(PatientRegistered)
@@ -89,6 +91,25 @@ def _touch(meta: EventMeta, **fields: object) -> None:
     )
 
 
+@subscribe(PatientBreakGlassGranted)
+def break_glass_apply_granted(event: PatientBreakGlassGranted, meta: EventMeta) -> None:
+    """The grant, keyed on its id; it lapses by its `expires_at`, no event needed."""
+    upsert(
+        BreakGlassGrant,
+        id=event.grant_id,
+        defaults={
+            "tenant_id": meta.tenant_id,
+            "facility_id": meta.facility_id,
+            "patient_id": event.patient_id,
+            "user_id": event.user_id,
+            "username": meta.actor_username,
+            "reason": event.reason,
+            "granted_at": meta.occurred_at,
+            "expires_at": event.expires_at,
+        },
+    )
+
+
 @rotator("patients")
 def patient_rotate_field_keys() -> int:
     """Re-encrypt every row's tokens with the first key (blind indexes do not change); rows in
@@ -110,3 +131,27 @@ def _save_rotated(batch: list[Patient], columns: list[str]) -> int:
     with transaction.atomic():
         Patient.all_tenants.bulk_update(batch, columns)
     return len(batch)
+
+
+@subscribe(PatientConsentRecorded)
+def consent_apply_recorded(event: PatientConsentRecorded, meta: EventMeta) -> None:
+    """One row per consent, keyed on its id: a replay writes the same row again."""
+    upsert(
+        PatientConsent,
+        id=event.consent_id,
+        defaults={
+            "tenant_id": meta.tenant_id,
+            "facility_id": meta.facility_id,
+            "patient_id": event.patient_id,
+            "category": event.category,
+            "decision": event.decision,
+            "valid_from": event.valid_from,
+            "valid_to": event.valid_to,
+            "note": event.note,
+            "position": meta.position,
+            "version": meta.stream_version,
+            "recorded_at": meta.occurred_at,
+            "recorded_by_id": meta.actor_id,
+            "recorded_by": meta.actor_username,
+        },
+    )

@@ -14,7 +14,7 @@ from hm_core.timeline.models import TimelineEntry
 rebuildable("timeline", TimelineEntry)
 
 # Streams whose events describe the patient as a whole, visible from every facility.
-TENANT_WIDE_STREAMS = frozenset({"patient"})
+TENANT_WIDE_STREAMS = frozenset({"patient", "consent", "break_glass"})
 
 
 @subscribe(all_events=True, stage=Stage.TIMELINE)

@@ -39,6 +39,8 @@ PINNED = {
     "order.item_completed": 1,
     "order.item_imaged": 1,
     "order.placed": 2,
+    "patient.break_glass_granted": 1,
+    "patient.consent_recorded": 1,
     "patient.deleted": 1,
     "patient.registered": 3,
     "patient.restored": 1,

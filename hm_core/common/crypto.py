@@ -83,6 +83,23 @@ def decrypt_field(value: str) -> str:
         ) from exc
 
 
+def encrypt_bytes(value: bytes) -> bytes:
+    """Bytes (a stored response body, say) as a token under the first key."""
+    return _keys().encrypt(value)
+
+
+def decrypt_bytes(value: bytes) -> bytes:
+    """The bytes a token holds; bytes that are no token (stored before encryption) as they are."""
+    if not value.startswith(_TOKEN_PREFIX.encode("ascii")):
+        return value
+    try:
+        return _keys().decrypt(value)
+    except InvalidToken as exc:
+        raise FieldKeyMissing(
+            "stored bytes cannot be decrypted with FIELD_ENCRYPTION_KEYS: key missing"
+        ) from exc
+
+
 def seal(value: str) -> str:
     """Encrypt a plaintext value; a token is kept as it is (idempotent)."""
     return value if is_encrypted(value) else encrypt_field(value)

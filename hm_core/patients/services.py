@@ -87,6 +87,11 @@ def patient_update(
             raise DuplicateMrn()
         return domain.update(_state(patient), changes=changes, today=utcnow().date())
 
+    scope.require("patients.update")
+    with scope_active(scope):
+        # A confidential patient outside the user's care team is 404 here too: the answer of
+        # a PATCH (even an empty one) shows the whole record (contract §18).
+        patient_readable_get(scope=scope, patient_id=patient_id)
     with _unique_mrn():
         return run_command(
             scope=scope,

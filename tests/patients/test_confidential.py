@@ -198,3 +198,12 @@ def test_patch_can_make_a_patient_confidential_and_back(world):
     assert response.status_code == 200 and response.json()["confidential"] is True
     assert world.api("nurse").get(f"{URL}{patient['id']}/").status_code == 404
     assert receptionist.patch(f"{URL}{patient['id']}/", {"confidential": None}).status_code == 422
+
+
+def test_patch_by_someone_outside_the_care_team_is_404_and_changes_nothing(world, secret):
+    # an empty PATCH would otherwise answer the whole record
+    response = world.api("receptionist").patch(f"{URL}{secret['id']}/", {})
+    changed = world.api("doctor").patch(f"{URL}{secret['id']}/", {"full_name": "Vera Seen"})
+
+    assert response.status_code == 404 and changed.status_code == 404
+    assert Event.objects.filter(stream_id=secret["id"]).count() == 1

@@ -137,6 +137,9 @@ def django_env(db_name: str) -> dict[str, str]:
         DATABASE_URL=f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{db_name}",
         DJANGO_SETTINGS_MODULE="config.settings.prod",
         SECRET_KEY=SECRET_KEY,
+        # Production settings need field keys (contract §18); bench-only ones.
+        FIELD_ENCRYPTION_KEYS="_ScKXoJL70ndhlkxYoLSZOKj2tG_T3_qfH-nb9CeySU=",
+        FIELD_BLIND_INDEX_KEY="2U8sPe_ab47TeiccRlb_lQvWnYGUjoT5CgoJ_DLwEbQ=",
         PYTHONPATH=str(REPO),
         # Tokens minted at the start of the HTTP benchmark must outlive it.
         JWT_ACCESS_MINUTES="240",

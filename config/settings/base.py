@@ -377,3 +377,11 @@ STORAGES: dict[str, dict[str, Any]] = {
 # export is deleted (DELETE on its status URL) or FHIR_EXPORT_TTL_HOURS have passed.
 FHIR_EXPORT_ROOT = env.str("FHIR_EXPORT_ROOT", default=str(BASE_DIR / "var" / "fhir-exports"))
 FHIR_EXPORT_TTL_HOURS = env.int("FHIR_EXPORT_TTL_HOURS", default=24)
+# Field encryption at rest (contract §18, docs/data-protection.md): Fernet keys, comma-separated,
+# the first encrypts and every one decrypts; the blind-index key (32 bytes, URL-safe base64) is
+# separate so that rotating encryption keys never changes a search index. Dev and test settings
+# have defaults; production refuses to start without both.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", cast=str.strip, default=[])
+FIELD_BLIND_INDEX_KEY = env.str("FIELD_BLIND_INDEX_KEY", default="")
+# Break-glass access to a confidential patient lasts this long (contract §18: one hour).
+BREAK_GLASS_SECONDS = env.int("BREAK_GLASS_SECONDS", default=3600)

@@ -1,7 +1,7 @@
 """Local development: `make run`. DEBUG on unless the environment says otherwise."""
 
 from .base import *  # noqa: F403
-from .base import NINJA_JWT, env
+from .base import FIELD_BLIND_INDEX_KEY, FIELD_ENCRYPTION_KEYS, NINJA_JWT, env
 
 DEBUG = env.bool("DEBUG", default=True)
 if not SECRET_KEY:  # noqa: F405
@@ -22,3 +22,7 @@ EMAIL_BACKEND = env.str(
     + ("filebased" if EMAIL_FILE_PATH else "console")  # noqa: F405
     + ".EmailBackend",
 )
+
+# Throw-away field keys so that `make run` needs no setup; never use them for real data.
+FIELD_ENCRYPTION_KEYS = FIELD_ENCRYPTION_KEYS or ["t_bPxtnBFWEcqXLOONSVtZzRHxPLRjW2FoUhdaos714="]
+FIELD_BLIND_INDEX_KEY = FIELD_BLIND_INDEX_KEY or "2U8sPe_ab47TeiccRlb_lQvWnYGUjoT5CgoJ_DLwEbQ="

@@ -12,6 +12,8 @@ SECRET_KEY = "test-only-key-not-secret-0123456789abcdef0123456789"  # noqa: S105
 NINJA_JWT["SIGNING_KEY"] = SECRET_KEY
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+FIELD_ENCRYPTION_KEYS = ["_ScKXoJL70ndhlkxYoLSZOKj2tG_T3_qfH-nb9CeySU="]
+FIELD_BLIND_INDEX_KEY = "2U8sPe_ab47TeiccRlb_lQvWnYGUjoT5CgoJ_DLwEbQ="
 
 # Loopback receivers are how developers and the suite test webhooks; nothing else private.
 HM_WEBHOOK_ALLOWED_NETWORKS = env.list(

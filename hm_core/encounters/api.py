@@ -27,6 +27,7 @@ from hm_core.encounters.schemas import (
     VitalsOut,
 )
 from hm_core.encounters.selectors import encounter_list
+from hm_core.patients.selectors import patients_hidden_from
 from hm_core.timeline.schemas import TimelineOut, TimelineParams, timeline_out
 
 router = Router(tags=["encounters"])
@@ -61,6 +62,7 @@ def encounter_list_page(
     scope.require("encounters.view")
     with scope_active(scope):
         qs = encounter_list(scope=scope, patient=filters.patient, status=filters.status)
+        qs = qs.exclude(patient_id__in=patients_hidden_from(scope=scope))  # contract §18
         return paginate(qs, limit=filters.limit, offset=filters.offset)
 
 

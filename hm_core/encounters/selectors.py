@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -53,3 +54,17 @@ def vitals_list(
     if patient is not None:
         qs = qs.filter(patient_id=patient)
     return qs.order_by("recorded_at", "id")
+
+
+OPEN_STATUSES = ("SCHEDULED", "CHECKED_IN", "IN_CONSULT")
+
+
+def encounter_open_patient_ids(
+    *, tenant_id: uuid.UUID, encounter_ids: QuerySet[Any]
+) -> QuerySet[Any, Any]:
+    """Patient ids of the open encounters among `encounter_ids` (a subquery), any facility: for
+    the confidential-patient care-team rule (contract §18)."""
+    qs = Encounter.objects.filter(
+        tenant_id=tenant_id, id__in=encounter_ids, status__in=OPEN_STATUSES
+    )
+    return qs.values("patient_id")

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from hm_core.alerts.selectors import open_critical_alert_count
 from hm_core.audit.services import audited_read
 from hm_core.common.db import violates
-from hm_core.common.errors import Conflict
+from hm_core.common.errors import Conflict, NotFound
 from hm_core.common.scope import Scope, scope_active
 from hm_core.encounters import domain, news2
 from hm_core.encounters.events import Diagnosis, EncounterEvent
@@ -25,7 +25,7 @@ from hm_core.encounters.selectors import (
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import publish
 from hm_core.events.commands import run_command
-from hm_core.patients.selectors import patient_get
+from hm_core.patients.selectors import patient_get, patient_visible_ids
 from hm_core.rules.domain import failed_codes
 from hm_core.rules.selectors import CLOSE_GATE, rule_set
 from hm_core.timeline.selectors import TimelinePage, timeline_for_encounter
@@ -232,13 +232,21 @@ def encounter_cancel(
     )
 
 
+def _readable_encounter(*, scope: Scope, encounter_id: uuid.UUID) -> Encounter:
+    """The encounter, or 404 when its patient is confidential and hidden from the user (§18)."""
+    encounter = encounter_get(scope=scope, encounter_id=encounter_id)
+    if not patient_visible_ids(scope=scope, patient_ids=[encounter.patient_id]):
+        raise NotFound(details={"resource": "encounter"})
+    return encounter
+
+
 def encounter_view(*, scope: Scope, encounter_id: uuid.UUID) -> Encounter:
     """Read one encounter (clinical data of a patient): the read is audited."""
     return audited_read(
         scope=scope,
         permission="encounters.view",
         action="encounter.viewed",
-        load=lambda: encounter_get(scope=scope, encounter_id=encounter_id),
+        load=lambda: _readable_encounter(scope=scope, encounter_id=encounter_id),
         patient_of=lambda encounter: encounter.patient_id,
         detail=lambda encounter: {"encounter_id": str(encounter.id)},
     )
@@ -253,7 +261,7 @@ def encounter_timeline_view(
         permission="timelines.view",
         action="encounter.timeline_viewed",
         load=lambda: (
-            encounter_get(scope=scope, encounter_id=encounter_id),
+            _readable_encounter(scope=scope, encounter_id=encounter_id),
             timeline_for_encounter(
                 scope=scope, encounter_id=encounter_id, after=after, limit=limit
             ),

@@ -50,6 +50,12 @@ class DomainEvent(BaseModel):
             version += 1
         return cls.model_validate(payload)
 
+    @classmethod
+    def revealed(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        """The stored payload as an authorised reader sees it: events whose payload holds
+        encrypted fields (contract §18) decrypt them here; the others are shown as stored."""
+        return payload
+
     def summary(self) -> str:
         """One human line for timelines; events override it with their clinical facts."""
         return self.event_type.replace(".", " ").replace("_", " ").capitalize()

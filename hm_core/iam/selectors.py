@@ -271,3 +271,33 @@ def user_has_role_in_facility(
         is_active=True,
         roles__code__in=roles,
     ).exists()
+
+
+@dataclass(frozen=True)
+class TenantAdmin:
+    user_id: uuid.UUID
+    username: str
+    facility_id: uuid.UUID
+
+
+def tenant_admins(
+    *, tenant_id: uuid.UUID, prefer_facility: uuid.UUID | None = None
+) -> list[TenantAdmin]:
+    """The tenant's active administrators, each once, with a facility they work in (the
+    preferred one when they have it): where an alert for them is raised. One query."""
+    rows = (
+        FacilityMembership.objects.filter(
+            tenant_id=tenant_id,
+            is_active=True,
+            facility__is_active=True,
+            user__is_active=True,
+            roles__code="admin",
+        )
+        .values_list("user_id", "user__username", "facility_id")
+        .order_by("user__username", "facility_id")
+    )
+    admins: dict[uuid.UUID, TenantAdmin] = {}
+    for user_id, username, facility_id in rows:
+        if user_id not in admins or facility_id == prefer_facility:
+            admins[user_id] = TenantAdmin(user_id, username, facility_id)
+    return list(admins.values())

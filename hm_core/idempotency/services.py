@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 
+from hm_core.common.crypto import decrypt_bytes, encrypt_bytes
 from hm_core.common.errors import Conflict, HmError, ValidationFailed
 from hm_core.common.scope import Scope
 from hm_core.common.time import utcnow
@@ -152,7 +153,8 @@ def idempotency_complete(request: HttpRequest, response: HttpResponse) -> None:
     IdempotentRequest.objects.filter(**lookup, completed_at__isnull=True).update(
         completed_at=utcnow(),
         status_code=response.status_code,
-        response_body=bytes(response.content),
+        # Encrypted: a replayable answer may hold a patient's phone or address (contract §18).
+        response_body=encrypt_bytes(bytes(response.content)),
         content_type=response.get("Content-Type", "application/json"),
         headers={h: response[h] for h in REPLAYED_HEADERS if h in response},
     )
@@ -161,7 +163,7 @@ def idempotency_complete(request: HttpRequest, response: HttpResponse) -> None:
 def replay_response(record: IdempotentRequest) -> HttpResponse:
     """The stored response, marked as replayed."""
     response = HttpResponse(
-        bytes(record.response_body or b""),
+        decrypt_bytes(bytes(record.response_body or b"")),
         status=record.status_code or 200,
         content_type=record.content_type or "application/json",
     )

@@ -80,6 +80,8 @@ class Message(models.Model):
         PENDING = "PENDING"
         SENT = "SENT"
         DEAD = "DEAD"
+        # Outbound, not sent: the patient's data_sharing consent is deny (contract §18).
+        WITHHELD = "WITHHELD"
 
     id = models.UUIDField(primary_key=True)
     tenant_id = models.UUIDField(null=True)

@@ -12,7 +12,9 @@ from pydantic import Field, model_validator
 from hm_core.common.schemas import InputSchema, PageParams
 
 OutboundEvent = Literal["order.placed", "lab.result_released"]
-MessageStatus = Literal["ACCEPTED", "ERROR", "REJECTED", "DUPLICATE", "PENDING", "SENT", "DEAD"]
+MessageStatus = Literal[
+    "ACCEPTED", "ERROR", "REJECTED", "DUPLICATE", "PENDING", "SENT", "DEAD", "WITHHELD"
+]
 
 
 class ChannelCreateIn(InputSchema):

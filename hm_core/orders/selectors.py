@@ -6,6 +6,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -116,3 +117,10 @@ def order_item_list(*, scope: Scope) -> QuerySet[OrderItem]:
 def orders_by_ids(*, scope: Scope, order_ids: set[uuid.UUID]) -> dict[uuid.UUID, Order]:
     """The facility's orders among `order_ids`, in one query."""
     return {o.id: o for o in Order.objects.for_scope(scope).filter(id__in=order_ids)}
+
+
+def order_patient_ids_open_by(*, tenant_id: uuid.UUID, user_id: uuid.UUID) -> QuerySet[Any, Any]:
+    """Patient ids of the user's open (PLACED) orders, any facility: a lazy subquery for the
+    confidential-patient care-team rule (contract §18)."""
+    qs = Order.objects.filter(tenant_id=tenant_id, ordered_by_id=user_id, status="PLACED")
+    return qs.values("patient_id")

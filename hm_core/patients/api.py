@@ -13,8 +13,13 @@ from hm_core.common.pagination import paginate
 from hm_core.common.schemas import ErrorOut
 from hm_core.common.scope import Scope, scope_active
 from hm_core.patients import services
-from hm_core.patients.models import Patient
+from hm_core.patients.models import BreakGlassGrant, Patient, PatientConsent
 from hm_core.patients.schemas import (
+    BreakGlassIn,
+    BreakGlassOut,
+    ConsentOut,
+    ConsentPageOut,
+    ConsentRecordIn,
     PatientListFilters,
     PatientOut,
     PatientPageOut,
@@ -52,7 +57,9 @@ def patient_list_page(request: HttpRequest, filters: Query[PatientListFilters]) 
     scope = _scope(request)
     scope.require("patients.view")
     with scope_active(scope):
-        criteria = filters.model_dump(include={"search", "gender", "ordering", "email"})
+        criteria = filters.model_dump(
+            include={"search", "gender", "ordering", "email", "phone", "national_id"}
+        )
         qs = patient_list(scope=scope, filters=PatientFilters(**criteria))
         return paginate(qs, limit=filters.limit, offset=filters.offset)
 
@@ -103,3 +110,31 @@ def patient_timeline(
         scope=_scope(request), patient_id=patient_id, after=params.after, limit=params.limit
     )
     return timeline_out(page)
+
+
+@router.post("/{patient_id}/consents/", response={201: ConsentOut, **ERRORS})
+def patient_consent_record(
+    request: HttpRequest, patient_id: uuid.UUID, payload: ConsentRecordIn
+) -> Status[PatientConsent]:
+    """Record a consent (treatment, data_sharing, research: permit or deny) over a period."""
+    consent = services.patient_consent_record(
+        scope=_scope(request), patient_id=patient_id, consent=payload.model_dump()
+    )
+    return Status(201, consent)
+
+
+@router.get("/{patient_id}/consents/", response={200: ConsentPageOut, **ERRORS})
+def patient_consents_view(request: HttpRequest, patient_id: uuid.UUID) -> dict[str, Any]:
+    """The patient's consents in the order recorded; the read is audited."""
+    consents = services.patient_consents_view(scope=_scope(request), patient_id=patient_id)
+    return {"items": consents, "count": len(consents)}
+
+
+@router.post("/{patient_id}/break-glass/", response={200: BreakGlassOut, **ERRORS})
+def patient_break_glass(
+    request: HttpRequest, patient_id: uuid.UUID, payload: BreakGlassIn
+) -> BreakGlassGrant:
+    """One hour of access to a confidential patient, with a reason: administrators alerted."""
+    return services.patient_break_glass(
+        scope=_scope(request), patient_id=patient_id, reason=payload.reason
+    )

@@ -7,4 +7,4 @@ class PatientsConfig(AppConfig):
     verbose_name = "Patients"
 
     def ready(self) -> None:
-        from hm_core.patients import projections  # noqa: F401 - registers subscribers
+        from hm_core.patients import policies, projections  # noqa: F401 - registers subscribers

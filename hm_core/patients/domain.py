@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from hm_core.common.errors import InvalidTransition, NotFound, ValidationFailed
@@ -16,6 +16,8 @@ from hm_core.patients.demographics import (
     split_full_name,
 )
 from hm_core.patients.events import (
+    PatientBreakGlassGranted,
+    PatientConsentRecorded,
     PatientDeleted,
     PatientRegistered,
     PatientRestored,
@@ -34,6 +36,7 @@ DEMOGRAPHIC_FIELDS = (
     "address",
     "emergency_contact",
     "national_id",
+    "confidential",
 )
 
 
@@ -140,3 +143,60 @@ def restore(state: PatientState) -> list[PatientRestored]:
     if not state.is_deleted:
         raise InvalidTransition(details={"from": "ACTIVE"})
     return [PatientRestored(patient_id=state.patient_id)]
+
+
+CONSENT_CATEGORIES = ("treatment", "data_sharing", "research")
+CONSENT_DECISIONS = ("permit", "deny")
+
+
+def record_consent(
+    state: PatientState, *, consent_id: uuid.UUID, consent: dict[str, Any], now: datetime
+) -> list[PatientConsentRecorded]:
+    """A consent of an active patient; valid from now unless said, its end after its start."""
+    if state.is_deleted:
+        raise NotFound(details={"resource": "patient"})
+    valid_from = consent.get("valid_from") or now
+    valid_to = consent.get("valid_to")
+    if valid_to is not None and valid_to <= valid_from:
+        raise ValidationFailed.field("valid_to", "must be after valid_from")
+    return [
+        PatientConsentRecorded(
+            consent_id=consent_id,
+            patient_id=state.patient_id,
+            category=consent["category"],
+            decision=consent["decision"],
+            valid_from=valid_from,
+            valid_to=valid_to,
+            note=consent.get("note") or "",
+        )
+    ]
+
+
+def break_glass(
+    state: PatientState,
+    *,
+    grant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    reason: str,
+    expires_at: datetime,
+) -> list[PatientBreakGlassGranted]:
+    """Access to a confidential patient for a while, with a reason; nothing to break for a
+    patient that is not confidential (409), none for a deleted one (404)."""
+    if state.is_deleted:
+        raise NotFound(details={"resource": "patient"})
+    if not state.demographics.get("confidential"):
+        raise InvalidTransition(
+            "The patient is not confidential: no break-glass is needed.",
+            details={"confidential": False},
+        )
+    if not reason.strip():
+        raise ValidationFailed.field("reason", "must not be blank")
+    return [
+        PatientBreakGlassGranted(
+            grant_id=grant_id,
+            patient_id=state.patient_id,
+            user_id=user_id,
+            reason=reason.strip(),
+            expires_at=expires_at,
+        )
+    ]

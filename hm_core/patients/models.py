@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import datetime
 from typing import ClassVar
 
 from django.db import models
 from django.db.models.functions import Lower
 
+from hm_core.common.crypto import decrypt_field
 from hm_core.common.models import ScopedModel, ScopeLevel
-from hm_core.patients.demographics import ADDRESS_FIELDS, CONTACT_FIELDS
+from hm_core.patients.demographics import CONTACT_FIELDS
 
 GENDERS = [("M", "Male"), ("F", "Female"), ("O", "Other"), ("U", "Unknown")]
 
@@ -29,22 +32,21 @@ class Patient(ScopedModel):
     family_name = models.CharField(max_length=200, blank=True)
     date_of_birth = models.DateField()
     gender = models.CharField(max_length=1, choices=GENDERS)
-    phone = models.CharField(max_length=32, blank=True)
-    # Always lower case: `?email=` matches exactly on an index.
-    email = models.CharField(max_length=254, blank=True)
-    # 500 like the free-text address that legacy rows moved into line 1.
-    address_line1 = models.CharField(max_length=500, blank=True)
-    address_line2 = models.CharField(max_length=200, blank=True)
-    address_city = models.CharField(max_length=100, blank=True)
-    address_state = models.CharField(max_length=50, blank=True)
-    address_postal_code = models.CharField(max_length=20, blank=True)
-    # Empty only for migrated legacy addresses and HL7 addresses sent without a country.
-    address_country = models.CharField(max_length=2, blank=True)
+    # Contract §18: phone, e-mail, national id and the address (its JSON) are Fernet tokens
+    # (hm_core.common.crypto); the properties below decrypt them. Equality search goes through
+    # the blind indexes (keyed hashes of the normalised value; e-mails lower-cased first).
+    phone_encrypted = models.TextField(blank=True, default="")
+    email_encrypted = models.TextField(blank=True, default="")
+    national_id_encrypted = models.TextField(blank=True, default="")
+    address_encrypted = models.TextField(blank=True, default="")
+    phone_index = models.CharField(max_length=64, blank=True, default="")
+    email_index = models.CharField(max_length=64, blank=True, default="")
+    national_id_index = models.CharField(max_length=64, blank=True, default="")
     emergency_contact_name = models.CharField(max_length=200, blank=True)
     emergency_contact_relationship = models.CharField(max_length=50, blank=True)
     emergency_contact_phone = models.CharField(max_length=32, blank=True)
-    # Plain text until issue 11 encrypts it (contract §18).
-    national_id = models.CharField(max_length=64, blank=True)
+    # Contract §18: readable only by the care team (and by break-glass), see `access.py`.
+    confidential = models.BooleanField(default=False)
     version = models.PositiveIntegerField()
     is_deleted = models.BooleanField(default=False)
     deleted_at = models.DateTimeField(null=True)
@@ -64,7 +66,7 @@ class Patient(ScopedModel):
             models.Index(
                 fields=["tenant_id", "is_deleted", "created_at"], name="patients_by_created"
             ),
-            models.Index(fields=["tenant_id", "phone"], name="patients_by_phone"),
+            models.Index(fields=["tenant_id", "phone_index"], name="patients_by_phone_index"),
             models.Index(
                 fields=["tenant_id", "is_deleted", "family_name", "given_name"],
                 name="patients_by_family_name",
@@ -72,19 +74,86 @@ class Patient(ScopedModel):
             models.Index(
                 fields=["tenant_id", "is_deleted", "given_name"], name="patients_by_given_name"
             ),
-            models.Index(fields=["tenant_id", "email"], name="patients_by_email"),
+            models.Index(fields=["tenant_id", "email_index"], name="patients_by_email_index"),
+            models.Index(
+                fields=["tenant_id", "national_id_index"], name="patients_by_national_id_index"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.full_name} ({self.mrn})"
 
     @property
+    def phone(self) -> str:
+        return decrypt_field(self.phone_encrypted)
+
+    @property
+    def email(self) -> str:
+        return decrypt_field(self.email_encrypted)
+
+    @property
+    def national_id(self) -> str:
+        return decrypt_field(self.national_id_encrypted)
+
+    @property
     def address(self) -> dict[str, str] | None:
         """The address as the API and the events show it; None when there is none."""
-        address = {key: getattr(self, f"address_{key}") for key in ADDRESS_FIELDS}
-        return address if any(address.values()) else None
+        if not self.address_encrypted:
+            return None
+        address: dict[str, str] = json.loads(decrypt_field(self.address_encrypted))
+        return address
 
     @property
     def emergency_contact(self) -> dict[str, str] | None:
         contact = {key: getattr(self, f"emergency_contact_{key}") for key in CONTACT_FIELDS}
         return contact if any(contact.values()) else None
+
+
+class PatientConsent(ScopedModel):
+    """A consent the patient gave or refused (contract §18), tenant-wide like the patient."""
+
+    scope_level: ClassVar[ScopeLevel] = "tenant"
+
+    id = models.UUIDField(primary_key=True)
+    patient_id = models.UUIDField()
+    category = models.CharField(max_length=16)
+    decision = models.CharField(max_length=8)
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True)
+    note = models.TextField(blank=True)
+    # The tenant position of the event: a later consent of a category supersedes earlier ones.
+    position = models.BigIntegerField()
+    version = models.PositiveIntegerField()
+    recorded_at = models.DateTimeField()
+    recorded_by_id = models.UUIDField(null=True)
+    recorded_by = models.CharField(max_length=150)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["tenant_id", "patient_id", "category", "position"],
+                name="consents_by_patient",
+            )
+        ]
+
+    def is_active(self, at: datetime) -> bool:
+        return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
+
+
+class BreakGlassGrant(ScopedModel):
+    """A user's time-limited access to a confidential patient outside its care team."""
+
+    scope_level: ClassVar[ScopeLevel] = "tenant"
+
+    id = models.UUIDField(primary_key=True)
+    patient_id = models.UUIDField()
+    user_id = models.UUIDField()
+    username = models.CharField(max_length=150)
+    reason = models.TextField()
+    granted_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant_id", "user_id", "expires_at"], name="break_glass_by_user")
+        ]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Schema
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator
 
 from hm_core.common.schemas import InputSchema, PageParams
+from hm_core.common.time import utcnow
 
 Gender = Literal["M", "F", "O", "U"]
 PHONE = r"^\+?[0-9 ()\-.]{3,32}$"
@@ -51,6 +52,7 @@ class PatientRegisterIn(InputSchema):
     address: AddressIn | None = None
     emergency_contact: EmergencyContactIn | None = None
     national_id: str | None = Field(None, max_length=64)
+    confidential: bool = False
 
     @field_validator("family_name", mode="after")
     @classmethod
@@ -86,9 +88,17 @@ class PatientUpdateIn(InputSchema):
     address: AddressIn | None = None
     emergency_contact: EmergencyContactIn | None = None
     national_id: str | None = Field(None, max_length=64)
+    confidential: bool | None = None
 
     @field_validator(
-        "full_name", "given_name", "family_name", "mrn", "date_of_birth", "gender", mode="after"
+        "full_name",
+        "given_name",
+        "family_name",
+        "mrn",
+        "date_of_birth",
+        "gender",
+        "confidential",
+        mode="after",
     )
     @classmethod
     def required_not_null(cls, value: object) -> object:
@@ -107,6 +117,8 @@ class PatientListFilters(PageParams):
     search: str | None = Field(None, max_length=100)
     gender: Gender | None = None
     email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=32)
+    national_id: str | None = Field(None, max_length=64)
     ordering: Literal[
         "full_name",
         "-full_name",
@@ -152,6 +164,7 @@ class PatientOut(Schema):
     address: AddressOut | None
     emergency_contact: EmergencyContactOut | None
     national_id: str
+    confidential: bool
     facility_id: uuid.UUID
     version: int
     is_deleted: bool
@@ -162,3 +175,49 @@ class PatientOut(Schema):
 class PatientPageOut(Schema):
     items: list[PatientOut]
     count: int
+
+
+class ConsentRecordIn(InputSchema):
+    """Contract §18: a consent; `valid_from` defaults to now, `valid_to` to open-ended."""
+
+    category: Literal["treatment", "data_sharing", "research"]
+    decision: Literal["permit", "deny"]
+    valid_from: AwareDatetime | None = None
+    valid_to: AwareDatetime | None = None
+    note: str = Field("", max_length=2000)
+
+
+class ConsentOut(Schema):
+    id: uuid.UUID
+    patient: uuid.UUID = Field(alias="patient_id")
+    category: str
+    decision: str
+    valid_from: datetime
+    valid_to: datetime | None
+    note: str
+    active: bool
+    version: int
+    recorded_at: datetime
+    recorded_by: str
+
+    @staticmethod
+    def resolve_active(obj: Any) -> bool:
+        return bool(obj.is_active(utcnow()))
+
+
+class ConsentPageOut(Schema):
+    items: list[ConsentOut]
+    count: int
+
+
+class BreakGlassIn(InputSchema):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class BreakGlassOut(Schema):
+    id: uuid.UUID
+    patient: uuid.UUID = Field(alias="patient_id")
+    user: uuid.UUID = Field(alias="user_id")
+    reason: str
+    granted_at: datetime
+    expires_at: datetime

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from hm_core.common.crypto import blind_index
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope
-from hm_core.patients.models import Patient
+from hm_core.common.time import utcnow
+from hm_core.patients import access
+from hm_core.patients.models import BreakGlassGrant, Patient, PatientConsent
 
 # The family name sorts like a registrar's list: by family name, then given name.
 ORDERINGS: dict[str, tuple[str, ...]] = {
@@ -29,9 +35,8 @@ class PatientFilters:
     gender: str | None = None
     ordering: str = "-created_at"
     email: str | None = None
-    # Exact phone match (FHIR `phone`); goes through here so that field encryption can swap
-    # the column for its blind index in one place.
     phone: str | None = None
+    national_id: str | None = None
 
 
 def patient_get(*, scope: Scope, patient_id: uuid.UUID, include_deleted: bool = False) -> Patient:
@@ -45,25 +50,59 @@ def patient_get(*, scope: Scope, patient_id: uuid.UUID, include_deleted: bool = 
     return patient
 
 
+def patient_readable_get(*, scope: Scope, patient_id: uuid.UUID) -> Patient:
+    """The patient as `patient_get`, and 404 too when it is confidential and the user is not
+    on its care team nor holds a break-glass grant (contract §18). Every read path uses it."""
+    patient = patient_get(scope=scope, patient_id=patient_id)
+    if patient.confidential and not patient_visible_ids(scope=scope, patient_ids=[patient.id]):
+        raise NotFound(details={"resource": "patient"})
+    return patient
+
+
+def patient_visible_ids(*, scope: Scope, patient_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `patient_ids` (the tenant's, deleted or not) the scope's user may read: the
+    confidential-patient rule of `access.py`, in one query."""
+    ids = list(patient_ids)
+    if not ids:
+        return set()
+    qs = Patient.objects.for_scope(scope).filter(id__in=ids).filter(access.visible_to(scope))
+    return set(qs.values_list("id", flat=True))
+
+
+def patients_hidden_from(*, scope: Scope) -> QuerySet[Any, Any]:
+    """A subquery of the patient ids the user may not read: other modules' patient-data lists
+    (encounters, ...) exclude `patient_id__in` it. Empty for the system."""
+    return access.hidden_from(scope)
+
+
 def patient_list(*, scope: Scope, filters: PatientFilters) -> QuerySet[Patient]:
-    """Active patients of the tenant, searched by name, MRN prefix, phone prefix or e-mail."""
-    qs = Patient.objects.for_scope(scope).filter(is_deleted=False)
+    """Active patients of the tenant the user may read, searched by name, MRN prefix, or the
+    whole phone, e-mail or national id (encrypted: equal blind indexes, never a prefix)."""
+    qs = Patient.objects.for_scope(scope).filter(is_deleted=False).filter(access.visible_to(scope))
     if filters.search:
         term = filters.search
         qs = qs.filter(
             Q(full_name__icontains=term)
             | Q(mrn__istartswith=term)
-            | Q(phone__startswith=term)
-            | Q(email__contains=term.lower())  # e-mails are stored lower-cased
+            | _equal("phone", term)
+            | _equal("email", term)
+            | _equal("national_id", term)
         )
     if filters.gender:
         qs = qs.filter(gender=filters.gender)
-    if filters.email:
-        qs = qs.filter(email=filters.email.strip().lower())
-    if filters.phone:
-        qs = qs.filter(phone=filters.phone.strip())
+    for kind in ("email", "phone", "national_id"):
+        value = getattr(filters, kind)
+        if value:
+            qs = qs.filter(**{f"{kind}_index": blind_index(kind, value) or "-"})
     # The id breaks ties so that offset paging is stable.
     return qs.order_by(*ORDERINGS[filters.ordering], "id")
+
+
+def _equal(kind: str, term: str) -> Q:
+    """Rows whose `kind` equals `term` once both are normalised; nothing for a term that
+    normalises to nothing (a name has no phone digits)."""
+    index = blind_index(kind, term)
+    return Q(**{f"{kind}_index": index}) if index else Q(pk__in=[])
 
 
 def patient_mrn_taken(*, scope: Scope, mrn: str, exclude: uuid.UUID | None = None) -> bool:
@@ -83,3 +122,48 @@ def patients_by_ids(*, scope: Scope, patient_ids: list[uuid.UUID]) -> dict[uuid.
     """The tenant's patients among `patient_ids`, in one query (worklists, study lists)."""
     rows = Patient.objects.for_scope(scope).filter(id__in=patient_ids)
     return {patient.id: patient for patient in rows}
+
+
+def consent_get(*, scope: Scope, consent_id: uuid.UUID) -> PatientConsent:
+    consent = PatientConsent.objects.for_scope(scope).filter(id=consent_id).first()
+    if consent is None:
+        raise NotFound(details={"resource": "consent"})
+    return consent
+
+
+def consent_list(*, scope: Scope, patient_id: uuid.UUID) -> QuerySet[PatientConsent]:
+    """The patient's consents in the order they were recorded."""
+    return (
+        PatientConsent.objects.for_scope(scope).filter(patient_id=patient_id).order_by("position")
+    )
+
+
+def patients_denying_sharing(
+    *, tenant_id: uuid.UUID, patient_ids: Iterable[uuid.UUID], at: datetime | None = None
+) -> set[uuid.UUID]:
+    """Which of `patient_ids` have an active `data_sharing: deny` consent (contract §18): of
+    the data_sharing consents valid at `at` (now), the one recorded last decides. One query.
+
+    Takes a tenant id rather than a scope: outbound HL7 and bulk export run as the system."""
+    at = at or utcnow()
+    ids = list(patient_ids)
+    if not ids:
+        return set()
+    # Cross-scope callers (async workers): filtered on the tenant explicitly.
+    rows = (
+        PatientConsent.all_tenants.filter(
+            tenant_id=tenant_id, patient_id__in=ids, category="data_sharing", valid_from__lte=at
+        )
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        .order_by("patient_id", "position")
+        .values_list("patient_id", "decision")
+    )
+    latest = dict(rows)  # ordered by position: the last one recorded per patient wins
+    return {patient_id for patient_id, decision in latest.items() if decision == "deny"}
+
+
+def break_glass_get(*, scope: Scope, grant_id: uuid.UUID) -> BreakGlassGrant:
+    grant = BreakGlassGrant.objects.for_scope(scope).filter(id=grant_id).first()
+    if grant is None:
+        raise NotFound(details={"resource": "break_glass_grant"})
+    return grant

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from hm_core.audit.services import audited_read
 from hm_core.common.db import violates
+from hm_core.common.errors import ValidationFailed
 from hm_core.common.scope import Scope, scope_active
 from hm_core.common.time import utcnow
 from hm_core.events.base import StreamRef
@@ -19,11 +22,20 @@ from hm_core.events.commands import run_command
 from hm_core.patients import domain
 from hm_core.patients.errors import DuplicateMrn
 from hm_core.patients.events import PatientUpdated
-from hm_core.patients.models import Patient
-from hm_core.patients.selectors import patient_get, patient_mrn_taken
+from hm_core.patients.models import BreakGlassGrant, Patient, PatientConsent
+from hm_core.patients.selectors import (
+    break_glass_get,
+    consent_get,
+    consent_list,
+    patient_get,
+    patient_mrn_taken,
+    patient_readable_get,
+)
 from hm_core.timeline.selectors import TimelinePage, timeline_for_patient
 
 STREAM = "patient"
+CONSENT_STREAM = "consent"
+BREAK_GLASS_STREAM = "break_glass"
 
 
 @contextmanager
@@ -75,6 +87,11 @@ def patient_update(
             raise DuplicateMrn()
         return domain.update(_state(patient), changes=changes, today=utcnow().date())
 
+    scope.require("patients.update")
+    with scope_active(scope):
+        # A confidential patient outside the user's care team is 404 here too: the answer of
+        # a PATCH (even an empty one) shows the whole record (contract §18).
+        patient_readable_get(scope=scope, patient_id=patient_id)
     with _unique_mrn():
         return run_command(
             scope=scope,
@@ -117,7 +134,7 @@ def patient_view(*, scope: Scope, patient_id: uuid.UUID) -> Patient:
         scope=scope,
         permission="patients.view",
         action="patient.viewed",
-        load=lambda: patient_get(scope=scope, patient_id=patient_id),
+        load=lambda: patient_readable_get(scope=scope, patient_id=patient_id),
         patient_of=lambda patient: patient.id,
     )
 
@@ -131,9 +148,66 @@ def patient_timeline_view(
         permission="timelines.view",
         action="patient.timeline_viewed",
         load=lambda: (
-            patient_get(scope=scope, patient_id=patient_id),
+            patient_readable_get(scope=scope, patient_id=patient_id),
             timeline_for_patient(scope=scope, patient_id=patient_id, after=after, limit=limit),
         ),
         patient_of=lambda loaded: loaded[0].id,
     )
     return page
+
+
+def patient_consent_record(
+    *, scope: Scope, patient_id: uuid.UUID, consent: dict[str, Any]
+) -> PatientConsent:
+    """Record a consent (category, decision, period) of an active patient; its own stream."""
+    scope.require("patients.update")
+    with scope_active(scope), transaction.atomic():
+        patient = patient_readable_get(scope=scope, patient_id=patient_id)
+        consent_id = uuid.uuid4()
+        events = domain.record_consent(
+            _state(patient), consent_id=consent_id, consent=consent, now=utcnow()
+        )
+        stream = StreamRef(CONSENT_STREAM, consent_id)
+        publish(scope=scope, stream=stream, expected_version=0, events=events)
+        return consent_get(scope=scope, consent_id=consent_id)
+
+
+def patient_consents_view(*, scope: Scope, patient_id: uuid.UUID) -> list[PatientConsent]:
+    """The patient's consents, oldest first; a PHI read, audited."""
+    _, consents = audited_read(
+        scope=scope,
+        permission="patients.view",
+        action="patient.consents_viewed",
+        load=lambda: (
+            patient_readable_get(scope=scope, patient_id=patient_id),
+            list(consent_list(scope=scope, patient_id=patient_id)),
+        ),
+        patient_of=lambda loaded: loaded[0].id,
+    )
+    return consents
+
+
+def patient_break_glass(*, scope: Scope, patient_id: uuid.UUID, reason: str) -> BreakGlassGrant:
+    """Grant the user `BREAK_GLASS_SECONDS` (1 h) of access to a confidential patient, giving a
+    reason; the event is the audit record, and a policy alerts the tenant's administrators."""
+    scope.require("patients.view")
+    user_id = scope.principal.user_id
+    if user_id is None:
+        raise ValidationFailed("Break-glass is for a signed-in user.")
+    with scope_active(scope), transaction.atomic():
+        patient = patient_get(scope=scope, patient_id=patient_id)
+        grant_id = uuid.uuid4()
+        events = domain.break_glass(
+            _state(patient),
+            grant_id=grant_id,
+            user_id=user_id,
+            reason=reason,
+            expires_at=utcnow() + timedelta(seconds=settings.BREAK_GLASS_SECONDS),
+        )
+        publish(
+            scope=scope,
+            stream=StreamRef(BREAK_GLASS_STREAM, grant_id),
+            expected_version=0,
+            events=events,
+        )
+        return break_glass_get(scope=scope, grant_id=grant_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -63,3 +64,10 @@ def active_tasks(
 def task_exists(*, scope: Scope, encounter_id: uuid.UUID, kind: str) -> bool:
     """Whether the encounter ever had a task of this kind, whatever became of it."""
     return Task.objects.for_scope(scope).filter(encounter_id=encounter_id, kind=kind).exists()
+
+
+def task_patient_ids_assigned_to(*, tenant_id: uuid.UUID, user_id: uuid.UUID) -> QuerySet[Any, Any]:
+    """Patient ids of the user's open tasks (any facility): a lazy subquery for the
+    confidential-patient care-team rule (contract §18)."""
+    qs = Task.objects.filter(tenant_id=tenant_id, assignee_id=user_id, status__in=domain.ACTIVE)
+    return qs.exclude(patient_id__isnull=True).values("patient_id")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
+from hm_core.common.crypto import rotated_tokens, rotator
 from hm_core.events.base import DomainEvent, EventMeta
 from hm_core.events.bus import Stage, subscribe
 from hm_core.events.replay import rebuildable
@@ -11,7 +14,7 @@ from hm_core.timeline.models import TimelineEntry
 rebuildable("timeline", TimelineEntry)
 
 # Streams whose events describe the patient as a whole, visible from every facility.
-TENANT_WIDE_STREAMS = frozenset({"patient"})
+TENANT_WIDE_STREAMS = frozenset({"patient", "consent", "break_glass"})
 
 
 @subscribe(all_events=True, stage=Stage.TIMELINE)
@@ -40,3 +43,17 @@ def timeline_apply_event(event: DomainEvent, meta: EventMeta) -> None:
             data=event.to_payload(),
         ),
     )
+
+
+@rotator("timeline")
+def timeline_rotate_field_keys() -> int:
+    """Re-encrypt the tokens in entries' `data` (e.g. a patient's phone) with the first key."""
+    done = 0
+    entries = TimelineEntry.all_tenants.order_by("pk").only("pk", "data")
+    for entry in entries.iterator(chunk_size=500):
+        data = rotated_tokens(entry.data)
+        if data != entry.data:
+            with transaction.atomic():
+                TimelineEntry.all_tenants.filter(pk=entry.pk).update(data=data)
+            done += 1
+    return done

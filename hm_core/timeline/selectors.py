@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from hm_core.common.scope import Scope
 from hm_core.timeline.models import TimelineEntry
@@ -41,3 +42,14 @@ def _page(qs: object, *, after: int, limit: int) -> TimelinePage:
     has_more = len(rows) > limit
     rows = rows[:limit]
     return TimelinePage(items=rows, next=rows[-1].position if has_more else None)
+
+
+def encounter_ids_acted_on_by(
+    *, tenant_id: uuid.UUID, actor_id: uuid.UUID, patient_ids: QuerySet[Any]
+) -> QuerySet[Any, Any]:
+    """Encounters of `patient_ids` (a subquery) on which the user recorded something: who is
+    on an encounter's care team (contract §18). Walks the patients' entries by index."""
+    qs = TimelineEntry.objects.filter(
+        tenant_id=tenant_id, patient_id__in=patient_ids, actor_id=actor_id
+    )
+    return qs.exclude(encounter_id__isnull=True).values("encounter_id")

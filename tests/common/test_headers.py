@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
 
 from tests.patients.factories import register_patient
@@ -49,6 +50,13 @@ def test_the_docs_page_has_a_content_security_policy_that_admits_its_own_assets(
     assert "static/ninja/swagger-ui-bundle.js" in response.content.decode()  # same origin
 
 
+# Production refuses to start without field keys (contract §18).
+FIELD_KEYS = {
+    "FIELD_ENCRYPTION_KEYS": "_ScKXoJL70ndhlkxYoLSZOKj2tG_T3_qfH-nb9CeySU=",
+    "FIELD_BLIND_INDEX_KEY": "2U8sPe_ab47TeiccRlb_lQvWnYGUjoT5CgoJ_DLwEbQ=",
+}
+
+
 def _prod_setting(name: str, **env: str) -> str:
     """A value of `config.settings.prod`, loaded in a fresh interpreter (it reads the
     environment at import and shares dicts with the settings this suite runs on)."""
@@ -57,7 +65,7 @@ def _prod_setting(name: str, **env: str) -> str:
         [sys.executable, "-c", f"import config.settings.prod as s; print(s.{name})"],
         capture_output=True,
         text=True,
-        env={**environ, "SECRET_KEY": "x" * 50, **env},
+        env={**environ, "SECRET_KEY": "x" * 50, **FIELD_KEYS, **env},
         cwd=settings.BASE_DIR,
         check=True,
     )
@@ -70,3 +78,19 @@ def test_production_settings_send_hsts_for_a_year_by_default():
 
 def test_hsts_can_be_changed_from_the_environment():
     assert _prod_setting("SECURE_HSTS_SECONDS", SECURE_HSTS_SECONDS="0") == "0"
+
+
+@pytest.mark.parametrize("missing", ["FIELD_ENCRYPTION_KEYS", "FIELD_BLIND_INDEX_KEY"])
+def test_production_refuses_to_start_without_field_keys(missing):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FIELD_")}
+    keys = {k: v for k, v in FIELD_KEYS.items() if k != missing}
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings.prod"],
+        capture_output=True,
+        text=True,
+        env={**environ, "SECRET_KEY": "x" * 50, **keys},
+        cwd=settings.BASE_DIR,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and missing in result.stderr

@@ -44,6 +44,8 @@ def test_api_docs_render_under_production_settings(tmp_path: Path, static: str) 
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.prod",
         "SECRET_KEY": "prod-docs-test-key-0123456789abcdef0123456789abcdef",
+        "FIELD_ENCRYPTION_KEYS": "_ScKXoJL70ndhlkxYoLSZOKj2tG_T3_qfH-nb9CeySU=",
+        "FIELD_BLIND_INDEX_KEY": "2U8sPe_ab47TeiccRlb_lQvWnYGUjoT5CgoJ_DLwEbQ=",
         "PYTHONPATH": str(ROOT),
     }
     # when the docs and every asset they link are fetched

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
+from hm_core.common.crypto import decrypt_bytes
 from hm_core.common.time import utcnow
 from hm_core.events.models import Event
 from hm_core.iam.services import membership_grant
@@ -194,7 +195,9 @@ def test_the_stored_response_survives_in_the_database_and_replays_to_a_fresh_cli
     assert record.tenant_id == world.tenant.id and record.user_id == world.users["admin"].id
     assert (record.method, record.path) == ("POST", URL)
     assert record.status_code == 201 and record.completed_at is not None
-    assert bytes(record.response_body) == first.content
+    # stored encrypted: a replayable answer holds PHI (contract §18)
+    assert first.content not in bytes(record.response_body)
+    assert decrypt_bytes(bytes(record.response_body)) == first.content
     assert record.headers == {"ETag": '"1"'}
     assert replay.status_code == 201 and replay.content == first.content
     assert replay["Idempotent-Replayed"] == "true"

@@ -179,16 +179,49 @@ def test_other_channels_facilities_tenants_and_order_types_get_nothing(
     assert rx.messages == []
 
 
-def test_a_patient_who_may_not_be_shared_is_not_sent(lab_world, receiver, monkeypatch):
-    # given the consent hook (contract §18) says no for this patient
-    monkeypatch.setattr(
-        "hm_core.interop.outbound.queue.consent_permits_sharing", lambda **kw: False
-    )
+def test_a_patient_denying_data_sharing_is_withheld_and_the_log_says_why(lab_world, receiver):
+    # given a patient with an active data_sharing deny consent (contract §18), and another
     rx = receiver()
-    lis(lab_world, rx.port)
-    # when a LAB order is placed, then nothing is queued
+    channel = lis(lab_world, rx.port)
+    denied = make_encounter(lab_world, "IN_CONSULT")
+    response = lab_world.api("doctor").post(
+        f"/api/patients/{denied.patient_id}/consents/",
+        {"category": "data_sharing", "decision": "deny"},
+    )
+    assert response.status_code == 201, response.content
+    # when a LAB order is placed for each
+    place_order(lab_world.api("doctor"), denied, "CBC")
     order_cbc(lab_world)
-    assert outbound(lab_world) == []
+    # then only the other patient's ORM goes out; the denied one is logged WITHHELD, unsent
+    withheld, pending = outbound(lab_world, channel)
+    assert (withheld.status, withheld.message_type, bytes(withheld.raw)) == (
+        "WITHHELD",
+        "ORM^O01",
+        b"",
+    )
+    assert "data_sharing deny" in withheld.error
+    assert pending.status == "PENDING"
+    assert outbound_drain_channel(channel.id) == 1
+    [sent] = rx.messages
+    assert str(sent.segment("MSH")(10)) == pending.control_id
+    listed = lab_world.api("admin").get("/api/interop/messages/", {"status": "WITHHELD"})
+    assert [m["id"] for m in listed.json()["items"]] == [str(withheld.id)]
+
+
+def test_a_later_permit_or_an_expired_deny_lets_the_patient_be_sent_again(lab_world, receiver):
+    rx = receiver()
+    channel = lis(lab_world, rx.port)
+    encounter = make_encounter(lab_world, "IN_CONSULT")
+    url = f"/api/patients/{encounter.patient_id}/consents/"
+    api = lab_world.api("doctor")
+    api.post(url, {"category": "data_sharing", "decision": "deny"})
+    api.post(url, {"category": "research", "decision": "deny"})  # another category: no effect
+    api.post(url, {"category": "data_sharing", "decision": "permit"})
+
+    place_order(api, encounter, "CBC")
+
+    [message] = outbound(lab_world, channel)
+    assert message.status == "PENDING"
 
 
 def test_an_order_received_from_a_channel_is_not_echoed_back_to_it(lab_world, receiver):

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from hm_core.events.models import Event
+from hm_core.patients.events import PatientRegistered, PatientUpdated
 from tests.patients.factories import patient_body, register_patient
 
 URL = "/api/patients/"
@@ -36,13 +37,16 @@ def _fields(response: Any) -> list[str]:
 
 
 def _registered_payload(patient_id: str) -> dict[str, Any]:
-    return Event.objects.get(stream_id=patient_id, type="patient.registered").payload
+    """The stored payload, its encrypted fields decrypted (contract §18)."""
+    return PatientRegistered.revealed(
+        Event.objects.get(stream_id=patient_id, type="patient.registered").payload
+    )
 
 
 def _changes(patient_id: str) -> dict[str, Any]:
     last = Event.objects.filter(stream_id=patient_id).order_by("-stream_version").first()
     assert last is not None and last.type == "patient.updated"
-    return last.payload["changes"]
+    return PatientUpdated.revealed(last.payload)["changes"]
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -285,14 +289,16 @@ def test_email_is_stored_lower_cased_and_filtered_exactly_in_any_case(world):
     assert prefix.json() == {"items": [], "count": 0}
 
 
-def test_search_matches_the_email_too(world):
+def test_search_matches_the_whole_email_too_in_any_case(world):
     api = world.api()
     anna = register_patient(api, full_name="Anna Smith", email="nurse.joy@clinic.example")
     register_patient(api, full_name="Bruno Keller")
 
-    response = api.get(URL, {"search": "Nurse.Joy"})
+    response = api.get(URL, {"search": "Nurse.Joy@Clinic.example"})
+    part = api.get(URL, {"search": "nurse.joy"})  # encrypted: no substring search
 
     assert [p["id"] for p in response.json()["items"]] == [anna["id"]]
+    assert part.json()["count"] == 0
 
 
 def test_patch_of_the_email_lower_cases_it(world):

@@ -30,18 +30,21 @@ from hm_core.interop.outbound.sender import outbound_kick
 from hm_core.lab.events import ResultCorrected, ResultReleased
 from hm_core.orders.events import OrderPlaced
 from hm_core.orders.selectors import order_get, order_item_get
-from hm_core.patients.selectors import patient_get
+from hm_core.patients.selectors import patient_get, patients_denying_sharing
 
 logger = logging.getLogger(__name__)
 
 ORDER_PLACED, RESULT_RELEASED = "order.placed", "lab.result_released"
 
 
+WITHHELD_REASON = "withheld: the patient has an active data_sharing deny consent"
+
+
 def consent_permits_sharing(*, scope: Scope, patient_id: uuid.UUID) -> bool:
     """Whether the patient's data may go to outside systems (contract §18: an active
-    `data_sharing: deny` consent leaves the patient out of outbound HL7). Consents do not exist
-    yet, so everyone may be sent; this is the one place the check goes when they land."""
-    return True
+    `data_sharing: deny` consent leaves the patient out of outbound HL7)."""
+    denying = patients_denying_sharing(tenant_id=scope.tenant_id, patient_ids=[patient_id])
+    return patient_id not in denying
 
 
 def _outbound_channels(tenant_id: uuid.UUID) -> QuerySet[Channel]:
@@ -70,6 +73,11 @@ def outbound_queue_when_event(
     )
     if not channels:
         return
+    if not consent_permits_sharing(scope=meta.scope, patient_id=event.patient_id):
+        # Logged, not sent: the message log shows each channel was left out, and why.
+        withheld = [_withheld_row(event, meta, channel) for channel in channels]
+        Message.objects.bulk_create(withheld, ignore_conflicts=True)
+        return
     facts = _sendable_facts(event, meta)
     if facts is None:
         return
@@ -83,11 +91,9 @@ def outbound_queue_when_event(
 def _sendable_facts(
     event: OrderPlaced | ResultReleased | ResultCorrected, meta: EventMeta
 ) -> _Facts | None:
-    """The message's facts, or None when the patient may not be shared or is gone."""
+    """The message's facts, or None when the patient is gone."""
     scope = meta.scope
     with scope_active(scope):
-        if not consent_permits_sharing(scope=scope, patient_id=event.patient_id):
-            return None
         try:
             return _facts(event, meta, scope)
         except NotFound as exc:  # deleted since: nothing to send, and no reason to retry forever
@@ -225,6 +231,30 @@ def _outbound_row(facts: _Facts, meta: EventMeta, channel: Channel) -> Message:
         raw=_render(facts, envelope, meta).encode("utf-8"),
         received_at=now,
         next_attempt_at=now,
+        source_event_id=meta.event_id,
+        source_position=meta.position,
+    )
+
+
+def _withheld_row(
+    event: OrderPlaced | ResultReleased | ResultCorrected, meta: EventMeta, channel: Channel
+) -> Message:
+    """The log row of a message not sent for consent: nothing rendered, the reason kept."""
+    now = utcnow()
+    return Message(
+        id=uuid.uuid4(),
+        tenant_id=meta.tenant_id,
+        facility_id=meta.facility_id,
+        channel_id=channel.id,
+        direction=Message.Direction.OUTBOUND,
+        transport="mllp",
+        message_type="ORM^O01" if isinstance(event, OrderPlaced) else "ORU^R01",
+        sending_application=build.SENDING_APPLICATION,
+        status=Message.Status.WITHHELD,
+        error=WITHHELD_REASON,
+        raw=b"",
+        received_at=now,
+        processed_at=now,
         source_event_id=meta.event_id,
         source_position=meta.position,
     )

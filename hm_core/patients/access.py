@@ -1,0 +1,70 @@
+"""Who may read a confidential patient (contract §18): its care team, or break-glass.
+
+A confidential patient is readable by the system (workers, interfaces), by users with an open
+encounter (they recorded something on it), an open order (they placed it) or an open task
+(assigned to them) for the patient, and by users holding an unexpired break-glass grant. Anyone
+else gets 404, as for a patient that does not exist: the rule is one `Q` on the patient table,
+so a detail, a list, a search and other modules' reads all apply the very same rule.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from hm_core.common.scope import Scope
+from hm_core.common.time import utcnow
+from hm_core.encounters.selectors import encounter_open_patient_ids
+from hm_core.orders.selectors import order_patient_ids_open_by
+from hm_core.patients.models import BreakGlassGrant, Patient
+from hm_core.tasks.selectors import task_patient_ids_assigned_to
+from hm_core.timeline.selectors import encounter_ids_acted_on_by
+
+
+def sees_everyone(scope: Scope) -> bool:
+    """The system principal (workers, interfaces, replays) is not limited by the rule."""
+    return scope.principal.user_id is None
+
+
+def care_team_patient_ids(*, scope: Scope, user_id: uuid.UUID) -> Q:
+    """Confidential patients the user is on the care team of, as one `Q` of subqueries."""
+    tenant_id = scope.tenant_id
+    confidential = Patient.objects.filter(tenant_id=tenant_id, confidential=True).values("id")
+    acted_on = encounter_ids_acted_on_by(
+        tenant_id=tenant_id, actor_id=user_id, patient_ids=confidential
+    )
+    return (
+        Q(id__in=encounter_open_patient_ids(tenant_id=tenant_id, encounter_ids=acted_on))
+        | Q(id__in=order_patient_ids_open_by(tenant_id=tenant_id, user_id=user_id))
+        | Q(id__in=task_patient_ids_assigned_to(tenant_id=tenant_id, user_id=user_id))
+    )
+
+
+def break_glass_patient_ids(*, scope: Scope, user_id: uuid.UUID) -> QuerySet[Any, Any]:
+    grants = BreakGlassGrant.objects.filter(
+        tenant_id=scope.tenant_id, user_id=user_id, expires_at__gt=utcnow()
+    )
+    return grants.values("patient_id")
+
+
+def visible_to(scope: Scope) -> Q:
+    """The patients (rows of `Patient`) the scope's user may read."""
+    user_id = scope.principal.user_id
+    if user_id is None:
+        return Q()
+    return (
+        Q(confidential=False)
+        | care_team_patient_ids(scope=scope, user_id=user_id)
+        | Q(id__in=break_glass_patient_ids(scope=scope, user_id=user_id))
+    )
+
+
+def hidden_from(scope: Scope) -> QuerySet[Any, Any]:
+    """Ids of the tenant's patients the user may not read (confidential ones only): a subquery
+    other modules exclude (`patient_id__in`) from their lists."""
+    qs = Patient.objects.filter(tenant_id=scope.tenant_id, confidential=True)
+    if sees_everyone(scope):
+        return qs.none().values("id")
+    return qs.exclude(visible_to(scope)).values("id")

@@ -137,6 +137,7 @@ def django_env(db_name: str) -> dict[str, str]:
         DATABASE_URL=f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/{db_name}",
         DJANGO_SETTINGS_MODULE="config.settings.prod",
         SECRET_KEY=SECRET_KEY,
+        CHAIN_SIGNING_KEY="YmVuY2gtb25seS1jaGFpbi1zaWduaW5nLWtleS0wMDA=",
         PYTHONPATH=str(REPO),
         # Tokens minted at the start of the HTTP benchmark must outlive it.
         JWT_ACCESS_MINUTES="240",

@@ -255,6 +255,17 @@ HM_WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
 # turns it off, e.g. when `manage.py run_reconciler` runs instead).
 HM_EMBEDDED_RECONCILER = env.bool("EMBEDDED_RECONCILER", default=True)
 HM_EMBEDDED_RECONCILER_SECONDS = env.int("EMBEDDED_RECONCILER_SECONDS", default=10)
+# Signed chain checkpoints (contract §18): the Ed25519 private key (a 32-byte seed in URL-safe
+# base64; dev and test settings have a default, production refuses to start without one), the
+# folder the checkpoints are written to (outside the database: see docs/integrity.md), how often
+# the reconciler (`make worker`, or the embedded one) writes them (0: never), and the public keys
+# a verifier trusts besides the signing key's own (an earlier key after a rotation).
+CHAIN_SIGNING_KEY = env.str("CHAIN_SIGNING_KEY", default="")
+CHAIN_CHECKPOINT_DIR = env.str(
+    "CHAIN_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "checkpoints")
+)
+CHAIN_CHECKPOINT_SECONDS = env.int("CHAIN_CHECKPOINT_SECONDS", default=300)
+CHAIN_TRUSTED_PUBLIC_KEYS = env.list("CHAIN_TRUSTED_PUBLIC_KEYS", cast=str.strip, default=[])
 # Policies may raise events that raise events; past this depth the command is refused.
 HM_BUS_MAX_DEPTH = env.int("BUS_MAX_DEPTH", default=8)
 

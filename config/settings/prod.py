@@ -3,11 +3,15 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, SECRET_KEY, STORAGES, env
+from .base import CHAIN_SIGNING_KEY, DATABASES, SECRET_KEY, STORAGES, env
 
 DEBUG = False
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set in the environment for production")
+if not CHAIN_SIGNING_KEY:
+    raise ImproperlyConfigured(
+        "CHAIN_SIGNING_KEY must be set in the environment for production (docs/integrity.md)"
+    )
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -57,7 +57,7 @@ def _prod_setting(name: str, **env: str) -> str:
         [sys.executable, "-c", f"import config.settings.prod as s; print(s.{name})"],
         capture_output=True,
         text=True,
-        env={**environ, "SECRET_KEY": "x" * 50, **env},
+        env={**environ, "SECRET_KEY": "x" * 50, "CHAIN_SIGNING_KEY": "A" * 43 + "=", **env},
         cwd=settings.BASE_DIR,
         check=True,
     )

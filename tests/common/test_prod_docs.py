@@ -44,6 +44,7 @@ def test_api_docs_render_under_production_settings(tmp_path: Path, static: str) 
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.prod",
         "SECRET_KEY": "prod-docs-test-key-0123456789abcdef0123456789abcdef",
+        "CHAIN_SIGNING_KEY": "cHJvZC10ZXN0LWNoYWluLXNpZ25pbmcta2V5LTAwMDA=",
         "PYTHONPATH": str(ROOT),
     }
     # when the docs and every asset they link are fetched

@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every request starts as DB_APP_ROLE with no tenant (PostgreSQL RLS).
+    "hm_core.common.rls.RowLevelSecurityMiddleware",
     "hm_core.common.middleware.RequestIdMiddleware",
     "hm_core.common.middleware.ApiHeadersMiddleware",
     # Answers CORS preflights early, after the request id so that they carry one too.
@@ -126,6 +128,8 @@ def database_from_env() -> dict[str, Any]:
         max_age = env.int("DB_CONN_MAX_AGE", default=0)
         config = dict(dj_database_url.parse(url, conn_max_age=max_age))
         config["CONN_HEALTH_CHECKS"] = True
+        # Django's backend plus row-level security state (hm_core/common/rls.py).
+        config["ENGINE"] = "hm_core.common.pg"
         return config
     (BASE_DIR / "var").mkdir(exist_ok=True)
     return {
@@ -138,6 +142,10 @@ def database_from_env() -> dict[str, Any]:
 
 
 DATABASES = {"default": database_from_env()}
+# Row-level security (PostgreSQL, contract §18): tenant work runs as this role (created by the
+# migrations: no ownership, no BYPASSRLS), switched to with SET ROLE; docs/integrity.md.
+DB_APP_ROLE = env.str("DB_APP_ROLE", default="hm_app")
+HM_ROW_LEVEL_SECURITY = env.bool("DB_ROW_LEVEL_SECURITY", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "iam.User"
 

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from hm_core.common import rls
 from hm_core.common.time import isoformat
 from hm_core.events.models import TenantEventHead
 
@@ -213,7 +214,8 @@ def write_all_checkpoints(tenant_ids: list[uuid.UUID]) -> list[Checkpoint]:
     """Checkpoint each tenant's head (tenants without events are skipped)."""
     written = []
     for tenant_id in tenant_ids:
-        checkpoint = write_checkpoint(tenant_id)
+        with rls.tenant(tenant_id):  # PostgreSQL: this tenant's head only
+            checkpoint = write_checkpoint(tenant_id)
         if checkpoint is not None:
             written.append(checkpoint)
     return written

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from hm_core.common import rls
 from hm_core.events.checkpoints import write_checkpoint
 from hm_core.iam.models import Tenant
 
@@ -29,7 +30,8 @@ class Command(BaseCommand):
                 raise CommandError(f"no tenant {wanted!r}")
         written = 0
         for tenant_id, slug in tenants:
-            checkpoint = write_checkpoint(uuid.UUID(str(tenant_id)))
+            with rls.tenant(tenant_id):  # PostgreSQL: this tenant's head only
+                checkpoint = write_checkpoint(uuid.UUID(str(tenant_id)))
             if checkpoint is None:
                 self.stdout.write(f"{slug}: no events, nothing to sign")
                 continue

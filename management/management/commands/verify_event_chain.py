@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from hm_core.common import rls
 from hm_core.events.chain import ChainReport, verify_chain
 from hm_core.iam.models import Tenant
 
@@ -29,7 +30,8 @@ class Command(BaseCommand):
         broken = 0
         checked = 0
         for tenant in tenants:
-            report = verify_chain(tenant.id)
+            with rls.tenant(tenant.id):  # PostgreSQL: this tenant's rows only
+                report = verify_chain(tenant.id)
             checked += report.events_checked
             status = "ok" if report.ok else "BROKEN " + json.dumps(report.first_broken)
             self.stdout.write(

@@ -140,6 +140,7 @@ def django_env(db_name: str) -> dict[str, str]:
         # Production settings need field keys (contract §18); bench-only ones.
         FIELD_ENCRYPTION_KEYS="_ScKXoJL70ndhlkxYoLSZOKj2tG_T3_qfH-nb9CeySU=",
         FIELD_BLIND_INDEX_KEY="2U8sPe_ab47TeiccRlb_lQvWnYGUjoT5CgoJ_DLwEbQ=",
+        CHAIN_SIGNING_KEY="YmVuY2gtb25seS1jaGFpbi1zaWduaW5nLWtleS0wMDA=",
         PYTHONPATH=str(REPO),
         # Tokens minted at the start of the HTTP benchmark must outlive it.
         JWT_ACCESS_MINUTES="240",

@@ -189,6 +189,7 @@ def steps(sc: Scale) -> list[Step]:
         ),
         Step("timeline", [*module, "bench.bench_timeline"]),
         Step("search", [*module, "bench.bench_search"]),
+        Step("rls", [*module, "bench.bench_rls"]),
         Step("rebuild", [*module, "bench.bench_rebuild"]),
         # Its own scratch database (created, migrated and dropped by the step itself).
         Step("dicom", [*module, "bench.bench_dicom"]),

@@ -92,6 +92,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every request starts as DB_APP_ROLE with no tenant (PostgreSQL RLS).
+    "hm_core.common.rls.RowLevelSecurityMiddleware",
     "hm_core.common.middleware.RequestIdMiddleware",
     "hm_core.common.middleware.ApiHeadersMiddleware",
     # Answers CORS preflights early, after the request id so that they carry one too.
@@ -134,6 +136,8 @@ def database_from_env() -> dict[str, Any]:
         max_age = env.int("DB_CONN_MAX_AGE", default=0)
         config = dict(dj_database_url.parse(url, conn_max_age=max_age))
         config["CONN_HEALTH_CHECKS"] = True
+        # Django's backend plus row-level security state (hm_core/common/rls.py).
+        config["ENGINE"] = "hm_core.common.pg"
         return config
     (BASE_DIR / "var").mkdir(exist_ok=True)
     return {
@@ -146,6 +150,10 @@ def database_from_env() -> dict[str, Any]:
 
 
 DATABASES = {"default": database_from_env()}
+# Row-level security (PostgreSQL, contract §18): tenant work runs as this role (created by the
+# migrations: no ownership, no BYPASSRLS), switched to with SET ROLE; docs/integrity.md.
+DB_APP_ROLE = env.str("DB_APP_ROLE", default="hm_app")
+HM_ROW_LEVEL_SECURITY = env.bool("DB_ROW_LEVEL_SECURITY", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "iam.User"
 
@@ -311,6 +319,17 @@ HM_SMS_FILE_PATH = env.str("SMS_FILE_PATH", default=str(BASE_DIR / "var" / "sms"
 HM_NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
 HM_NOTIFICATION_BACKOFF_SECONDS = env.int("NOTIFICATION_BACKOFF_SECONDS", default=60)
 HM_NOTIFICATION_LEASE_SECONDS = env.int("NOTIFICATION_LEASE_SECONDS", default=60)
+# Signed chain checkpoints (contract §18): the Ed25519 private key (a 32-byte seed in URL-safe
+# base64; dev and test settings have a default, production refuses to start without one), the
+# folder the checkpoints are written to (outside the database: see docs/integrity.md), how often
+# the reconciler (`make worker`, or the embedded one) writes them (0: never), and the public keys
+# a verifier trusts besides the signing key's own (an earlier key after a rotation).
+CHAIN_SIGNING_KEY = env.str("CHAIN_SIGNING_KEY", default="")
+CHAIN_CHECKPOINT_DIR = env.str(
+    "CHAIN_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "checkpoints")
+)
+CHAIN_CHECKPOINT_SECONDS = env.int("CHAIN_CHECKPOINT_SECONDS", default=300)
+CHAIN_TRUSTED_PUBLIC_KEYS = env.list("CHAIN_TRUSTED_PUBLIC_KEYS", cast=str.strip, default=[])
 # Policies may raise events that raise events; past this depth the command is refused.
 HM_BUS_MAX_DEPTH = env.int("BUS_MAX_DEPTH", default=8)
 

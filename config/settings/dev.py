@@ -7,6 +7,8 @@ DEBUG = env.bool("DEBUG", default=True)
 if not SECRET_KEY:  # noqa: F405
     SECRET_KEY = "dev-only-insecure-key-change-me-in-production-0123456789"  # noqa: S105
     NINJA_JWT["SIGNING_KEY"] = SECRET_KEY
+if not CHAIN_SIGNING_KEY:  # noqa: F405 - a development key: its checkpoints prove nothing
+    CHAIN_SIGNING_KEY = "ZGV2LW9ubHktY2hhaW4tc2lnbmluZy1rZXktMDAwMDA="
 
 # Loopback receivers are how developers and the suite test webhooks; nothing else private.
 HM_WEBHOOK_ALLOWED_NETWORKS = env.list(

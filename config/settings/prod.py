@@ -4,6 +4,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
 from .base import (
+    CHAIN_SIGNING_KEY,
     DATABASES,
     FIELD_BLIND_INDEX_KEY,
     FIELD_ENCRYPTION_KEYS,
@@ -19,6 +20,10 @@ if not FIELD_ENCRYPTION_KEYS or not FIELD_BLIND_INDEX_KEY:
     raise ImproperlyConfigured(
         "FIELD_ENCRYPTION_KEYS and FIELD_BLIND_INDEX_KEY must be set in the environment for "
         "production (docs/data-protection.md says how to make them)"
+    )
+if not CHAIN_SIGNING_KEY:
+    raise ImproperlyConfigured(
+        "CHAIN_SIGNING_KEY must be set in the environment for production (docs/integrity.md)"
     )
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -10,6 +10,8 @@ from .base import DATABASES, NINJA_JWT, STORAGES, env
 DEBUG = False
 SECRET_KEY = "test-only-key-not-secret-0123456789abcdef0123456789"  # noqa: S105
 NINJA_JWT["SIGNING_KEY"] = SECRET_KEY
+CHAIN_SIGNING_KEY = "dGVzdC1vbmx5LWNoYWluLXNpZ25pbmcta2V5LTAwMDA="
+CHAIN_CHECKPOINT_SECONDS = 0  # tests write checkpoints themselves
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 FIELD_ENCRYPTION_KEYS = ["_ScKXoJL70ndhlkxYoLSZOKj2tG_T3_qfH-nb9CeySU="]
@@ -35,6 +37,9 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
 # DICOM files of the suite go to a scratch directory of this run, never to var/dicom/.
 DICOM_STORAGE_ROOT = tempfile.mkdtemp(prefix="hm_dicom_test_")
 STORAGES["dicom"]["OPTIONS"]["location"] = DICOM_STORAGE_ROOT
+
+# Checkpoints of the suite go to a scratch directory of this run, never to var/checkpoints/.
+CHAIN_CHECKPOINT_DIR = tempfile.mkdtemp(prefix="hm_checkpoints_test_")
 
 # The suite clears the cache before every test: never a shared Redis, whatever REDIS_URL says.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

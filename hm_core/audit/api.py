@@ -7,12 +7,19 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from hm_core.audit.schemas import AuditListFilters, AuditPageOut, ChainVerifyOut
+from hm_core.audit.schemas import (
+    AuditListFilters,
+    AuditPageOut,
+    ChainVerifyOut,
+    CheckpointListFilters,
+    CheckpointPageOut,
+)
 from hm_core.audit.selectors import AuditFilters, audit_record_list
 from hm_core.common.pagination import paginate
 from hm_core.common.schemas import ErrorOut
 from hm_core.common.scope import Scope, scope_active
 from hm_core.events.chain import verify_chain
+from hm_core.events.checkpoints import checkpoint_count, checkpoint_page
 
 router = Router(tags=["audit"])
 ERRORS: dict[int, Any] = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
@@ -33,7 +40,8 @@ def audit_events(request: HttpRequest, filters: Query[AuditListFilters]) -> dict
 
 @router.get("/verify/", response={200: ChainVerifyOut, **ERRORS})
 def audit_verify(request: HttpRequest) -> dict[str, Any]:
-    """Recompute the tenant's hash chain and name the first broken link, if any."""
+    """Recompute the tenant's hash chain, hold it against its latest signed checkpoint and name
+    the first broken link, if any."""
     scope: Scope = request.auth  # type: ignore[attr-defined]
     scope.require("audit.verify")
     report = verify_chain(scope.tenant_id)
@@ -41,5 +49,20 @@ def audit_verify(request: HttpRequest) -> dict[str, Any]:
         "ok": report.ok,
         "events_checked": report.events_checked,
         "head_hash": report.head_hash,
+        "checkpoint": report.checkpoint,
         "first_broken": report.first_broken,
+    }
+
+
+@router.get("/checkpoints/", response={200: CheckpointPageOut, **ERRORS})
+def audit_checkpoints(
+    request: HttpRequest, filters: Query[CheckpointListFilters]
+) -> dict[str, Any]:
+    """The tenant's signed chain checkpoints, highest position first (contract §18)."""
+    scope: Scope = request.auth  # type: ignore[attr-defined]
+    scope.require("audit.verify")
+    page = checkpoint_page(scope.tenant_id, limit=filters.limit, offset=filters.offset)
+    return {
+        "items": [checkpoint.as_document() for checkpoint in page],
+        "count": checkpoint_count(scope.tenant_id),
     }

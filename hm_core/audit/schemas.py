@@ -46,8 +46,35 @@ class BrokenLinkOut(Schema):
     reason: str
 
 
+class CheckpointCheckOut(Schema):
+    position: int
+    ok: bool
+
+
 class ChainVerifyOut(Schema):
     ok: bool
     events_checked: int
     head_hash: str
+    checkpoint: CheckpointCheckOut | None
     first_broken: BrokenLinkOut | None = None
+
+
+class CheckpointListFilters(PageParams):
+    pass
+
+
+class CheckpointOut(Schema):
+    """One signed checkpoint as written to CHAIN_CHECKPOINT_DIR (contract §18)."""
+
+    tenant_id: uuid.UUID
+    position: int
+    head_hash: str
+    # Verbatim as signed (ISO 8601 UTC): re-rendering it would break the signature.
+    signed_at: str
+    signature: str
+    public_key: str
+
+
+class CheckpointPageOut(Schema):
+    items: list[CheckpointOut]
+    count: int

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from hm_core.common import rls
 from hm_core.common.errors import PermissionDenied
 
 
@@ -80,7 +81,8 @@ def scope_active(scope: Scope) -> Iterator[Scope]:
     """Allow scoped queries for `scope` inside the block."""
     token = _active.set(scope)
     try:
-        yield scope
+        with rls.tenant(scope.tenant_id):  # PostgreSQL: the database keeps to the tenant too
+            yield scope
     finally:
         _active.reset(token)
 
@@ -92,7 +94,8 @@ def unscoped(reason: str) -> Iterator[None]:
         raise ValueError("unscoped() needs a reason")
     token = _unscoped.set(reason)
     try:
-        yield
+        with rls.system(reason):
+            yield
     finally:
         _unscoped.reset(token)
 

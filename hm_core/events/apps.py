@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class EventsConfig(AppConfig):
@@ -11,4 +12,8 @@ class EventsConfig(AppConfig):
 
         # The broker must exist before any module declares a dramatiq actor.
         configure_broker()
+        from hm_core.common import rls
         from hm_core.events import actors  # noqa: F401 - declares the drain actor
+
+        # After every migrate: grants, and RLS on each tenant table that lacks it (PostgreSQL).
+        post_migrate.connect(rls.post_migrate, sender=self, dispatch_uid="hm_rls_policies")

@@ -2,7 +2,10 @@
 
 Checks, in position order: positions are gapless from 1, each `prev_hash` is the previous
 row's `hash`, each `hash` recomputes from the row, and the tenant head matches the last row
-(so a removed tail is caught too).
+(so a removed tail is caught too). Then the chain is held against the tenant's latest signed
+checkpoint (`checkpoints.py`, kept outside the database): a trusted signature, and the event at
+its position bearing its hash. That catches what a consistent rewrite escapes: a chain rebuilt
+from a changed row onwards, or a tail cut off with the head fixed up.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from hm_core.events.checkpoints import Checkpoint, CheckpointError, latest_checkpoint
 from hm_core.events.hashing import GENESIS_HASH, HASHED_FIELDS, row_hash
 from hm_core.events.models import Event, TenantEventHead
 
@@ -22,6 +26,8 @@ class ChainReport:
     events_checked: int = 0
     head_hash: str = GENESIS_HASH
     first_broken: dict[str, Any] | None = field(default=None)
+    # {position, ok} of the latest signed checkpoint; None when the tenant has none yet.
+    checkpoint: dict[str, Any] | None = field(default=None)
 
     def broken(self, position: int, event_id: str | None, reason: str) -> ChainReport:
         self.ok = False
@@ -30,28 +36,49 @@ class ChainReport:
 
 
 def verify_chain(tenant_id: uuid.UUID, *, chunk_size: int = 5000) -> ChainReport:
-    """Walk the tenant's events once, recomputing every link."""
+    """Walk the tenant's events once, recomputing every link, then check the latest checkpoint."""
     report = ChainReport(tenant_id=tenant_id)
+    try:
+        checkpoint: Checkpoint | None = latest_checkpoint(tenant_id)
+    except CheckpointError as exc:
+        report.checkpoint = {"position": exc.position, "ok": False}
+        _walk(report, chunk_size=chunk_size, pin=None)
+        return report if not report.ok else report.broken(exc.position, None, str(exc))
+    pinned = _walk(report, chunk_size=chunk_size, pin=checkpoint.position if checkpoint else None)
+    if checkpoint is not None:
+        _check_checkpoint(report, checkpoint, pinned)
+    return report
+
+
+def _walk(report: ChainReport, *, chunk_size: int, pin: int | None) -> dict[str, Any] | None:
+    """Verify the links into `report`; return the row at position `pin` if the walk got there."""
     rows = (
-        Event.objects.filter(tenant_id=tenant_id)
+        Event.objects.filter(tenant_id=report.tenant_id)
         .order_by("position")
         .values(*HASHED_FIELDS, "hash")
         .iterator(chunk_size=chunk_size)
     )
     previous = GENESIS_HASH
+    pinned = None
     for expected_position, row in enumerate(rows, start=1):
         event_id = str(row["id"])
         if row["position"] != expected_position:
-            return report.broken(expected_position, event_id, "position gap")
+            report.broken(expected_position, event_id, "position gap")
+            return pinned
         if row["prev_hash"] != previous:
-            return report.broken(row["position"], event_id, "prev_hash does not link")
+            report.broken(row["position"], event_id, "prev_hash does not link")
+            return pinned
         stored = row.pop("hash")
         if row_hash(row) != stored:
-            return report.broken(row["position"], event_id, "hash does not match content")
+            report.broken(row["position"], event_id, "hash does not match content")
+            return pinned
         previous = stored
         report.events_checked = expected_position
         report.head_hash = stored
-    return _check_head(report)
+        if expected_position == pin:
+            pinned = {"id": event_id, "hash": stored}
+    _check_head(report)
+    return pinned
 
 
 def _check_head(report: ChainReport) -> ChainReport:
@@ -61,3 +88,21 @@ def _check_head(report: ChainReport) -> ChainReport:
     if head.position != report.events_checked or head.hash != report.head_hash:
         return report.broken(head.position, None, "head does not match the last event")
     return report
+
+
+def _check_checkpoint(
+    report: ChainReport, checkpoint: Checkpoint, pinned: dict[str, Any] | None
+) -> None:
+    """The checkpoint holds when its signature is trusted and the verified chain reaches its
+    position with its hash there. A chain broken below the checkpoint cannot confirm it."""
+    reason = None
+    if not checkpoint.signature_ok(report.tenant_id):
+        reason = "checkpoint signature does not verify"
+    elif pinned is None and report.ok:
+        reason = "chain ends before the signed checkpoint"
+    elif pinned is not None and pinned["hash"] != checkpoint.head_hash:
+        reason = "hash does not match the signed checkpoint"
+    ok = reason is None and pinned is not None
+    report.checkpoint = {"position": checkpoint.position, "ok": ok}
+    if reason is not None and report.ok:
+        report.broken(checkpoint.position, pinned["id"] if pinned else None, reason)

@@ -1,6 +1,7 @@
 """Keep async work flowing whatever the broker or a dead process lost: drain lagging
 subscriptions, and let each module resend its own due outbound work (webhook deliveries, HL7
-messages) through the resenders it registers here.
+messages) through the resenders it registers here. Every `CHAIN_CHECKPOINT_SECONDS` it also
+signs each tenant's chain head (`checkpoints.checkpoint_if_due`).
 
 With workers (`REDIS_URL`), `manage.py run_reconciler` runs `reconcile()` beside them
 (`make worker`). In the embedded mode there is no worker: each server process runs it in a
@@ -21,6 +22,7 @@ from django.db import close_old_connections
 
 from hm_core.events import actors
 from hm_core.events.broker import uses_workers
+from hm_core.events.checkpoints import checkpoint_if_due
 from hm_core.events.subscriptions import drain, lagging
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,9 @@ def _run() -> None:
                 logger.info(
                     "reconciler: %s tenant(s) drained, %s outbound item(s) resent", woken, resent
                 )
+            checkpointed = checkpoint_if_due()
+            if checkpointed:
+                logger.info("reconciler: %s chain checkpoint(s) signed", checkpointed)
         except Exception:  # the database is away: try again next pass
             logger.exception("reconciler: pass failed")
         finally:

@@ -34,6 +34,7 @@ from django.apps import apps
 from django.db import transaction
 from django.db.models import Exists, Q, QuerySet, Sum
 
+from hm_core.common import rls
 from hm_core.common.time import utcnow
 from hm_core.events import store
 from hm_core.events.base import DomainEvent, EventMeta
@@ -172,6 +173,11 @@ def _lock_checkpoint(name: str, tenant_id: uuid.UUID) -> SubscriptionCheckpoint 
 
 def drain(tenant_id: uuid.UUID, *, names: list[str] | None = None, max_batches: int = 50) -> int:
     """Process every async subscription of a tenant until caught up (or `max_batches`)."""
+    with rls.tenant(tenant_id):  # the tenant's subscribers see the tenant's rows only
+        return _drain(tenant_id, names=names, max_batches=max_batches)
+
+
+def _drain(tenant_id: uuid.UUID, *, names: list[str] | None, max_batches: int) -> int:
     total = 0
     for name in names or sorted(_registry):
         for _ in range(max_batches):

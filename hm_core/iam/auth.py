@@ -7,6 +7,7 @@ claims the request's `Idempotency-Key` (contract §1) before the endpoint runs.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from ninja_jwt.exceptions import TokenError
 from ninja_jwt.settings import api_settings as jwt_settings
 from ninja_jwt.tokens import AccessToken
 
+from hm_core.common import rls
 from hm_core.common.client_ip import client_ip
 from hm_core.common.errors import ScopeForbidden, ScopeRequired
 from hm_core.common.scope import Principal, RequestContext, Scope
@@ -79,6 +81,12 @@ class ScopeAuth(UserAuth):
     resolved by an earlier request and no iam event has touched them since."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
+        # From here on the request sees only the named tenant's rows (PostgreSQL RLS): the
+        # membership check cannot find another tenant's, so a tenant the user has no membership
+        # of yields no principal. Entered before the user lookup (users carry no tenant) so that
+        # a connection serving one tenant's requests needs no role switch between them.
+        with contextlib.suppress(ValueError):
+            rls.enter_tenant_for_request(uuid.UUID(request.headers.get("X-Tenant-ID", "")))
         claims = _claims(token)
         try:
             tenant_id = _uuid_header(request, "X-Tenant-ID")

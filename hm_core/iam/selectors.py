@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from hm_core.common import rls
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Principal, Scope
 from hm_core.iam.domain import PATIENT_ROLE
@@ -76,20 +77,22 @@ def memberships_of(user: User) -> list[MembershipView]:
     """Active memberships with their role codes, in two queries whatever their number.
 
     Like `principal_in_facility`, a closed facility gives no scope, so it is not listed.
+    A deliberate cross-tenant read (PostgreSQL RLS): the user's own rows in every tenant.
     """
-    memberships = (
-        FacilityMembership.objects.filter(user=user, is_active=True, facility__is_active=True)
-        .prefetch_related("roles")
-        .order_by("tenant_id", "facility_id")
-    )
-    return [
-        MembershipView(
-            tenant_id=m.tenant_id,
-            facility_id=m.facility_id,
-            roles=sorted(role.code for role in m.roles.all()),
+    with rls.system("a user's own memberships across tenants (/me, before any scope)"):
+        memberships = (
+            FacilityMembership.objects.filter(user=user, is_active=True, facility__is_active=True)
+            .prefetch_related("roles")
+            .order_by("tenant_id", "facility_id")
         )
-        for m in memberships
-    ]
+        return [
+            MembershipView(
+                tenant_id=m.tenant_id,
+                facility_id=m.facility_id,
+                roles=sorted(role.code for role in m.roles.all()),
+            )
+            for m in memberships
+        ]
 
 
 def tenant_currency(*, tenant_id: uuid.UUID) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -16,6 +18,7 @@ from tests.patients.factories import register_patient
 
 EVENTS_URL = "/api/audit/events/"
 VERIFY_URL = "/api/audit/verify/"
+CHECKPOINTS_URL = "/api/audit/checkpoints/"
 RECORD_FIELDS = {
     "id",
     "kind",
@@ -227,7 +230,7 @@ def test_the_trail_query_count_does_not_grow_with_its_size(world):
 # --- who may read it ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", [EVENTS_URL, VERIFY_URL])
+@pytest.mark.parametrize("url", [EVENTS_URL, VERIFY_URL, CHECKPOINTS_URL])
 @pytest.mark.parametrize("role", [*ROLES, "lab_tech2"])
 def test_only_auditors_and_admins_may_read_the_trail_and_verify_the_chain(world, role, url):
     response = world.api(role).get(url)
@@ -284,6 +287,7 @@ def test_verify_recomputes_the_tenants_chain(world, other_world, history):
     assert body["ok"] is True
     assert body["events_checked"] == Event.objects.filter(tenant_id=world.tenant.id).count() == 2
     assert body["head_hash"] == head.hash
+    assert body["checkpoint"] is None  # none signed yet
     assert body.get("first_broken") is None
 
 
@@ -299,3 +303,71 @@ def test_verify_needs_a_scope(world):
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "scope_forbidden"
+
+
+# --- signed checkpoints (§18) -------------------------------------------------------------
+
+
+@pytest.fixture
+def checkpoint_dir(settings, tmp_path):
+    settings.CHAIN_CHECKPOINT_DIR = str(tmp_path / "checkpoints")
+    return tmp_path / "checkpoints"
+
+
+def test_checkpoints_lists_the_tenants_signed_heads_newest_first(
+    world, other_world, history, checkpoint_dir
+):
+    # given two checkpoints of this tenant and one of another
+    call_command("checkpoint_chain", "--tenant", "acme")
+    register_patient(world.api(), full_name="Bea Brown")
+    register_patient(other_world.api())
+    call_command("checkpoint_chain")
+
+    # when
+    response = world.api("auditor").get(CHECKPOINTS_URL)
+
+    # then
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["count"] == 2
+    assert [c["position"] for c in body["items"]] == [3, 2]
+    assert {c["tenant_id"] for c in body["items"]} == {str(world.tenant.id)}
+    on_disk = json.loads((checkpoint_dir / str(world.tenant.id) / f"{3:020d}.json").read_text())
+    assert body["items"][0] == on_disk
+    paged = world.api("auditor").get(CHECKPOINTS_URL, {"limit": 1, "offset": 1}).json()
+    assert paged == {"items": [body["items"][1]], "count": 2}
+    assert world.api("auditor").get(CHECKPOINTS_URL, {"when": "now"}).status_code == 422
+
+
+def test_verify_reports_the_latest_checkpoint(world, history, checkpoint_dir):
+    call_command("checkpoint_chain")
+    register_patient(world.api(), full_name="Bea Brown")
+
+    body = world.api("auditor").get(VERIFY_URL).json()
+
+    assert body["ok"] is True and body["events_checked"] == 3
+    assert body["checkpoint"] == {"position": 2, "ok": True}
+
+
+def test_verify_fails_when_the_checkpointed_tail_is_gone(world, history, checkpoint_dir):
+    # given a checkpoint at position 2, then the superuser cuts event 2 and fixes the head up
+    call_command("checkpoint_chain")
+    first = Event.objects.get(tenant_id=world.tenant.id, position=1)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE events_event DISABLE TRIGGER events_event_immutable")
+        else:
+            cursor.execute("DROP TRIGGER events_event_no_delete")
+        cursor.execute(
+            "DELETE FROM events_event WHERE tenant_id = %s AND position = 2",
+            [str(world.tenant.id) if connection.vendor == "postgresql" else world.tenant.id.hex],
+        )
+    TenantEventHead.objects.filter(tenant_id=world.tenant.id).update(position=1, hash=first.hash)
+
+    # when
+    body = world.api("auditor").get(VERIFY_URL).json()
+
+    # then
+    assert body["ok"] is False and body["events_checked"] == 1
+    assert body["checkpoint"] == {"position": 2, "ok": False}
+    assert body["first_broken"]["reason"] == "chain ends before the signed checkpoint"

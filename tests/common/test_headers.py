@@ -65,7 +65,13 @@ def _prod_setting(name: str, **env: str) -> str:
         [sys.executable, "-c", f"import config.settings.prod as s; print(s.{name})"],
         capture_output=True,
         text=True,
-        env={**environ, "SECRET_KEY": "x" * 50, **FIELD_KEYS, **env},
+        env={
+            **environ,
+            "SECRET_KEY": "x" * 50,
+            **FIELD_KEYS,
+            "CHAIN_SIGNING_KEY": "A" * 43 + "=",
+            **env,
+        },
         cwd=settings.BASE_DIR,
         check=True,
     )

@@ -46,6 +46,7 @@ def test_api_docs_render_under_production_settings(tmp_path: Path, static: str) 
         "SECRET_KEY": "prod-docs-test-key-0123456789abcdef0123456789abcdef",
         "FIELD_ENCRYPTION_KEYS": "_ScKXoJL70ndhlkxYoLSZOKj2tG_T3_qfH-nb9CeySU=",
         "FIELD_BLIND_INDEX_KEY": "2U8sPe_ab47TeiccRlb_lQvWnYGUjoT5CgoJ_DLwEbQ=",
+        "CHAIN_SIGNING_KEY": "cHJvZC10ZXN0LWNoYWluLXNpZ25pbmcta2V5LTAwMDA=",
         "PYTHONPATH": str(ROOT),
     }
     # when the docs and every asset they link are fetched

@@ -1,5 +1,6 @@
 """Keep async work flowing whatever the broker lost: wake lagging subscriptions, resend due
-webhook deliveries. `make worker` runs it beside the dramatiq workers."""
+webhook deliveries, sign the chains' heads every CHAIN_CHECKPOINT_SECONDS. `make worker` runs it
+beside the dramatiq workers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from hm_core.events.checkpoints import checkpoint_if_due
 from hm_core.events.reconciler import reconcile
 
 __all__ = ["Command", "reconcile"]
@@ -29,6 +31,9 @@ class Command(BaseCommand):
                     self.stdout.write(
                         f"run_reconciler: {woken} tenant(s) woken, {resent} outbound item(s) resent"
                     )
+                checkpointed = checkpoint_if_due()
+                if checkpointed:
+                    self.stdout.write(f"run_reconciler: {checkpointed} chain checkpoint(s) signed")
             except Exception as exc:  # the broker or database is away: try again next pass
                 self.stderr.write(f"run_reconciler: pass failed: {exc}")
             finally:

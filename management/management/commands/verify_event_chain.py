@@ -1,4 +1,5 @@
-"""Recompute every tenant's hash chain (or one's) and report the first broken link."""
+"""Recompute every tenant's hash chain (or one's), hold it against its latest signed checkpoint
+and report the first broken link."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from hm_core.events.chain import verify_chain
+from hm_core.common import rls
+from hm_core.events.chain import ChainReport, verify_chain
 from hm_core.iam.models import Tenant
 
 
@@ -28,15 +30,25 @@ class Command(BaseCommand):
         broken = 0
         checked = 0
         for tenant in tenants:
-            report = verify_chain(tenant.id)
+            with rls.tenant(tenant.id):  # PostgreSQL: this tenant's rows only
+                report = verify_chain(tenant.id)
             checked += report.events_checked
             status = "ok" if report.ok else "BROKEN " + json.dumps(report.first_broken)
-            self.stdout.write(f"{tenant.slug}: {report.events_checked} events, {status}")
+            self.stdout.write(
+                f"{tenant.slug}: {report.events_checked} events, {_checkpoint(report)}, {status}"
+            )
             broken += 0 if report.ok else 1
         summary = f"verify_event_chain: {checked} events checked, {broken} broken chain(s)"
         if broken:
             raise CommandError(summary)
         self.stdout.write(summary)
+
+
+def _checkpoint(report: ChainReport) -> str:
+    if report.checkpoint is None:
+        return "no signed checkpoint"
+    verdict = "holds" if report.checkpoint["ok"] else "FAILS"
+    return f"checkpoint at {report.checkpoint['position']} {verdict}"
 
 
 def _as_uuid_list(value: str) -> list[str]:

@@ -1,0 +1,69 @@
+"""Django's PostgreSQL backend that runs each statement as `common.rls.wanted()` says.
+
+Before a statement, if the session is not in the wanted state (role and `app.tenant_id`), one
+`set_config` statement puts it there, on a plain cursor of the same connection (a server-side
+cursor of `.iterator()` must not carry it). The session state is remembered per connection; a
+new connection starts as the connecting user with no tenant, and a rollback (which undoes
+`set_config` made inside it) forgets what was set, so the next statement sets it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.db.backends.postgresql import base
+
+from hm_core.common import rls
+
+UNKNOWN = (None, None)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rls_session_state: Any = UNKNOWN
+        self.rls_suspended = False
+        self.execute_wrappers.append(self._rls_execute)
+
+    def init_connection_state(self) -> None:
+        super().init_connection_state()
+        self.rls_session_state = rls.SYSTEM
+
+    def _rollback(self) -> None:
+        super()._rollback()  # type: ignore[misc]
+        self.rls_session_state = UNKNOWN
+
+    # Savepoint statements run as they are, whatever the state (the transaction may be failed).
+    def _savepoint(self, sid: str) -> None:
+        with self._rls_suspended():
+            super()._savepoint(sid)  # type: ignore[misc]
+
+    def _savepoint_commit(self, sid: str) -> None:
+        with self._rls_suspended():
+            super()._savepoint_commit(sid)  # type: ignore[misc]
+
+    def _savepoint_rollback(self, sid: str) -> None:
+        with self._rls_suspended():
+            super()._savepoint_rollback(sid)  # type: ignore[misc]
+        self.rls_session_state = UNKNOWN
+
+    @contextlib.contextmanager
+    def _rls_suspended(self) -> Iterator[None]:
+        self.rls_suspended = True
+        try:
+            yield
+        finally:
+            self.rls_suspended = False
+
+    def _rls_execute(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        state = rls.wanted()
+        if state != self.rls_session_state and not self.rls_suspended and rls.enabled("postgresql"):
+            self.rls_session_state = UNKNOWN
+            with self.connection.cursor() as cursor:
+                cursor.execute(rls.SET_STATE_SQL, rls.state_params(state))
+            self.rls_session_state = state
+        return execute(sql, params, many, context)

@@ -1,0 +1,192 @@
+"""Contract §18: row-level security on PostgreSQL. Under DB_APP_ROLE a query that forgets its
+tenant filter sees nothing of another tenant, and with no tenant set no tenant rows at all."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from hm_core.common import rls
+from hm_core.common.scope import scope_active, unscoped
+from hm_core.events.models import Event, TenantEventHead
+from hm_core.iam.models import Facility, FacilityMembership
+from hm_core.patients.models import Patient
+from tests.patients.factories import register_patient
+
+pytestmark = pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "hm_core.common.pg",
+    reason="row-level security is PostgreSQL's; SQLite keeps the scoped managers",
+)
+
+
+@pytest.fixture
+def two_tenants(world, other_world):
+    mine = register_patient(world.api(), full_name="Ann Mine")
+    theirs = register_patient(other_world.api(), full_name="Rita Rival")
+    return mine, theirs
+
+
+def _session() -> tuple[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user, current_setting('app.tenant_id', true)")
+        return cursor.fetchone()
+
+
+# --- the schema ------------------------------------------------------------------------------
+
+
+def test_every_table_with_a_tenant_id_has_rls_enabled_forced_and_the_tenant_policy(db):
+    with connection.cursor() as cursor:
+        tables = rls.tenant_tables(cursor)
+
+    assert len(tables) >= 25  # every module's read models, the events, iam, interop...
+    lacking = [t["table"] for t in tables if not (t["enabled"] and t["forced"] and t["policy"])]
+    assert lacking == [], f"tables with tenant_id but no RLS: {lacking}"
+
+
+def test_the_app_role_owns_nothing_bypasses_nothing_and_is_no_superuser(db):
+    role = settings.DB_APP_ROLE
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT rolsuper, rolbypassrls, rolcanlogin, rolcreaterole FROM pg_roles "
+            "WHERE rolname = %s",
+            [role],
+        )
+        assert cursor.fetchone() == (False, False, False, False)
+        cursor.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+            "WHERE r.rolname = %s",
+            [role],
+        )
+        assert cursor.fetchone()[0] == 0
+
+
+def test_a_table_added_later_by_another_module_is_secured_by_the_next_migrate(db):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE later_module_thing (id int PRIMARY KEY, tenant_id uuid)")
+
+    secured = rls.apply_policies()
+
+    assert secured == ["later_module_thing"]
+    with connection.cursor() as cursor:
+        [later] = [t for t in rls.tenant_tables(cursor) if t["table"] == "later_module_thing"]
+    assert later["enabled"] and later["forced"] and later["policy"]
+    assert rls.apply_policies() == []  # idempotent
+
+
+# --- what the role sees ----------------------------------------------------------------------
+
+
+def test_with_a_tenant_set_a_query_without_a_tenant_filter_sees_only_that_tenant(
+    world, other_world, two_tenants
+):
+    mine, theirs = two_tenants
+
+    with rls.tenant(world.tenant.id):
+        assert _session() == (settings.DB_APP_ROLE, str(world.tenant.id))
+        patients = {str(p.id) for p in Patient.all_tenants.all()}  # no tenant filter
+        event_tenants = set(Event.objects.values_list("tenant_id", flat=True))
+        heads = list(TenantEventHead.objects.values_list("tenant_id", flat=True))
+        facilities = set(Facility.objects.values_list("tenant_id", flat=True))
+        by_id = Patient.all_tenants.filter(id=theirs["id"]).exists()
+
+    assert patients == {mine["id"]}
+    assert event_tenants == {world.tenant.id}
+    assert heads == [world.tenant.id]
+    assert facilities == {world.tenant.id}
+    assert by_id is False
+
+
+def test_with_no_tenant_set_the_role_sees_no_tenant_rows_at_all(world, two_tenants):
+    with rls.no_tenant():
+        assert _session() == (settings.DB_APP_ROLE, "")
+        assert Patient.all_tenants.count() == 0
+        assert Event.objects.count() == 0
+        assert FacilityMembership.objects.count() == 0
+
+
+def test_the_system_path_sees_every_tenant_and_says_why(world, other_world, two_tenants):
+    with unscoped("test: the connecting user's cross-tenant path"):
+        assert _session()[0] != settings.DB_APP_ROLE
+        assert Patient.all_tenants.count() == 2
+    with pytest.raises(ValueError, match="reason"):
+        rls.system("")
+
+
+def test_scope_active_runs_as_the_role_with_the_scopes_tenant(world):
+    with scope_active(world.scope()):
+        assert _session() == (settings.DB_APP_ROLE, str(world.tenant.id))
+    assert _session()[0] != settings.DB_APP_ROLE  # restored outside
+
+
+def test_the_role_cannot_write_a_row_of_another_tenant(world, other_world, two_tenants):
+    mine, _ = two_tenants
+    patient = Patient.all_tenants.get(id=mine["id"])
+
+    with (
+        rls.tenant(other_world.tenant.id),
+        pytest.raises(DatabaseError, match="row-level security"),
+        transaction.atomic(),
+    ):
+        Patient.all_tenants.create(
+            **{
+                f.attname: getattr(patient, f.attname)
+                for f in Patient._meta.concrete_fields
+                if f.attname != "id"
+            }
+        )
+    with rls.tenant(other_world.tenant.id):
+        assert Patient.all_tenants.filter(id=patient.id).update(mrn="X") == 0  # invisible
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE events_event SET type = 'x'",
+        "DELETE FROM events_event",
+        "TRUNCATE events_event",
+        "ALTER TABLE events_event DISABLE TRIGGER events_event_immutable",
+        "DROP TRIGGER events_event_immutable ON events_event",
+    ],
+)
+def test_the_role_cannot_change_events_nor_their_trigger(world, two_tenants, statement):
+    with (
+        rls.tenant(world.tenant.id),
+        pytest.raises(DatabaseError, match=r"permission denied|must be owner"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement)
+    assert Event.objects.filter(tenant_id=world.tenant.id).count() == 1
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+def test_a_request_runs_as_the_role_under_its_scope_and_ends_restored(world, monkeypatch):
+    seen = []
+    from hm_core.patients import services
+
+    original = services.patient_register
+
+    def spy(*args, **kwargs):
+        seen.append(_session())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(services, "patient_register", spy)
+    register_patient(world.api())
+
+    assert seen == [(settings.DB_APP_ROLE, str(world.tenant.id))]
+    assert _session()[0] != settings.DB_APP_ROLE
+
+
+def test_a_scope_naming_a_tenant_without_membership_is_refused(world, other_world):
+    api = world.api()
+    api.headers["X-Tenant-ID"] = str(other_world.tenant.id)
+    api.headers["X-Facility-ID"] = str(other_world.main.id)
+
+    response = api.get("/api/patients/")
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "scope_forbidden"

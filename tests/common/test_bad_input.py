@@ -130,6 +130,8 @@ def _request(port: int, line: str, headers: dict[str, str]) -> bytes:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+    # The worker imports the whole application before it answers: seconds on a busy machine.
+    conn.settimeout(60)
     with conn:
         lines = [line, "Host: 127.0.0.1", "Connection: close"]
         lines += [f"{k}: {v}" for k, v in headers.items()]

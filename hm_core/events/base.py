@@ -86,6 +86,16 @@ def event_class(event_type: str) -> type[DomainEvent]:
         raise LookupError(f"unknown event type {event_type!r}") from None
 
 
+def revealed_payload(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A stored payload as an authorised reader or a tenant's own integration sees it: fields
+    encrypted at rest (contract §18) in plaintext. Unknown types are shown as stored."""
+    try:
+        cls = event_class(event_type)
+    except LookupError:
+        return payload
+    return cls.revealed(payload)
+
+
 def catalogue() -> dict[str, type[DomainEvent]]:
     """Every registered event type, sorted by type string."""
     return dict(sorted(_REGISTRY.items()))

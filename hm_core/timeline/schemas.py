@@ -10,7 +10,7 @@ from ninja import Schema
 from pydantic import Field
 
 from hm_core.common.schemas import DB_INT_MAX, FilterSchema
-from hm_core.events.base import event_class
+from hm_core.events.base import revealed_payload
 from hm_core.timeline.models import TimelineEntry
 from hm_core.timeline.selectors import TimelinePage
 
@@ -57,17 +57,8 @@ def timeline_item(entry: TimelineEntry) -> dict[str, Any]:
         "facility_id": entry.facility_id,
         "stream": {"type": entry.stream_type, "id": entry.stream_id},
         "summary": entry.summary,
-        "data": _revealed(entry.event_type, entry.data),
+        "data": revealed_payload(entry.event_type, entry.data),
     }
-
-
-def _revealed(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Encrypted payload fields (contract §18) in plaintext for the authorised reader."""
-    try:
-        cls = event_class(event_type)
-    except LookupError:
-        return data
-    return cls.revealed(data)
 
 
 def timeline_out(page: TimelinePage) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from hm_core.events import subscriptions
-from hm_core.events.models import SubscriptionCheckpoint, TenantEventHead
+from hm_core.events.models import Event, SubscriptionCheckpoint, TenantEventHead
 from hm_core.webhooks import delivery as delivery_module
 from hm_core.webhooks import subscribers as webhook_subscribers
 from hm_core.webhooks.delivery import deliver
@@ -298,3 +298,22 @@ def test_an_attempt_whose_lease_was_taken_over_is_not_recorded_twice(world, monk
     assert status is None
     delivery.refresh_from_db()
     assert delivery.attempts == 1 and delivery.status == "DELIVERED"
+
+
+def test_a_receiver_gets_the_fields_encrypted_at_rest_in_plaintext(world, receiver):
+    # given a patient registered with a phone, which the event store keeps encrypted
+    rx = receiver()
+    register(world, rx.url, ["patient.*"])
+    body = {"full_name": "Web Hook", "mrn": "W-9", "date_of_birth": "1990-01-01", "gender": "O"}
+    r = world.api("nurse").post("/api/patients/", {**body, "phone": "+44 20 7946 0999"})
+    assert r.status_code == 201, r.json()
+    [delivery] = drain_and_deliveries(world)
+    stored = Event.objects.get(id=delivery.event_id).payload
+
+    # when
+    assert deliver(delivery.id) == "DELIVERED"
+
+    # then the receiver reads the phone the tenant recorded, the store holds only a token
+    document = json.loads(rx.requests[-1][1])
+    assert document["event"]["payload"]["phone"] == "+44 20 7946 0999"
+    assert "7946" not in json.dumps(stored)

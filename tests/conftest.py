@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 from ninja_jwt.tokens import AccessToken
 
+from hm_core.common import rls
 from hm_core.common.scope import RequestContext, Scope
 from hm_core.iam.models import Facility, Tenant, User
 from hm_core.iam.permissions import ROLES
@@ -21,6 +22,20 @@ from hm_core.iam.services import membership_grant, roles_ensure
 from tests.factories import FacilityFactory, TenantFactory, UserFactory
 
 PASSWORD = "pw-for-tests-123"
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: Any) -> Any:
+    """Each test starts as the connecting user (row-level security off), whatever the last one
+    entered; and its fixtures are torn down (the flush of a transactional test) the same way."""
+    rls.reset()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: Any, nextitem: Any) -> Any:
+    rls.reset()
+    yield
 
 
 class Api:

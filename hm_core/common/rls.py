@@ -99,6 +99,12 @@ def system(reason: str) -> contextlib.AbstractContextManager[None]:
     return _entered(SYSTEM)
 
 
+def reset() -> None:
+    """Back to the connecting user, whatever was entered: for a thread reused for unrelated
+    work (a test runner between tests, before the database is flushed as its owner)."""
+    _wanted.set(SYSTEM)
+
+
 def enter_tenant_for_request(tenant_id: uuid.UUID) -> None:
     """The API's scope: the rest of this request runs under its tenant (the middleware that
     started the request in `no_tenant()` restores the previous state when it ends)."""

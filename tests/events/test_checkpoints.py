@@ -169,7 +169,13 @@ def test_production_settings_refuse_to_start_without_a_signing_key():
         [sys.executable, "-c", "import config.settings.prod"],
         capture_output=True,
         text=True,
-        env={**environ, "SECRET_KEY": "x" * 50},
+        env={
+            **environ,
+            "SECRET_KEY": "x" * 50,
+            # every other key production needs, so that the signing key is what is missing
+            "FIELD_ENCRYPTION_KEYS": "_ScKXoJL70ndhlkxYoLSZOKj2tG_T3_qfH-nb9CeySU=",
+            "FIELD_BLIND_INDEX_KEY": "2U8sPe_ab47TeiccRlb_lQvWnYGUjoT5CgoJ_DLwEbQ=",
+        },
         cwd=django_settings.BASE_DIR,
         check=False,
     )

@@ -5,6 +5,11 @@ Protocol (docs/realtime.md): the first message is `{"type": "auth", "token", "te
 / 4400 (not an auth message) / 4408 (none in time). Then one `{"type": "subscribe", "topics",
 "after"?}` → `{"type": "subscribed", "topics", "position"}`, the replay of `(after, position]`
 and live events, each once, in position order. `{"type": "ping"}` → `{"type": "pong"}`.
+
+PostgreSQL row-level security (docs/integrity.md): a socket runs as `DB_APP_ROLE` with no
+tenant from its first query, like a web request; authentication reads the membership inside the
+tenant the auth message names, and every read after it (topics, audited subscriptions, replay,
+re-checks, confidential patients) runs inside the socket's tenant.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from hm_core.common import rls
 from hm_core.common.errors import HmError
 from hm_core.common.scope import RequestContext
 from hm_core.realtime import selectors, services
@@ -32,7 +38,13 @@ from hm_core.realtime.errors import (
 )
 from hm_core.realtime.feed import BATCH, Listener, db, hub
 from hm_core.realtime.items import CatchUp, Item
-from hm_core.realtime.visibility import Topic, parse_topic, push_wanted
+from hm_core.realtime.visibility import (
+    Topic,
+    event_visible,
+    parse_topic,
+    push_wanted,
+    topic_wanted,
+)
 
 MAX_TOPICS = 50
 
@@ -45,6 +57,17 @@ class EventsConsumer(AsyncWebsocketConsumer):
     listener: Listener | None = None
     topics: frozenset[Topic] = frozenset()
     cursor = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # The socket's whole life, and the tasks it starts, begin with no tenant (PostgreSQL
+        # RLS); `_db` enters the socket's tenant for each read once the membership is known.
+        with rls.no_tenant():
+            await super().__call__(scope, receive, send)
+
+    def _db(self, fn: Any) -> Any:
+        """`fn` off the event loop, inside the socket's tenant."""
+        assert self.session is not None  # noqa: S101 - authenticated
+        return db(_in_tenant(self.session.viewer.tenant_id, fn))
 
     async def connect(self) -> None:
         self._tasks: list[asyncio.Task[Any]] = []
@@ -89,7 +112,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if self.topics:
             raise AlreadySubscribed()
         topics, after = _subscription(message)
-        await db(services.topics_authorize)(session=self.session, topics=topics)
+        await self._db(services.topics_authorize)(session=self.session, topics=topics)
         await hub().attach(self.listener)  # queue live items before reading the head
         head = (await db(selectors.tenant_heads)([self.session.viewer.tenant_id]))[
             self.session.viewer.tenant_id
@@ -115,23 +138,44 @@ class EventsConsumer(AsyncWebsocketConsumer):
             if not items:
                 self.cursor = upto
                 break
+            hidden = await self._hidden(items)
             for item in items:
-                await self._push(item)
+                await self._push(item, hidden)
 
     async def _pump(self, listener: Listener) -> None:
         """Live items, in order, each once: older than the cursor dropped, a gap read back."""
         while True:
-            for entry in await listener.take():
+            batch = await listener.take()
+            hidden = await self._hidden([e for e in batch if isinstance(e, Item)])
+            for entry in batch:
                 if isinstance(entry, CatchUp):
                     await self._fill(entry.upto)
                 elif entry.position > self.cursor:
                     await self._fill(entry.position - 1)
-                    await self._push(entry)
+                    await self._push(entry, hidden)
 
-    async def _push(self, item: Item) -> None:
+    async def _hidden(self, items: list[Item]) -> frozenset[uuid.UUID]:
+        """The confidential patients of this batch the user may not read: one query per batch,
+        only when the batch has events about confidential patients this socket would get."""
+        assert self.session is not None  # noqa: S101 - authenticated
+        viewer = self.session.viewer
+        patients = {
+            item.patient_id
+            for item in items
+            if item.confidential
+            and item.patient_id is not None
+            and item.position > self.cursor
+            and topic_wanted(viewer, self.topics, item)
+            and event_visible(viewer, item)
+        }
+        if not patients:
+            return frozenset()
+        return await self._db(services.patients_hidden)(session=self.session, patient_ids=patients)
+
+    async def _push(self, item: Item, hidden: frozenset[uuid.UUID]) -> None:
         assert self.session is not None  # noqa: S101 - authenticated
         self.cursor = item.position
-        if push_wanted(self.session.viewer, self.topics, item):
+        if push_wanted(self.session.viewer, self.topics, item, hidden):
             await self.send(text_data=item.text)
 
     async def _recheck(self) -> None:
@@ -173,6 +217,14 @@ class EventsConsumer(AsyncWebsocketConsumer):
         return RequestContext(
             request_id=f"ws-{uuid.uuid4().hex}", ip=client[0], user_agent=agent or None
         )
+
+
+def _in_tenant(tenant_id: uuid.UUID, fn: Any) -> Any:
+    def entered(*args: Any, **kwargs: Any) -> Any:
+        with rls.tenant(tenant_id):
+            return fn(*args, **kwargs)
+
+    return entered
 
 
 def _decode(text: str | None) -> Any:

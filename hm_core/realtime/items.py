@@ -22,6 +22,7 @@ class Item:
     encounter_id: uuid.UUID | None
     summary: str
     text: str  # the JSON message, serialised once for every socket it goes to
+    confidential: bool = False  # about a confidential patient: its care team only (§18)
 
     @classmethod
     def build(cls, **facts: Any) -> Item:

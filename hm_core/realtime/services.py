@@ -1,6 +1,10 @@
 """The socket's use-cases: authenticate its first message, authorise its topics.
 
-Sync functions (the ORM); the consumer runs them off the event loop.
+Sync functions (the ORM); the consumer runs them off the event loop. PostgreSQL row-level
+security: a socket starts with no tenant (`consumers.EventsConsumer`); the user is read with no
+tenant (users carry none), the membership inside the tenant the auth message names (as the
+API's `ScopeAuth`: it can only find that tenant's rows), and everything after it inside the
+socket's tenant.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from ninja_jwt.exceptions import TokenError
 from ninja_jwt.tokens import AccessToken
 
 from hm_core.audit.services import audited_read
+from hm_core.common import rls
 from hm_core.common.errors import HmError
-from hm_core.common.scope import RequestContext, Scope
+from hm_core.common.scope import RequestContext, Scope, scope_active
 from hm_core.encounters.selectors import encounter_get
 from hm_core.iam.selectors import principal_of_user
-from hm_core.patients.selectors import patient_get
+from hm_core.patients.selectors import patient_readable_get, patient_visible_ids
 from hm_core.realtime.errors import (
     CLOSE_BAD_MESSAGE,
     CLOSE_BAD_TOKEN,
@@ -72,8 +77,9 @@ def viewer_reload(
     *, user_id: uuid.UUID, tenant_id: uuid.UUID, facility_id: uuid.UUID
 ) -> Viewer | None:
     """The user's current principal in the facility; None once the membership (or the user,
-    or the facility) is no longer active."""
-    principal = principal_of_user(user_id=user_id, tenant_id=tenant_id, facility_id=facility_id)
+    or the facility) is no longer active. Read inside that tenant."""
+    with rls.tenant(tenant_id):
+        principal = principal_of_user(user_id=user_id, tenant_id=tenant_id, facility_id=facility_id)
     if principal is None:
         return None
     return Viewer(tenant_id=tenant_id, facility_id=facility_id, principal=principal)
@@ -109,9 +115,19 @@ def _patient_authorize(scope: Scope, *, patient_id: uuid.UUID) -> None:
         scope=scope,
         permission=TOPIC_PERMISSIONS["patient"],
         action="patient.events_subscribed",
-        load=lambda: patient_get(scope=scope, patient_id=patient_id),
+        load=lambda: patient_readable_get(scope=scope, patient_id=patient_id),
         patient_of=lambda patient: patient.id,
     )
+
+
+def patients_hidden(*, session: Session, patient_ids: set[uuid.UUID]) -> frozenset[uuid.UUID]:
+    """Which of these (confidential) patients the socket's user may not read: not on the care
+    team, no break-glass grant (contract §18). One query, whatever the number."""
+    if not patient_ids:
+        return frozenset()
+    scope = session.scope
+    with scope_active(scope):
+        return frozenset(patient_ids - patient_visible_ids(scope=scope, patient_ids=patient_ids))
 
 
 def error_message(error: HmError, **extra: Any) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Who may see which pushed event: the topics a socket may hold, and `event_visible`.
 
 `event_visible` is the one place that decides whether a viewer may see an event at all; the
-REST reads' rules live here in their socket form. Confidential patients (care-team only) plug
-in here, and nowhere else.
+REST reads' rules live here in their socket form, confidential patients (care team only,
+contract §18) included: the consumer works out once per batch of events which of the batch's
+confidential patients its user may not read (`services.patients_hidden`, one query, and only
+when the batch has such events that a topic of the socket matches) and passes that set.
 """
 
 from __future__ import annotations
@@ -61,20 +63,34 @@ class Viewer:
     principal: Principal
 
 
-def event_visible(viewer: Viewer, item: Item) -> bool:
+def event_visible(
+    viewer: Viewer, item: Item, hidden_patients: frozenset[uuid.UUID] = frozenset()
+) -> bool:
     """Whether `viewer` may see `item` at all: its facility's events, and patient-level facts
-    of the tenant. The single visibility decision of the socket (confidential patients: here)."""
+    of the tenant; never an event about a confidential patient the viewer is not on the care
+    team of (`hidden_patients`: those of the batch, from `services.patients_hidden`). The
+    single visibility decision of the socket."""
+    if item.confidential and item.patient_id in hidden_patients:
+        return False
     if item.facility_id == viewer.facility_id:
         return True
     return item.stream_type in TENANT_WIDE_STREAMS
 
 
-def push_wanted(viewer: Viewer, topics: frozenset[Topic], item: Item) -> bool:
+def topic_wanted(viewer: Viewer, topics: frozenset[Topic], item: Item) -> bool:
+    """Whether a topic the socket holds the permission for matches `item`."""
+    return any(topic.matches(item) and viewer.principal.may(topic.permission) for topic in topics)
+
+
+def push_wanted(
+    viewer: Viewer,
+    topics: frozenset[Topic],
+    item: Item,
+    hidden_patients: frozenset[uuid.UUID] = frozenset(),
+) -> bool:
     """Whether the socket gets `item`: a topic it holds the permission for matches, and the
     viewer may see the event."""
-    return event_visible(viewer, item) and any(
-        topic.matches(item) and viewer.principal.may(topic.permission) for topic in topics
-    )
+    return event_visible(viewer, item, hidden_patients) and topic_wanted(viewer, topics, item)
 
 
 def parse_topic(raw: object) -> Topic | None:

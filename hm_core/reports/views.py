@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from hm_core.common import rls
 from hm_core.common.client_ip import client_ip
 from hm_core.common.errors import HmError
 from hm_core.common.scope import Principal, RequestContext, Scope, scope_active
@@ -89,17 +90,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _facilities(request: HttpRequest) -> list[FacilityChoice]:
-    """The user's facilities whose membership grants `reports.view`."""
+    """The user's facilities whose membership grants `reports.view`.
+
+    The page is not behind `ScopeAuth`: the request runs with no tenant (PostgreSQL RLS), so
+    each membership's principal and facility are read inside that membership's tenant."""
     found = []
     for m in memberships_of(request.user):  # type: ignore[arg-type]
-        principal = principal_in_facility(
-            user=request.user,  # type: ignore[arg-type]
-            tenant_id=m.tenant_id,
-            facility_id=m.facility_id,
-        )
-        if principal is not None and principal.may(PERMISSION):
+        with rls.tenant(m.tenant_id):
+            principal = principal_in_facility(
+                user=request.user,  # type: ignore[arg-type]
+                tenant_id=m.tenant_id,
+                facility_id=m.facility_id,
+            )
+            if principal is None or not principal.may(PERMISSION):
+                continue
             code = facility_code(tenant_id=m.tenant_id, facility_id=m.facility_id)
-            found.append(FacilityChoice(m.tenant_id, m.facility_id, code, principal))
+        found.append(FacilityChoice(m.tenant_id, m.facility_id, code, principal))
     return found
 
 

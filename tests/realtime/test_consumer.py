@@ -13,12 +13,21 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.db import connection
 
 from hm_core.audit.models import AuditRecord
+from hm_core.common import rls
 from hm_core.common.scope import unscoped
 from hm_core.encounters.services import encounter_check_in
+from hm_core.events import store
 from hm_core.events.models import Event
+from hm_core.iam.lifecycle import user_deactivate
 from hm_core.iam.models import FacilityMembership
+from hm_core.patients.models import Patient
+from hm_core.patients.services import patient_break_glass
+from hm_core.realtime import selectors as realtime_selectors
+from hm_core.realtime import services
 from hm_core.realtime.consumers import EventsConsumer
 from hm_core.realtime.feed import hub
 from tests.conftest import World
@@ -334,3 +343,159 @@ def test_a_revoked_membership_closes_the_socket(world: World) -> None:
         return await socket.receive_output(timeout=3)
 
     assert run(scenario) == {"type": "websocket.close", "code": 4403}
+
+
+def test_deactivating_the_user_closes_the_socket_at_once(world: World, settings: Any) -> None:
+    # given a re-check period far longer than the test: only the iam event can close it
+    settings.HM_REALTIME_RECHECK_SECONDS = 60
+    nurse, admin = world.users["nurse"], world.scope("admin")
+
+    async def scenario() -> Any:
+        socket, _ = await session(auth_message(world, "nurse"), ["tasks"])
+        # when an admin deactivates the nurse's account
+        await db(user_deactivate)(scope=admin, user_id=nurse.id)
+        return await socket.receive_output(timeout=3)
+
+    # then the open socket is closed as for a revoked membership (contract §19)
+    assert run(scenario) == {"type": "websocket.close", "code": 4403}
+
+
+# --- row-level security (PostgreSQL) ---------------------------------------------------------
+
+
+def _db_session() -> tuple[str, str]:
+    """Who the socket's next statement runs as: the database's own answer on PostgreSQL, the
+    wanted state elsewhere (SQLite has no RLS)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_user, current_setting('app.tenant_id', true)")
+            user, tenant = cursor.fetchone()
+            return user, tenant or ""
+    as_app, tenant = rls.wanted()
+    return (settings.DB_APP_ROLE if as_app else "owner"), tenant
+
+
+def test_the_socket_reads_with_no_tenant_then_inside_its_tenant(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given spies on the socket's reads: the user, the membership, the audited subscription,
+    # the replay and live events
+    seen: dict[str, set[tuple[str, str]]] = {}
+
+    def spy(module: Any, name: str) -> None:
+        original = getattr(module, name)
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            seen.setdefault(name, set()).add(_db_session())
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, recorded)
+
+    for module, name in (
+        (services, "get_user_model"),
+        (services, "principal_of_user"),
+        (services, "audited_read"),
+        (realtime_selectors, "item_of"),
+    ):
+        spy(module, name)
+    make_encounter(world, "CHECKED_IN")
+    patient = make_patient(world)
+
+    async def scenario() -> Any:
+        socket, _ = await session(
+            auth_message(world, "nurse"), ["tasks", f"patient:{patient.id}"], after=0
+        )
+        await db(make_encounter)(world, "CHECKED_IN", patient=patient)
+        return await drain(socket)
+
+    messages = run(scenario)
+    assert event_positions(messages)  # replayed and live events did arrive
+    # then the user is read with no tenant, everything after it inside the socket's tenant
+    app, tenant = settings.DB_APP_ROLE, str(world.tenant.id)
+    assert seen["get_user_model"] == {(app, "")}
+    assert seen["principal_of_user"] == {(app, tenant)}
+    assert seen["audited_read"] == {(app, tenant)}
+    assert seen["item_of"] == {(app, tenant)}
+
+
+# --- confidential patients (contract §18) ----------------------------------------------------
+
+
+def _make_confidential(patient_id: uuid.UUID) -> None:
+    with unscoped("test: flag the patient confidential"):
+        Patient.objects.filter(id=patient_id).update(confidential=True)
+
+
+def test_a_confidential_patients_events_reach_its_care_team_only(world: World) -> None:
+    # given a confidential patient and an ordinary one, and a doctor who broke the glass
+    secret, plain = make_patient(world, name="Vera"), make_patient(world, name="Paul")
+    _make_confidential(secret.id)
+    patient_break_glass(scope=world.scope("doctor"), patient_id=secret.id, reason="emergency")
+
+    async def scenario() -> Any:
+        nurse, _ = await session(auth_message(world, "nurse"), ["tasks"])
+        doctor, _ = await session(auth_message(world, "doctor"), ["tasks"])
+        # when both patients are checked in (a task each)
+        await db(make_encounter)(world, "CHECKED_IN", patient=secret)
+        await db(make_encounter)(world, "CHECKED_IN", patient=plain)
+        return await drain(nurse), await drain(doctor)
+
+    nurse, doctor = run(scenario)
+    tasks_of = _task_positions_by_patient(world)
+    assert len(tasks_of[secret.id]) == len(tasks_of[plain.id]) == 1
+    # then the nurse (no care team) gets the ordinary patient's task only
+    assert event_positions(nurse) == tasks_of[plain.id]
+    # and the doctor, under a break-glass grant, both
+    assert event_positions(doctor) == sorted(tasks_of[secret.id] + tasks_of[plain.id])
+
+
+def test_a_confidential_patient_topic_is_not_found_outside_the_care_team(world: World) -> None:
+    secret = make_patient(world, name="Vera")
+    _make_confidential(secret.id)
+
+    async def scenario() -> Any:
+        _, answer = await session(auth_message(world, "nurse"), [f"patient:{secret.id}"])
+        return answer
+
+    answer = run(scenario)
+    assert answer["type"] == "error"
+    assert answer["error"]["code"] == "not_found"
+
+
+def test_confidentiality_costs_one_query_per_batch_not_per_event(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given several task events about a confidential patient, and as many about another
+    secret, plain = make_patient(world, name="Vera"), make_patient(world, name="Paul")
+    _make_confidential(secret.id)
+    for patient in (secret, secret, plain, plain):
+        make_encounter(world, "CHECKED_IN", patient=patient)
+    calls: list[set[uuid.UUID]] = []
+    original = services.patients_hidden
+
+    def counted(*, session: Any, patient_ids: set[uuid.UUID]) -> frozenset[uuid.UUID]:
+        calls.append(set(patient_ids))
+        return original(session=session, patient_ids=patient_ids)
+
+    monkeypatch.setattr(services, "patients_hidden", counted)
+
+    async def scenario() -> Any:
+        socket, _ = await session(auth_message(world, "nurse"), ["tasks"], after=0)
+        return await drain(socket)
+
+    messages = run(scenario)
+    # when the socket replays them (one batch): one visibility query for the whole batch
+    assert calls == [{secret.id}]
+    assert event_positions(messages) == _task_positions_by_patient(world)[plain.id]
+
+
+def _task_positions_by_patient(world: World) -> dict[uuid.UUID, list[int]]:
+    found: dict[uuid.UUID, list[int]] = {}
+    rows = Event.objects.filter(
+        tenant_id=world.tenant.id, stream_type="task", facility_id=world.main.id
+    ).order_by("position")
+    for row in rows:
+        patient_id = store.load(row).event.patient_ref()
+        if patient_id is not None:
+            found.setdefault(patient_id, []).append(row.position)
+    return found

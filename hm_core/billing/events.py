@@ -12,12 +12,13 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from hm_core.billing import member_ids
 from hm_core.encounters.events import Diagnosis
-from hm_core.events.base import DomainEvent
+from hm_core.events.base import DomainEvent, Upcaster
 
 
 class ChargePosted(DomainEvent):
@@ -74,14 +75,22 @@ class PayerCreated(DomainEvent):
         return f"Payer created: {self.payer_code} {self.name} ({self.kind})"
 
 
+def _sealed_member_id_v1(payload: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 → 2: the member id encrypted (contract §18). Stored version-1 payloads stay
+    plaintext (the hash chain covers them as they are); loading them yields the sealed form."""
+    return {**payload, "member_id": member_ids.member_id_store(payload["member_id"])}
+
+
 class CoverageAdded(DomainEvent):
     """A patient's coverage by a payer was recorded.
 
-    `member_id` holds the value as stored (`billing.member_ids.member_id_store`), never as typed
-    when at-rest encryption is on.
+    v2: `member_id` is a Fernet token (`billing.member_ids.member_id_store`); built from
+    plaintext, the event seals it itself, so no plaintext member id is ever stored.
     """
 
     event_type: ClassVar[str] = "billing.coverage_added"
+    schema_version: ClassVar[int] = 2
+    upcasters: ClassVar[dict[int, Upcaster]] = {1: _sealed_member_id_v1}
     coverage_id: uuid.UUID
     patient_id: uuid.UUID
     payer_id: uuid.UUID
@@ -92,6 +101,15 @@ class CoverageAdded(DomainEvent):
     valid_from: date
     valid_to: date | None = None
     priority: int  # 1 primary, 2 secondary
+
+    @field_validator("member_id", mode="before")
+    @classmethod
+    def _seal_member_id(cls, value: Any) -> str:
+        return member_ids.member_id_store(str(value))
+
+    @classmethod
+    def revealed(cls, payload: dict[str, Any]) -> dict[str, Any]:
+        return {**payload, "member_id": member_ids.member_id_read(payload["member_id"])}
 
     def summary(self) -> str:
         return f"Coverage added (priority {self.priority}) from {self.valid_from.isoformat()}"

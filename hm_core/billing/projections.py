@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from django.db import transaction
 from django.db.models import Sum
 
-from hm_core.billing import domain
+from hm_core.billing import domain, member_ids
 from hm_core.billing.events import (
     ChargePosted,
     ChargeReversed,
@@ -20,6 +21,7 @@ from hm_core.billing.events import (
     PaymentRecorded,
 )
 from hm_core.billing.models import Account, ChargeLine, Claim, Coverage, Payer, Payment
+from hm_core.common.crypto import rotator
 from hm_core.encounters.events import EncounterCancelled, EncounterClosed, EncounterCreated
 from hm_core.events.base import EventMeta
 from hm_core.events.bus import subscribe
@@ -141,6 +143,31 @@ def coverage_apply_added(event: CoverageAdded, meta: EventMeta) -> None:
             "created_at": meta.occurred_at,
         },
     )
+
+
+ROTATION_BATCH = 500
+
+
+@rotator("billing_coverages")
+def coverage_rotate_field_keys() -> int:
+    """Re-encrypt every coverage's member id with the first key (a plaintext one left from
+    before encryption is sealed); batches of rows, each in its own transaction."""
+    # Cross-tenant on purpose: key rotation is a platform operation over every tenant's rows.
+    rows = Coverage.all_tenants.order_by("pk").only("pk", "member_id")
+    done, batch = 0, []
+    for row in rows.iterator(chunk_size=ROTATION_BATCH):
+        row.member_id = member_ids.member_id_rotated(row.member_id)
+        batch.append(row)
+        if len(batch) == ROTATION_BATCH:
+            done += _save_rotated(batch)
+            batch = []
+    return done + _save_rotated(batch)
+
+
+def _save_rotated(batch: list[Coverage]) -> int:
+    with transaction.atomic():
+        Coverage.all_tenants.bulk_update(batch, ["member_id"])
+    return len(batch)
 
 
 @subscribe(ClaimCreated)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 
 from hm_core.audit.services import audited_read, audited_read_each
-from hm_core.billing import domain, member_ids
+from hm_core.billing import domain
 from hm_core.billing.errors import DuplicateClaim, DuplicatePayerCode
 from hm_core.billing.events import CoverageAdded, PayerCreated
 from hm_core.billing.models import Claim, Coverage, Payer, Payment
@@ -192,11 +192,8 @@ def coverage_add(*, scope: Scope, patient_id: uuid.UUID, spec: CoverageSpec) -> 
         if spec.valid_to is not None and spec.valid_to < spec.valid_from:
             raise ValidationFailed.field("valid_to", "valid_to is before valid_from.")
         coverage_id = uuid.uuid4()
-        event = CoverageAdded(
-            coverage_id=coverage_id,
-            patient_id=patient_id,
-            **{**asdict(spec), "member_id": member_ids.member_id_store(spec.member_id)},
-        )
+        # The event seals `member_id` itself (`member_ids.member_id_store`): never stored clear.
+        event = CoverageAdded(coverage_id=coverage_id, patient_id=patient_id, **asdict(spec))
         stream = StreamRef("coverage", coverage_id)
         publish(scope=scope, stream=stream, expected_version=0, events=[event])
         return coverage_get(scope=scope, coverage_id=coverage_id)

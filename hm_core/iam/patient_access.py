@@ -10,8 +10,10 @@ Two locks, both failing closed:
    patient (`Model.patient_field`), and no row of a model that has no patient, so a listed
    list endpoint shows the patient's rows only, or nothing.
 
-Endpoints of other branches add their routes here (scheduling: the patient's own appointments,
-book and cancel; FHIR: `GET fhir/Patient/<patient_id>/$everything`).
+Endpoints of other branches add their routes here (FHIR:
+`GET fhir/Patient/<patient_id>/$everything`).
+Scheduling's routes carry no `patient_id`: the row filter limits lists, reads and cancels to the
+patient's own appointments, and `appointment_book` refuses (404) a booking for anyone else.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ PATIENT_ROUTES: dict[str, frozenset[str]] = {
     "api/encounters/<encounter_id>/": frozenset({"GET"}),
     "api/lab/results/": frozenset({"GET"}),
     "api/lab/results/<result_id>/": frozenset({"GET"}),
+    "api/appointments/": frozenset({"GET", "POST"}),
+    "api/appointments/<appointment_id>/": frozenset({"GET"}),
+    "api/appointments/<appointment_id>/cancel/": frozenset({"POST"}),
 }
 
 

@@ -177,9 +177,19 @@ DEFAULT_GRANTS: dict[str, list[str]] = {
     "integration": ["interop.post", "imaging.store", "imaging.view"],
 }
 
+# A patient lists, reads, books and cancels its own appointments (contract §17).
+PATIENT_APPOINTMENT_GRANTS = ["appointments.view", "appointments.book", "appointments.manage"]
+
 # What a patient may read is further cut to their own record by the principal's `patient_id`
 # (hm_core/iam/patient_access.py): these grants never reach another patient's data.
+# `appointments.manage` is what cancelling takes; of its other uses (reschedule, no-show) no
+# route is open to a patient, so the grant reaches cancelling its own appointments only.
 PATIENT_GRANTS: dict[str, list[str]] = {
-    "patient": ["patients.view", "encounters.view", "results.view"],
+    "patient": [
+        "patients.view",
+        "encounters.view",
+        "results.view",
+        *PATIENT_APPOINTMENT_GRANTS,
+    ],
 }
 ALL_DEFAULT_GRANTS: dict[str, list[str]] = {**DEFAULT_GRANTS, **PATIENT_GRANTS}

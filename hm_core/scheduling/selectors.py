@@ -33,9 +33,12 @@ def schedule_list(*, scope: Scope, practitioner: uuid.UUID | None) -> QuerySet[S
 def schedule_specs(
     *, scope: Scope, practitioner_id: uuid.UUID, first: date, last: date
 ) -> list[domain.ScheduleSpec]:
-    """The practitioner's schedules at the facility valid on some day of [first, last]."""
+    """The practitioner's schedules at the facility valid on some day of [first, last].
+
+    The facility's filter is written out rather than `for_scope`: a patient's own account
+    (contract §17) books on the practitioner's grid without being shown the schedule rows."""
     rows = (
-        Schedule.objects.for_scope(scope)
+        Schedule.objects.filter(tenant_id=scope.tenant_id, facility_id=scope.facility_id)
         .filter(practitioner_id=practitioner_id, valid_from__lte=last)
         .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=first))
         .order_by("created_at", "id")

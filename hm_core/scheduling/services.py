@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from django.db import IntegrityError
 
 from hm_core.audit.services import audited_read
-from hm_core.common.errors import ValidationFailed
+from hm_core.common.errors import NotFound, ValidationFailed
 from hm_core.common.scope import Scope, scope_active
 from hm_core.common.time import utcnow
 from hm_core.events.base import DomainEvent, StreamRef
@@ -134,8 +134,11 @@ def appointment_book(
     end: datetime | None,
     reason: str,
 ) -> Appointment:
-    """Book a free interval on the practitioner's grid (`end` defaults to one slot)."""
+    """Book a free interval on the practitioner's grid (`end` defaults to one slot); a
+    patient's own account books for itself only (anyone else: 404, as if there were none)."""
     scope.require("appointments.book")
+    if scope.principal.restricted and patient_id != scope.principal.patient_id:
+        raise NotFound(details={"resource": "patient"})
     appointment_id = uuid.uuid4()
     with _no_overlap(), scope_active(scope), command_block():
         patient_get(scope=scope, patient_id=patient_id)

@@ -11,7 +11,6 @@ from django.test.utils import CaptureQueriesContext
 
 from hm_core.billing import selectors
 from hm_core.billing.domain import account_stream_id
-from hm_core.billing.models import Coverage
 from hm_core.common.scope import ScopeNotActive
 from tests.billing.conftest import (
     adjudicate_body,
@@ -116,19 +115,6 @@ def test_coverage_is_added_and_listed_primary_first(billed_world):
     page = billed_world.api("billing_clerk").get(f"/api/patients/{patient.id}/coverages/").json()
     assert [c["id"] for c in page["items"]] == [first["id"], second["id"]]
     assert page["count"] == 2
-
-
-def test_coverage_member_id_is_written_through_the_one_store_function(billed_world, monkeypatch):
-    from hm_core.billing import member_ids
-
-    monkeypatch.setattr(member_ids, "member_id_store", lambda value: f"sealed:{value}")
-    monkeypatch.setattr(member_ids, "member_id_read", lambda stored: stored.removeprefix("sealed:"))
-    payer, patient = make_payer(billed_world), make_patient(billed_world)
-
-    body = make_coverage(billed_world, patient.id, payer["id"], member_id="M-42")
-
-    assert body["member_id"] == "M-42"
-    assert Coverage.all_tenants.get(id=body["id"]).member_id == "sealed:M-42"
 
 
 @pytest.mark.parametrize(

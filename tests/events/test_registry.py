@@ -20,7 +20,7 @@ PINNED = {
     "billing.claim_adjudicated": 1,
     "billing.claim_created": 1,
     "billing.claim_submitted": 1,
-    "billing.coverage_added": 1,
+    "billing.coverage_added": 2,
     "billing.payer_created": 1,
     "billing.payment_recorded": 1,
     "document.amended": 1,

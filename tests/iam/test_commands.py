@@ -269,3 +269,28 @@ def test_setting_a_weak_password_through_the_service_is_422(db):
     assert caught.value.status == 422
     assert caught.value.details[0]["field"] == "password"
     assert not User.objects.filter(username="weak@x").exists()
+
+
+def test_migration_0004_gives_seeded_tenants_the_patients_appointment_grants(world):
+    # given: a tenant seeded before the patient role could book (its grants lack them)
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("hm_core.iam.migrations.0004_patient_appointment_grants")
+    theirs = RolePermission.objects.filter(tenant=world.tenant, role__code="patient")
+    theirs.filter(permission__code__startswith="appointments.").delete()
+    theirs.filter(permission__code="results.view").delete()  # an admin's own change
+
+    # when
+    migration.grant(apps, None)
+
+    # then: the three scheduling grants are back, the admin's removal is kept
+    codes = set(theirs.values_list("permission__code", flat=True))
+    assert codes == {
+        "patients.view",
+        "encounters.view",
+        "appointments.view",
+        "appointments.book",
+        "appointments.manage",
+    }

@@ -18,9 +18,13 @@ from django.test import Client
 from config.api import api
 from hm_core.catalog.services import catalog_seed
 from hm_core.events.models import Event
+from hm_core.iam.patient_access import PATIENT_ROUTES
+from hm_core.notifications.models import Notification
+from hm_core.scheduling.services import appointment_book
 from tests.conftest import Api, World, build_world
 from tests.encounters.conftest import make_encounter
 from tests.lab.conftest import K_NORMAL, enter, item_of, place_order, receive, samples_of
+from tests.scheduling.conftest import MONDAY, at, iso, make_patient, make_schedule
 
 PASSWORD = "Portal-Heron-Basket-7"
 UNSCOPED = re.compile(r"^/api/(auth|health)/")
@@ -28,23 +32,26 @@ UNSCOPED = re.compile(r"^/api/(auth|health)/")
 
 @dataclass
 class Chart:
-    """One patient's ids: the patient, an encounter, an order, a sample and results."""
+    """One patient's ids: the patient, an encounter, an order, a sample, results and a booked
+    appointment."""
 
     patient: str
     encounter: str
     order: str
     sample: str
     released: str
+    appointment: str
     pending: str | None = None
 
     def ids(self) -> set[str]:
         return {v for v in vars(self).values() if v}
 
 
-def _chart(world: World, *, pending: bool) -> Chart:
-    """A checked-in patient with a released K result (and an entered, unreleased CRP)."""
+def _chart(world: World, *, pending: bool, slot: str) -> Chart:
+    """A checked-in patient with a released K result (and an entered, unreleased CRP) and an
+    appointment booked at `slot` on the doctor's grid."""
     doctor, tech, tech2 = world.api("doctor"), world.api("lab_tech"), world.api("lab_tech2")
-    encounter = make_encounter(world, "CHECKED_IN")
+    encounter = make_encounter(world, "CHECKED_IN", patient=make_patient(world))
     order = place_order(doctor, encounter, "K", "CRP")
     samples = samples_of(tech, order)
     for sample in samples:
@@ -52,12 +59,21 @@ def _chart(world: World, *, pending: bool) -> Chart:
     released = enter(tech, item_of(order, "K")["id"], K_NORMAL).json()
     assert tech2.post(f"/api/lab/results/{released['id']}/verify/").status_code == 200
     assert tech.post(f"/api/lab/results/{released['id']}/release/").status_code == 200
+    appointment = appointment_book(
+        scope=world.scope("receptionist"),
+        patient_id=encounter.patient_id,
+        practitioner_id=world.users["doctor"].id,
+        start=at(MONDAY, slot),
+        end=None,
+        reason="Follow-up",
+    )
     chart = Chart(
         patient=str(encounter.patient_id),
         encounter=str(encounter.id),
         order=order["id"],
         sample=samples[0]["id"],
         released=released["id"],
+        appointment=str(appointment.id),
     )
     if pending:
         crp = enter(tech, item_of(order, "CRP")["id"], {"CRP": {"value": "3", "unit": "mg/L"}})
@@ -99,8 +115,9 @@ class Portal:
 @pytest.fixture
 def portal(world: World) -> Portal:
     catalog_seed(tenant_id=world.tenant.id, currency="USD")
-    own = _chart(world, pending=True)
-    other = _chart(world, pending=False)
+    make_schedule(world)
+    own = _chart(world, pending=True, slot="09:00")
+    other = _chart(world, pending=False, slot="09:30")
     return Portal(world, own, other, _portal(world, own.patient))
 
 
@@ -126,6 +143,7 @@ def _fill(path: str, chart: Chart) -> str:
         "order_id": chart.order,
         "sample_id": chart.sample,
         "result_id": chart.released,
+        "appointment_id": chart.appointment,
     }
     return re.sub(r"\{(\w+)\}", lambda m: known.get(m.group(1), str(uuid.uuid4())), path)
 
@@ -197,19 +215,52 @@ def test_the_sweep_reaches_the_endpoints_open_to_patients():
         "/api/encounters/{encounter_id}/",
         "/api/lab/results/",
         "/api/lab/results/{result_id}/",
+        "/api/appointments/",
+        "/api/appointments/{appointment_id}/",
         "/api/audit/events/",
         "/api/iam/users/",
     } <= paths
 
 
+def _open_to_patients(method: str, path: str) -> bool:
+    route = re.sub(r"\{(\w+)\}", r"<\1>", path.lstrip("/"))
+    return method.upper() in PATIENT_ROUTES.get(route, frozenset())
+
+
+def _write_body(path: str, chart: Chart, world: World) -> dict[str, str]:
+    """For a write open to patients, a valid body about `chart`'s patient; else nothing."""
+    if path == "/api/appointments/":
+        return {
+            "patient": chart.patient,
+            "practitioner": str(world.users["doctor"].id),
+            "start": iso(at(MONDAY, "11:00")),
+            "reason": "Check-up",
+        }
+    return {"reason": "Cannot come"} if path.endswith("/cancel/") else {}
+
+
 @pytest.mark.parametrize(("method", "path"), WRITES, ids=[f"{m} {p}" for m, p in WRITES])
 def test_every_write_endpoint_is_404_to_the_patient_and_appends_nothing(portal, method, path):
+    # given: a write open to patients is aimed at the other patient, any other at its own
+    chart = portal.other if _open_to_patients(method, path) else portal.own
     before = Event.objects.filter(tenant_id=portal.world.tenant.id).count()
 
-    response = getattr(portal.api, method)(_fill(path, portal.own), {})
+    # when
+    response = getattr(portal.api, method)(
+        _fill(path, chart), _write_body(path, chart, portal.world)
+    )
 
+    # then
     assert response.status_code == 404, response.content
+    assert response.json()["error"]["code"] == "not_found"
     assert Event.objects.filter(tenant_id=portal.world.tenant.id).count() == before
+
+
+def test_the_write_sweep_reaches_the_writes_open_to_patients():
+    assert {(m, p) for m, p in WRITES if _open_to_patients(m, p)} == {
+        ("post", "/api/appointments/"),
+        ("post", "/api/appointments/{appointment_id}/cancel/"),
+    }
 
 
 # --- opening the account ------------------------------------------------------------------------
@@ -249,3 +300,53 @@ def test_a_patient_account_cannot_be_given_a_staff_role(portal):
 
     assert response.status_code == 422
     assert account["memberships"][0]["roles"] == ["patient"]
+
+
+# --- the patient's own appointments (contract §17 meets §14) -------------------------------------
+
+
+def test_the_patient_lists_and_reads_its_own_appointments_only(portal):
+    api, own, other = portal.api, portal.own, portal.other
+
+    listed = api.get("/api/appointments/").json()
+    theirs = api.get("/api/appointments/", {"patient": other.patient}).json()
+
+    assert [a["id"] for a in listed["items"]] == [own.appointment] and listed["count"] == 1
+    assert theirs == {**theirs, "items": [], "count": 0}
+    assert api.get(f"/api/appointments/{own.appointment}/").json()["patient"] == own.patient
+    assert api.get(f"/api/appointments/{other.appointment}/").status_code == 404
+
+
+def test_the_patient_books_for_itself_and_is_reminded(portal):
+    body = _write_body("/api/appointments/", portal.own, portal.world)
+
+    response = portal.api.post("/api/appointments/", body)
+
+    assert response.status_code == 201, response.content
+    booked = response.json()
+    assert (booked["patient"], booked["status"]) == (portal.own.patient, "BOOKED")
+    event = Event.objects.get(tenant_id=portal.world.tenant.id, stream_id=booked["id"])
+    assert event.actor_username == "ada@portal"
+    reminders = Notification.all_tenants.filter(appointment_id=booked["id"])
+    assert {n.channel for n in reminders} == {"email", "sms"}
+
+
+def test_the_patient_cancels_its_own_appointment(portal):
+    response = portal.api.post(
+        f"/api/appointments/{portal.own.appointment}/cancel/", {"reason": "Cannot come"}
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "CANCELLED"
+
+
+def test_the_patient_cannot_move_check_in_or_mark_its_own_appointment(portal):
+    before = Event.objects.filter(tenant_id=portal.world.tenant.id).count()
+
+    for action in ("reschedule", "no-show", "check-in"):
+        url = f"/api/appointments/{portal.own.appointment}/{action}/"
+        body = {"start": iso(at(MONDAY, "11:30"))} if action == "reschedule" else {}
+        assert portal.api.post(url, body).status_code == 404, action
+    slots = portal.api.get("/api/slots/", {"practitioner": str(portal.world.users["doctor"].id)})
+    assert slots.status_code == 404
+    assert Event.objects.filter(tenant_id=portal.world.tenant.id).count() == before

@@ -59,7 +59,10 @@ def test_appointment_versions_follow_its_stream_and_search_by_patient_status_dat
     booked = book(world, patient, first)
     book(world, other, first, practitioner="nurse")
     moved = scheduling.appointment_reschedule(
-        scope=world.scope("receptionist"), appointment_id=booked.id, start=_next_monday_at(10), end=None
+        scope=world.scope("receptionist"),
+        appointment_id=booked.id,
+        start=_next_monday_at(10),
+        end=None,
     )
     api = world.api()
     # when
@@ -154,9 +157,7 @@ def test_coverage_serves_the_decrypted_member_id_and_claims_their_lines_and_diag
     by_patient = {"patient": str(visit.patient_id)}
     assert _ids(_ok(api.get(f"{FHIR}/Coverage", by_patient))) == [coverage["id"]]
     assert _ids(_ok(api.get(f"{FHIR}/Coverage", {"status": "cancelled"}))) == []
-    assert _ids(_ok(api.get(f"{FHIR}/Claim", {**by_patient, "status": "active"}))) == [
-        claim["id"]
-    ]
+    assert _ids(_ok(api.get(f"{FHIR}/Claim", {**by_patient, "status": "active"}))) == [claim["id"]]
     assert _ids(_ok(api.get(f"{FHIR}/Claim", {"status": "draft"}))) == []
     # $everything carries both
     everything = _ids(_ok(api.get(f"{FHIR}/Patient/{visit.patient_id}/$everything")))

@@ -29,6 +29,9 @@ PATIENT_ROUTES: dict[str, frozenset[str]] = {
     "api/encounters/<encounter_id>/": frozenset({"GET"}),
     "api/lab/results/": frozenset({"GET"}),
     "api/lab/results/<result_id>/": frozenset({"GET"}),
+    # FHIR (contract §12, §17): the patient's own compartment, with or without the slash
+    "api/fhir/Patient/<patient_id>/$everything": frozenset({"GET"}),
+    "api/fhir/Patient/<patient_id>/$everything/": frozenset({"GET"}),
 }
 
 

@@ -126,6 +126,11 @@ def coverage_list(*, scope: Scope, patient_id: uuid.UUID) -> QuerySet[Coverage]:
     )
 
 
+def coverage_all(*, scope: Scope) -> QuerySet[Coverage]:
+    """Every coverage of the tenant (FHIR `Coverage` search pages them by id)."""
+    return Coverage.objects.for_scope(scope)
+
+
 def coverage_terms(coverage: Coverage) -> domain.CoverageTerms:
     return domain.CoverageTerms(
         coverage_id=coverage.id,

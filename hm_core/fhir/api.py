@@ -123,7 +123,12 @@ def fhir_export_status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
             {"type": o["type"], "url": f"{files}/{o['file']}", "count": o["count"]}
             for o in job.output
         ],
-        "error": [],
+        # patients left out by their data-sharing consent (contract §18), if any
+        "error": [
+            {"type": e["type"], "url": f"{files}/{e['file']}", "count": e["count"]}
+            for e in job.error
+            if "file" in e
+        ],
     }
     return HttpResponse(json.dumps(manifest), content_type="application/json")
 

@@ -16,6 +16,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,24 +33,65 @@ from hm_core.fhir.paging import Cursor, read_page
 from hm_core.fhir.registry import Mapper, Source, Version, registered
 from hm_core.fhir.stored import StoredMapper, WithStored, stored_source
 from hm_core.fhir.validation import model_class
-from hm_core.patients.selectors import PatientFilters, patient_list
+from hm_core.patients.selectors import (
+    PatientFilters,
+    patient_list,
+    patients_denying_sharing,
+)
 
 logger = logging.getLogger(__name__)
 PERMISSION = "fhir.export"
 PAGE = 200
 # The audit trail is not exported with the clinical record.
 NOT_EXPORTED = frozenset({"AuditEvent"})
+# Not `OperationOutcome.ndjson`: an output file of kept OperationOutcomes could have that name.
+ERROR_FILE = "errors-OperationOutcome.ndjson"
+
+
+class ExportedPatients:
+    """The patients an export writes, in id order, chunk by chunk; iterating it counts in
+    `left_out` those whose active `data_sharing: deny` consent keeps them out (contract §18)."""
+
+    CHUNK = 500
+
+    def __init__(self, scope: Scope, patient_ids: list[uuid.UUID] | None = None) -> None:
+        self.scope, self.patient_ids = scope, patient_ids
+        self.left_out = 0
+
+    def __iter__(self) -> Iterator[uuid.UUID]:
+        rows = patient_list(scope=self.scope, filters=PatientFilters()).order_by("id")
+        if self.patient_ids is not None:
+            rows = rows.filter(id__in=self.patient_ids)
+        ids = rows.values_list("id", flat=True).iterator(chunk_size=self.CHUNK)
+        while chunk := list(islice(ids, self.CHUNK)):
+            denying = patients_denying_sharing(tenant_id=self.scope.tenant_id, patient_ids=chunk)
+            self.left_out += len(denying)
+            yield from (patient_id for patient_id in chunk if patient_id not in denying)
 
 
 def exported_patient_ids(
     scope: Scope, *, patient_ids: list[uuid.UUID] | None = None
-) -> Iterator[uuid.UUID]:
-    """THE call site where the exported patient set is decided (contract §18): consent
-    filtering (`patients_denying_sharing`) plugs in here, before any resource is written."""
-    rows = patient_list(scope=scope, filters=PatientFilters()).order_by("id")
-    if patient_ids is not None:
-        rows = rows.filter(id__in=patient_ids)
-    yield from rows.values_list("id", flat=True).iterator(chunk_size=500)
+) -> ExportedPatients:
+    """THE call site where the exported patient set is decided (contract §18), before any
+    resource is written: the facility's readable patients, less those denying data sharing
+    (`patients_denying_sharing`); the manifest's `error` says how many were left out."""
+    return ExportedPatients(scope, patient_ids)
+
+
+def left_out_outcome() -> dict[str, Any]:
+    """One line of the error file per patient left out; it does not name the patient (a
+    bulk export may leave the organisation, the patient's refusal must not go with it)."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "information",
+                "code": "suppressed",
+                "diagnostics": "A patient was left out of this export: their active "
+                "data_sharing consent denies sharing their data.",
+            }
+        ],
+    }
 
 
 def export_start(
@@ -123,7 +165,7 @@ def job_dir(job_id: uuid.UUID) -> Path:
 def export_file(*, scope: Scope, job_id: uuid.UUID, name: str) -> Path:
     """One NDJSON file of a finished export of the caller's facility, or 404."""
     job = export_get(scope=scope, job_id=job_id)
-    names = {item["file"] for item in job.output}
+    names = {item["file"] for item in (*job.output, *job.error) if "file" in item}
     path = job_dir(job.id) / name
     if job.status != ExportJob.Status.DONE or name not in names or not path.is_file():
         raise NotFound(details={"resource": "export_file"})
@@ -147,10 +189,10 @@ def export_run(job_id: uuid.UUID) -> None:
     try:
         with scope_active(scope):
             _set(job, status=ExportJob.Status.RUNNING, progress="started")
-            output = _write(scope, job)
+            output, error = _write(scope, job)
             if _cancelled(job):
                 return
-            _set(job, status=ExportJob.Status.DONE, progress="done", output=output)
+            _set(job, status=ExportJob.Status.DONE, progress="done", output=output, error=error)
     except Exception:
         logger.exception("bulk export %s failed", job.id)
         with scope_active(scope):
@@ -197,15 +239,17 @@ class _Files:
         ]
 
 
-def _write(scope: Scope, job: ExportJob) -> list[dict[str, Any]]:
+def _write(scope: Scope, job: ExportJob) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The export's files: its output and its error entries (`type`, `file`, `count`)."""
     files = _Files(job_dir(job.id))
     try:
         mappers = _mappers(scope, job)
-        for done, patient_id in enumerate(exported_patient_ids(scope), start=1):
+        patients = exported_patient_ids(scope)
+        for done, patient_id in enumerate(patients, start=1):
             for mapper in mappers:
                 sources = mapper.for_patient(scope, patient_id)
                 if not _drain(sources, job, files):
-                    return []
+                    return [], []
             if done % 50 == 0:
                 _set(job, progress=f"{done} patients exported")
         if job.level == "system":  # resources about no patient (organizations, practitioners)
@@ -216,10 +260,21 @@ def _write(scope: Scope, job: ExportJob) -> list[dict[str, Any]]:
                 if not _drain(
                     [Source(rows=rows, expand=stored_source(scope, kind, {}).expand)], job, files
                 ):
-                    return []
-        return files.close()
+                    return [], []
+        return files.close(), _left_out_file(job, patients.left_out)
     finally:
         files.close()
+
+
+def _left_out_file(job: ExportJob, left_out: int) -> list[dict[str, Any]]:
+    """The error file (one OperationOutcome per patient consent left out), or none."""
+    if not left_out:
+        return []
+    line = json.dumps(left_out_outcome(), separators=(",", ":")) + "\n"
+    with (job_dir(job.id) / ERROR_FILE).open("w", encoding="utf-8") as handle:
+        for _ in range(left_out):
+            handle.write(line)
+    return [{"type": "OperationOutcome", "file": ERROR_FILE, "count": left_out}]
 
 
 def _mappers(scope: Scope, job: ExportJob) -> list[Mapper]:

@@ -13,6 +13,7 @@ from hm_core.audit.services import audited_read_each
 from hm_core.common.errors import BadRequest, NotFound
 from hm_core.common.scope import Scope
 from hm_core.fhir import outcome
+from hm_core.fhir.access import check_readable, visible_sources
 from hm_core.fhir.paging import Cursor, encode_links, page_count, read_page, total_of
 from hm_core.fhir.registry import Criteria, Mapper, Version, is_registered, mapper_for
 from hm_core.fhir.stored import StoredMapper, WithStored
@@ -46,6 +47,12 @@ def _reads(versions: list[Version], detail: dict[str, Any]) -> list[tuple[Any, d
     return [(patient, {**detail, "resources": ids}) for patient, ids in by_patient.items()]
 
 
+def _checked(scope: Scope, mapper: Mapper, versions: list[Version]) -> list[Version]:
+    """The versions, unless one is about a confidential patient hidden from the user: 404."""
+    check_readable(scope, mapper, versions)
+    return versions
+
+
 def fhir_read(scope: Scope, resource_type: str, resource_id: str) -> dict[str, Any]:
     """The current version of one resource (404 for another tenant's or facility's)."""
     mapper = resolve(resource_type)
@@ -53,7 +60,7 @@ def fhir_read(scope: Scope, resource_type: str, resource_id: str) -> dict[str, A
         scope=scope,
         permission=mapper.permission,
         action="fhir.read",
-        load=lambda: mapper.read(scope, resource_id),
+        load=lambda: _checked(scope, mapper, [mapper.read(scope, resource_id)])[0],
         reads=lambda found: _reads([found], {"interaction": "read"}),
     )
     return served(version)
@@ -70,7 +77,9 @@ def fhir_vread(
         scope=scope,
         permission=mapper.permission,
         action="fhir.read",
-        load=lambda: mapper.vread(scope, resource_id, int(version_id)),
+        load=lambda: _checked(scope, mapper, [mapper.vread(scope, resource_id, int(version_id))])[
+            0
+        ],
         reads=lambda found: _reads([found], {"interaction": "vread"}),
     )
     return served(version)
@@ -85,7 +94,7 @@ def fhir_history(
         scope=scope,
         permission=mapper.permission,
         action="fhir.read",
-        load=lambda: mapper.history(scope, resource_id),
+        load=lambda: _checked(scope, mapper, mapper.history(scope, resource_id)),
         reads=lambda found: _reads(found[:1], {"interaction": "history"}),
     )
     return {
@@ -126,7 +135,7 @@ def fhir_search(
     count, cursor = page_count(controls.get("_count")), Cursor.decode(controls.get("_cursor"))
 
     def load() -> tuple[list[Version], Cursor | None, int]:
-        sources = mapper.search(scope, criteria)
+        sources = visible_sources(scope, mapper, mapper.search(scope, criteria))
         versions, nxt = read_page(sources, cursor, count)
         return versions, nxt, total_of(sources)
 
@@ -215,13 +224,13 @@ def fhir_everything(
     count, cursor = page_count(controls.get("_count")), Cursor.decode(controls.get("_cursor"))
 
     def load() -> tuple[list[Version], Cursor | None, int]:
-        found = patient.read(scope, patient_id)
+        found = _checked(scope, patient, [patient.read(scope, patient_id)])[0]
         uid = uuid.UUID(found.id)
         sources = [
             source
             for mapper in registered()
             if scope.principal.may(mapper.permission)
-            for source in mapper.for_patient(scope, uid)
+            for source in visible_sources(scope, mapper, mapper.for_patient(scope, uid))
         ]
         if scope.principal.may(READ_PERMISSION):
             sources.append(everything_source(scope, uid))

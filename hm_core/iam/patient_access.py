@@ -34,6 +34,9 @@ PATIENT_ROUTES: dict[str, frozenset[str]] = {
     "api/appointments/": frozenset({"GET", "POST"}),
     "api/appointments/<appointment_id>/": frozenset({"GET"}),
     "api/appointments/<appointment_id>/cancel/": frozenset({"POST"}),
+    # FHIR (contract §12, §17): the patient's own compartment, with or without the slash
+    "api/fhir/Patient/<patient_id>/$everything": frozenset({"GET"}),
+    "api/fhir/Patient/<patient_id>/$everything/": frozenset({"GET"}),
 }
 
 

@@ -138,6 +138,12 @@ def consent_list(*, scope: Scope, patient_id: uuid.UUID) -> QuerySet[PatientCons
     )
 
 
+def consent_all(*, scope: Scope) -> QuerySet[PatientConsent]:
+    """Every consent of the tenant's patients the user may read (FHIR `Consent` search):
+    a confidential patient's consents only for its care team (contract §18)."""
+    return PatientConsent.objects.for_scope(scope).exclude(patient_id__in=access.hidden_from(scope))
+
+
 def patients_denying_sharing(
     *, tenant_id: uuid.UUID, patient_ids: Iterable[uuid.UUID], at: datetime | None = None
 ) -> set[uuid.UUID]:

@@ -11,8 +11,11 @@ from django.test import override_settings
 
 from hm_core.fhir.export import export_run
 from hm_core.fhir.validation import validate
+from hm_core.patients.models import Patient
+from tests.encounters.conftest import make_encounter
 from tests.fhir.conftest import FHIR
 from tests.fhir.test_transaction import bundle, post
+from tests.patients.factories import register_patient
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
 
@@ -111,3 +114,48 @@ def test_an_export_runs_in_the_background_after_commit(world):
     # then
     assert r.status_code == 200, r.content
     assert {o["type"] for o in r.json()["output"]} >= {"Patient", "Encounter"}
+
+
+def test_patients_denying_data_sharing_are_left_out_and_the_manifest_says_how_many(world):
+    # given: three patients with encounters; one denies data sharing, one denied it and then
+    # permitted it again (the later consent decides), one never said anything
+    api = world.api()
+    denying, changed_mind, silent = (
+        register_patient(api, full_name=name) for name in ("Ann Deny", "Bob Again", "Cy Quiet")
+    )
+    for patient in (denying, changed_mind, silent):
+        make_encounter(world, "CHECKED_IN", patient=Patient.all_tenants.get(id=patient["id"]))
+    for patient, decision in ((denying, "deny"), (changed_mind, "deny"), (changed_mind, "permit")):
+        r = api.post(
+            f"/api/patients/{patient['id']}/consents/",
+            {"category": "data_sharing", "decision": decision},
+        )
+        assert r.status_code == 201, r.content
+    # when: both export levels
+    manifests = []
+    for url in (f"{FHIR}/$export", f"{FHIR}/Patient/$export"):
+        job = _job_of(api.get(url, headers=ASYNC))
+        export_run(uuid.UUID(job))
+        done = api.get(f"{FHIR}/$export-status/{job}")
+        assert done.status_code == 200, done.content
+        manifests.append(done.json())
+    # then
+    for manifest in manifests:
+        by_type = {o["type"]: o for o in manifest["output"]}
+        exported = {p["id"] for p in _lines(api, by_type["Patient"]["url"])}
+        assert exported == {changed_mind["id"], silent["id"]}
+        encounters = _lines(api, by_type["Encounter"]["url"])
+        assert {e["subject"]["reference"] for e in encounters} == {
+            f"Patient/{changed_mind['id']}",
+            f"Patient/{silent['id']}",
+        }
+        (error,) = manifest["error"]
+        assert error["type"] == "OperationOutcome"
+        assert error["count"] == 1
+        (outcome,) = _lines(api, error["url"])
+        validate(outcome)
+        assert outcome["issue"][0]["code"] == "suppressed"
+        # nothing of the patient who refused is in any file, not even its id
+        for item in (*manifest["output"], error):
+            body = json.dumps(_lines(api, item["url"]))
+            assert denying["id"] not in body and denying["mrn"] not in body

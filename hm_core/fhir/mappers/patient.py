@@ -96,10 +96,13 @@ def _address(address: dict[str, str]) -> dict[str, Any]:
 
 
 def _apply(state: dict[str, Any], event: Any, meta: EventMeta) -> None:
+    """Payloads hold phone, e-mail and address encrypted (contract §18); each event's
+    `revealed` hook gives their plaintext, as the read model's properties do for `read`."""
     if isinstance(event, PatientRegistered):
-        state.update(event.model_dump(include=set(_FIELDS)), id=event.patient_id)
+        fields = type(event).revealed(event.model_dump(include=set(_FIELDS)))
+        state.update(fields, id=event.patient_id)
     elif isinstance(event, PatientUpdated):
-        state.update(event.changes)
+        state.update(type(event).revealed({"changes": event.changes})["changes"])
     elif isinstance(event, PatientDeleted):
         state["is_deleted"] = True
     elif isinstance(event, PatientRestored):

@@ -9,13 +9,15 @@ from hm_core.catalog.services import catalog_seed
 from hm_core.fhir.validation import validate
 from tests.fhir.conftest import FHIR
 from tests.iam.test_patient_access import Portal, _chart, _portal
+from tests.scheduling.conftest import make_schedule
 
 
 @pytest.fixture
 def portal(world) -> Portal:
     catalog_seed(tenant_id=world.tenant.id, currency="USD")
-    own = _chart(world, pending=True)  # a released K result and an unreleased CRP
-    other = _chart(world, pending=False)
+    make_schedule(world)  # each chart books an appointment on the doctor's grid
+    own = _chart(world, pending=True, slot="09:00")  # a released K result, an unreleased CRP
+    other = _chart(world, pending=False, slot="09:30")
     return Portal(world, own, other, _portal(world, own.patient))
 
 

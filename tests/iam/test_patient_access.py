@@ -261,7 +261,7 @@ def test_every_write_endpoint_is_404_to_the_patient_and_appends_nothing(portal, 
 
     # then
     assert response.status_code == 404, response.content
-    assert response.json()["error"]["code"] == "not_found"
+    assert _error_code(response) == "not_found"
     assert Event.objects.filter(tenant_id=portal.world.tenant.id).count() == before
 
 

@@ -36,7 +36,7 @@ from hm_core.billing.schemas import (
 )
 from hm_core.billing.selectors import ClaimFilters
 from hm_core.common.api import ERRORS, scope_of
-from hm_core.common.http import if_match, set_etag
+from hm_core.common.http import if_match, with_etag
 from hm_core.common.schemas import PageParams
 
 router = Router(tags=["billing"])
@@ -93,7 +93,7 @@ def claim_create(
     claim = services.claim_create(
         scope=scope_of(request), encounter_id=payload.encounter, coverage_id=payload.coverage
     )
-    return 201, _etag(response, claim)
+    return 201, with_etag(response, claim)
 
 
 @router.get("/claims/", response={200: ClaimPageOut, **ERRORS})
@@ -110,7 +110,7 @@ def claim_list(request: HttpRequest, filters: Query[ClaimListFilters]) -> dict[s
 @router.get("/claims/{claim_id}/", response={200: ClaimOut, **ERRORS})
 def claim_view(request: HttpRequest, claim_id: uuid.UUID, response: HttpResponse) -> Claim:
     """The claim with its lines and diagnoses; the read is audited."""
-    return _etag(response, services.claim_view(scope=scope_of(request), claim_id=claim_id))
+    return with_etag(response, services.claim_view(scope=scope_of(request), claim_id=claim_id))
 
 
 @router.post("/claims/{claim_id}/submit/", response={200: ClaimOut, **ERRORS})
@@ -119,7 +119,7 @@ def claim_submit(request: HttpRequest, claim_id: uuid.UUID, response: HttpRespon
     claim = services.claim_submit(
         scope=scope_of(request), claim_id=claim_id, expected_version=if_match(request)
     )
-    return _etag(response, claim)
+    return with_etag(response, claim)
 
 
 @router.post("/claims/{claim_id}/adjudicate/", response={200: ClaimOut, **ERRORS})
@@ -134,7 +134,7 @@ def claim_adjudicate(
         decisions=decisions,
         expected_version=if_match(request),
     )
-    return _etag(response, claim)
+    return with_etag(response, claim)
 
 
 @router.post("/payments/", response={201: PaymentOut, **ERRORS})
@@ -162,8 +162,3 @@ def payment_list(request: HttpRequest, filters: Query[PaymentListFilters]) -> di
         limit=filters.limit,
         offset=filters.offset,
     )
-
-
-def _etag(response: HttpResponse, claim: Claim) -> Claim:
-    set_etag(response, claim.version)
-    return claim

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Protocol, TypeVar
 
 from django.http import HttpRequest, HttpResponse
 
@@ -25,3 +26,17 @@ def if_match(request: HttpRequest) -> int | None:
 
 def set_etag(response: HttpResponse, version: int) -> None:
     response["ETag"] = f'"{version}"'
+
+
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=_Versioned)
+
+
+def with_etag(response: HttpResponse, aggregate: V) -> V:
+    """Answer `aggregate` with its version as the ETag (the If-Match of the next change)."""
+    set_etag(response, aggregate.version)
+    return aggregate

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from hm_core.common.api import ERRORS, scope_of
-from hm_core.common.http import if_match, set_etag
+from hm_core.common.http import if_match, with_etag
 from hm_core.common.pagination import paginate
 from hm_core.common.schemas import PageParams
 from hm_core.common.scope import scope_active
@@ -28,11 +28,6 @@ from hm_core.documents.selectors import DocumentFilters, document_list
 router = Router(tags=["documents"])
 
 
-def _etag(response: HttpResponse, document: ClinicalDocument) -> ClinicalDocument:
-    set_etag(response, document.version)
-    return document
-
-
 @router.post("/", response={201: DocumentDetailOut, **ERRORS})
 def document_create(
     request: HttpRequest, payload: DocumentCreateIn, response: HttpResponse
@@ -44,7 +39,7 @@ def document_create(
         doc_type=payload.doc_type,
         payload=payload.payload,
     )
-    return Status(201, _etag(response, document))
+    return Status(201, with_etag(response, document))
 
 
 @router.get("/", response={200: DocumentPageOut, **ERRORS})
@@ -65,7 +60,7 @@ def document_view(
 ) -> ClinicalDocument:
     """The document with its current version's content; the read is audited."""
     document = services.document_view(scope=scope_of(request), document_id=document_id)
-    return _etag(response, document)
+    return with_etag(response, document)
 
 
 @router.get("/{document_id}/versions/", response={200: DocumentVersionPageOut, **ERRORS})
@@ -86,7 +81,7 @@ def document_sign(
     document = services.document_sign(
         scope=scope_of(request), document_id=document_id, expected_version=if_match(request)
     )
-    return _etag(response, document)
+    return with_etag(response, document)
 
 
 @router.post("/{document_id}/amend/", response={201: DocumentDetailOut, **ERRORS})
@@ -101,4 +96,4 @@ def document_amend(
         reason=payload.reason,
         expected_version=if_match(request),
     )
-    return Status(201, _etag(response, document))
+    return Status(201, with_etag(response, document))

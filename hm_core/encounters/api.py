@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from hm_core.common.api import ERRORS, scope_of
-from hm_core.common.http import if_match, set_etag
+from hm_core.common.http import if_match, set_etag, with_etag
 from hm_core.common.pagination import paginate
 from hm_core.common.scope import scope_active
 from hm_core.encounters import services
@@ -33,11 +33,6 @@ from hm_core.timeline.schemas import TimelineOut, TimelineParams, timeline_out
 router = Router(tags=["encounters"])
 
 
-def _etag(response: HttpResponse, encounter: Encounter) -> Encounter:
-    set_etag(response, encounter.version)
-    return encounter
-
-
 @router.post("/", response={201: EncounterOut, **ERRORS})
 def encounter_create(
     request: HttpRequest, payload: EncounterCreateIn, response: HttpResponse
@@ -50,7 +45,7 @@ def encounter_create(
         scheduled_at=payload.scheduled_at,
         visit_number=payload.visit_number,
     )
-    return Status(201, _etag(response, encounter))
+    return Status(201, with_etag(response, encounter))
 
 
 @router.get("/", response={200: EncounterPageOut, **ERRORS})
@@ -72,7 +67,7 @@ def encounter_view(
 ) -> Encounter:
     """One encounter; the read is audited."""
     encounter = services.encounter_view(scope=scope_of(request), encounter_id=encounter_id)
-    return _etag(response, encounter)
+    return with_etag(response, encounter)
 
 
 @router.post("/{encounter_id}/check-in/", response={200: EncounterOut, **ERRORS})
@@ -83,7 +78,7 @@ def encounter_check_in(
     encounter = services.encounter_check_in(
         scope=scope_of(request), encounter_id=encounter_id, expected_version=if_match(request)
     )
-    return _etag(response, encounter)
+    return with_etag(response, encounter)
 
 
 @router.post("/{encounter_id}/vitals/", response={201: VitalsOut, **ERRORS})
@@ -112,7 +107,7 @@ def encounter_start_consult(
     encounter = services.encounter_start_consult(
         scope=scope_of(request), encounter_id=encounter_id, expected_version=if_match(request)
     )
-    return _etag(response, encounter)
+    return with_etag(response, encounter)
 
 
 @router.post("/{encounter_id}/assessment/", response={200: EncounterOut, **ERRORS})
@@ -130,7 +125,7 @@ def encounter_record_assessment(
         diagnoses=[Diagnosis(code=d.code, system=d.system) for d in payload.diagnoses],
         expected_version=if_match(request),
     )
-    return _etag(response, encounter)
+    return with_etag(response, encounter)
 
 
 @router.post("/{encounter_id}/plan/", response={200: EncounterOut, **ERRORS})
@@ -144,7 +139,7 @@ def encounter_record_plan(
         plan=payload.plan,
         expected_version=if_match(request),
     )
-    return _etag(response, encounter)
+    return with_etag(response, encounter)
 
 
 @router.post("/{encounter_id}/close/", response={200: EncounterOut, **ERRORS})
@@ -155,7 +150,7 @@ def encounter_close(
     encounter = services.encounter_close(
         scope=scope_of(request), encounter_id=encounter_id, expected_version=if_match(request)
     )
-    return _etag(response, encounter)
+    return with_etag(response, encounter)
 
 
 @router.post("/{encounter_id}/cancel/", response={200: EncounterOut, **ERRORS})
@@ -172,7 +167,7 @@ def encounter_cancel(
         reason=payload.reason,
         expected_version=if_match(request),
     )
-    return _etag(response, encounter)
+    return with_etag(response, encounter)
 
 
 @router.get("/{encounter_id}/timeline/", response={200: TimelineOut, **ERRORS})

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from hm_core.common.api import ERRORS, scope_of
-from hm_core.common.http import if_match, set_etag
+from hm_core.common.http import if_match, with_etag
 from hm_core.common.pagination import paginate
 from hm_core.common.schemas import PageParams
 from hm_core.common.scope import scope_active
@@ -34,11 +34,6 @@ from hm_core.lab.selectors import ResultFilters, SampleFilters, sample_get, samp
 router = Router(tags=["lab"])
 
 
-def _etag(response: HttpResponse, row: Sample | LabResult) -> Any:
-    set_etag(response, row.version)
-    return row
-
-
 @router.get("/samples/", response={200: SamplePageOut, **ERRORS})
 def sample_list_page(request: HttpRequest, filters: Query[SampleListFilters]) -> dict[str, Any]:
     """The facility's samples, oldest first: `?status=&order=&encounter=`."""
@@ -57,7 +52,7 @@ def sample_view(request: HttpRequest, sample_id: uuid.UUID, response: HttpRespon
     scope = scope_of(request)
     scope.require("samples.view")
     with scope_active(scope):
-        return _etag(response, sample_get(scope=scope, sample_id=sample_id))
+        return with_etag(response, sample_get(scope=scope, sample_id=sample_id))
 
 
 @router.post("/samples/{sample_id}/receive/", response={200: SampleOut, **ERRORS})
@@ -72,7 +67,7 @@ def sample_receive(
         received_at=payload.received_at,
         expected_version=if_match(request),
     )
-    return _etag(response, sample)
+    return with_etag(response, sample)
 
 
 @router.post("/samples/{sample_id}/reject/", response={200: SampleOut, **ERRORS})
@@ -86,7 +81,7 @@ def sample_reject(
         reason=payload.reason,
         expected_version=if_match(request),
     )
-    return _etag(response, sample)
+    return with_etag(response, sample)
 
 
 @router.post("/results/", response={201: LabResultOut, **ERRORS})
@@ -100,7 +95,7 @@ def lab_result_enter(
         result_payload=payload.result_payload,
         is_critical=payload.is_critical,
     )
-    return Status(201, _etag(response, result))
+    return Status(201, with_etag(response, result))
 
 
 @router.get("/results/", response={200: LabResultPageOut, **ERRORS})
@@ -122,7 +117,7 @@ def lab_result_view(
 ) -> LabResult:
     """The result with its current version; the read is audited."""
     result = services.lab_result_view(scope=scope_of(request), result_id=result_id)
-    return _etag(response, result)
+    return with_etag(response, result)
 
 
 @router.get("/results/{result_id}/versions/", response={200: LabResultVersionPageOut, **ERRORS})
@@ -143,7 +138,7 @@ def lab_result_verify(
     result = services.lab_result_verify(
         scope=scope_of(request), result_id=result_id, expected_version=if_match(request)
     )
-    return _etag(response, result)
+    return with_etag(response, result)
 
 
 @router.post("/results/{result_id}/release/", response={200: LabResultOut, **ERRORS})
@@ -154,7 +149,7 @@ def lab_result_release(
     result = services.lab_result_release(
         scope=scope_of(request), result_id=result_id, expected_version=if_match(request)
     )
-    return _etag(response, result)
+    return with_etag(response, result)
 
 
 @router.post("/results/{result_id}/correct/", response={201: LabResultOut, **ERRORS})
@@ -170,4 +165,4 @@ def lab_result_correct(
         is_critical=payload.is_critical,
         expected_version=if_match(request),
     )
-    return Status(201, _etag(response, result))
+    return Status(201, with_etag(response, result))

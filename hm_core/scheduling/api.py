@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from hm_core.common.api import ERRORS, scope_of
-from hm_core.common.http import if_match, set_etag
+from hm_core.common.http import if_match, with_etag
 from hm_core.common.pagination import paginate
 from hm_core.common.scope import scope_active
 from hm_core.scheduling import services
@@ -73,11 +73,6 @@ def slot_list(request: HttpRequest, filters: Query[SlotListFilters]) -> list[dic
     return [{"start": s, "end": e, "practitioner": filters.practitioner} for s, e in free]
 
 
-def _etag(response: HttpResponse, appointment: Appointment) -> Appointment:
-    set_etag(response, appointment.version)
-    return appointment
-
-
 @router.post("/", response={201: AppointmentOut, **ERRORS})
 def appointment_book(
     request: HttpRequest, payload: AppointmentBookIn, response: HttpResponse
@@ -91,7 +86,7 @@ def appointment_book(
         end=payload.end,
         reason=payload.reason,
     )
-    return Status(201, _etag(response, appointment))
+    return Status(201, with_etag(response, appointment))
 
 
 @router.get("/", response={200: AppointmentPageOut, **ERRORS})
@@ -117,7 +112,7 @@ def appointment_view(
 ) -> Appointment:
     """One appointment (the read is audited)."""
     appointment = services.appointment_view(scope=scope_of(request), appointment_id=appointment_id)
-    return _etag(response, appointment)
+    return with_etag(response, appointment)
 
 
 @router.post("/{appointment_id}/cancel/", response={200: AppointmentOut, **ERRORS})
@@ -134,7 +129,7 @@ def appointment_cancel(
         reason=payload.reason,
         expected_version=if_match(request),
     )
-    return _etag(response, appointment)
+    return with_etag(response, appointment)
 
 
 @router.post("/{appointment_id}/reschedule/", response={200: AppointmentOut, **ERRORS})
@@ -152,7 +147,7 @@ def appointment_reschedule(
         end=payload.end,
         expected_version=if_match(request),
     )
-    return _etag(response, appointment)
+    return with_etag(response, appointment)
 
 
 @router.post("/{appointment_id}/no-show/", response={200: AppointmentOut, **ERRORS})
@@ -163,7 +158,7 @@ def appointment_mark_no_show(
     appointment = services.appointment_mark_no_show(
         scope=scope_of(request), appointment_id=appointment_id, expected_version=if_match(request)
     )
-    return _etag(response, appointment)
+    return with_etag(response, appointment)
 
 
 @router.post("/{appointment_id}/check-in/", response={200: AppointmentOut, **ERRORS})
@@ -174,4 +169,4 @@ def appointment_check_in(
     appointment = services.appointment_check_in(
         scope=scope_of(request), appointment_id=appointment_id, expected_version=if_match(request)
     )
-    return _etag(response, appointment)
+    return with_etag(response, appointment)

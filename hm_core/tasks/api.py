@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Body, Query, Router
 
 from hm_core.common.api import ERRORS, scope_of
-from hm_core.common.http import if_match, set_etag
+from hm_core.common.http import if_match, with_etag
 from hm_core.common.pagination import paginate
 from hm_core.common.scope import scope_active
 from hm_core.tasks import services
@@ -18,11 +18,6 @@ from hm_core.tasks.schemas import TaskCancelIn, TaskListFilters, TaskOut, TaskPa
 from hm_core.tasks.selectors import TaskFilters, task_get, task_list
 
 router = Router(tags=["tasks"])
-
-
-def _etag(response: HttpResponse, task: Task) -> Task:
-    set_etag(response, task.version)
-    return task
 
 
 @router.get("/", response={200: TaskPageOut, **ERRORS})
@@ -45,7 +40,7 @@ def task_view(request: HttpRequest, task_id: uuid.UUID, response: HttpResponse) 
     scope = scope_of(request)
     scope.require("tasks.view")
     with scope_active(scope):
-        return _etag(response, task_get(scope=scope, task_id=task_id))
+        return with_etag(response, task_get(scope=scope, task_id=task_id))
 
 
 @router.post("/{task_id}/claim/", response={200: TaskOut, **ERRORS})
@@ -54,7 +49,7 @@ def task_claim(request: HttpRequest, task_id: uuid.UUID, response: HttpResponse)
     task = services.task_claim(
         scope=scope_of(request), task_id=task_id, expected_version=if_match(request)
     )
-    return _etag(response, task)
+    return with_etag(response, task)
 
 
 @router.post("/{task_id}/start/", response={200: TaskOut, **ERRORS})
@@ -63,7 +58,7 @@ def task_start(request: HttpRequest, task_id: uuid.UUID, response: HttpResponse)
     task = services.task_start(
         scope=scope_of(request), task_id=task_id, expected_version=if_match(request)
     )
-    return _etag(response, task)
+    return with_etag(response, task)
 
 
 @router.post("/{task_id}/complete/", response={200: TaskOut, **ERRORS})
@@ -72,7 +67,7 @@ def task_complete(request: HttpRequest, task_id: uuid.UUID, response: HttpRespon
     task = services.task_complete(
         scope=scope_of(request), task_id=task_id, expected_version=if_match(request)
     )
-    return _etag(response, task)
+    return with_etag(response, task)
 
 
 @router.post("/{task_id}/cancel/", response={200: TaskOut, **ERRORS})
@@ -89,4 +84,4 @@ def task_cancel(
         reason=payload.reason if payload else "",
         expected_version=if_match(request),
     )
-    return _etag(response, task)
+    return with_etag(response, task)

@@ -15,7 +15,6 @@ re-checks, confidential patients) runs inside the socket's tenant.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from typing import Any
@@ -36,7 +35,7 @@ from hm_core.realtime.errors import (
     ReplayTooLong,
     SocketRefused,
 )
-from hm_core.realtime.feed import BATCH, Listener, db, hub
+from hm_core.realtime.feed import BATCH, Listener, db, hub, wait_set
 from hm_core.realtime.items import CatchUp, Item
 from hm_core.realtime.visibility import (
     Topic,
@@ -183,10 +182,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         tenant's IAM events pass: a revoked membership closes the socket (4403)."""
         assert self.session is not None and self.listener is not None  # noqa: S101
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.listener.recheck.wait(), settings.HM_REALTIME_RECHECK_SECONDS
-                )
+            await wait_set(self.listener.recheck, settings.HM_REALTIME_RECHECK_SECONDS)
             self.listener.recheck.clear()
             viewer = self.session.viewer
             current = await db(services.viewer_reload)(

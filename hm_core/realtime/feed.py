@@ -64,6 +64,17 @@ def db(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     return sync_to_async(guarded, thread_sensitive=True)
 
 
+async def wait_set(event: asyncio.Event, seconds: float) -> None:
+    """Wait until `event` is set or `seconds` pass, whichever comes first.
+
+    Not `asyncio.wait_for`: on Python 3.11 it swallows a cancellation that arrives as the
+    event is set, so a feed or recheck loop cancelled by `Hub.stop` (or the loop's shutdown)
+    could run on forever. `asyncio.timeout` tells its own timeout from a cancellation."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
 class Listener:
     """One socket's queue of items read by its tenant's feed."""
 
@@ -152,9 +163,9 @@ class Hub:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # bounded: a task that swallowed its cancellation must not hang the shutdown
+            await asyncio.wait(self._tasks, timeout=5)
         self._tasks = []
 
     async def _listen_to(self, tenant_id: uuid.UUID) -> None:
@@ -178,8 +189,7 @@ class Hub:
             else settings.HM_REALTIME_SAFETY_POLL_MS
         )
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), timeout=poll_ms / 1000)
+            await wait_set(self._poke, poll_ms / 1000)
             self._poke.clear()
             if not self.feeds:
                 continue

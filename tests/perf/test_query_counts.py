@@ -41,12 +41,15 @@ TARGETS = {
 # The report projections (hm_core/reports) write one queued statement per read model they
 # keep: check-in +1 (the visit), consult +2 (the visit, the consultation's revenue entry), lab
 # order +2 (the tests' turnaround rows, the charges' revenue entries).
+# Each command also announces its commit to the WebSocket servers (hm_core/realtime/fanout):
+# without Redis, one `pg_notify` after COMMIT (+1; inside the transaction NOTIFY would
+# serialise every tenant's commits).
 REACHED = {
-    "register": 12,
-    "check_in": 14,
-    "vitals": 23,
-    "start_consult": 28,
-    "lab_order": 24,
+    "register": 13,
+    "check_in": 15,
+    "vitals": 24,
+    "start_consult": 29,
+    "lab_order": 25,
     "patient_read": 6,  # + SET LOCAL synchronous_commit: the read's audit record costs no flush
 }
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 
@@ -50,7 +51,7 @@ from hm_core.events.base import DomainEvent, StreamRef
 from hm_core.events.bus import publish
 from hm_core.events.commands import run_command
 from hm_core.events.unit_of_work import command_block
-from hm_core.iam.selectors import tenant_currency
+from hm_core.iam.selectors import facility_time_zone, tenant_currency
 from hm_core.patients.selectors import patient_get
 
 if TYPE_CHECKING:  # the selector's return type; read, never written, here
@@ -243,12 +244,15 @@ def _coverage_for(
     scope: Scope, encounter: Encounter, coverage_id: uuid.UUID | None
 ) -> domain.CoverageTerms:
     """The coverage named (404 if not the tenant's), else the patient's, valid on the day the
-    patient came (the UTC date of check-in, or of the appointment)."""
+    patient came: the date of check-in (or of the appointment) in the facility's time zone, the
+    day printed on the patient's card and the payer's eligibility check, not the UTC date."""
     chosen = coverage_get(scope=scope, coverage_id=coverage_id) if coverage_id else None
     candidates = [] if chosen else coverage_list(scope=scope, patient_id=encounter.patient_id)
+    came = encounter.checked_in_at or encounter.scheduled_at
+    zone = facility_time_zone(tenant_id=encounter.tenant_id, facility_id=encounter.facility_id)
     return domain.coverage_for_claim(
         patient_id=encounter.patient_id,
-        day=(encounter.checked_in_at or encounter.scheduled_at).date(),
+        day=came.astimezone(ZoneInfo(zone)).date(),
         chosen=coverage_terms(chosen) if chosen else None,
         candidates=[coverage_terms(c) for c in candidates],
     )

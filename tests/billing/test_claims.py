@@ -3,6 +3,9 @@ both payers paying, rounding to the cent, every error code, and nothing written 
 
 from __future__ import annotations
 
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from hm_core.audit.models import AuditRecord
@@ -248,6 +251,23 @@ def test_claim_coverage_errors(billed_world, clerk, visit, payer):
     r = clerk.post(CLAIMS, {"encounter": str(visit.id), "coverage": other["id"]})
     assert r.status_code == 422 and error_of(r)["details"][0]["field"] == "coverage"
     assert not Event.objects.filter(type="billing.claim_created").exists()
+
+
+def test_coverage_validity_is_judged_on_the_facility_s_local_day(billed_world, clerk, payer):
+    # given a visit in a facility whose local date differs from the UTC date of its check-in
+    # (UTC-12 before noon UTC, UTC+14 after), and a coverage valid on that local day only
+    enc = closed_visit(billed_world, "CBC")
+    came = enc.checked_in_at
+    zone = "Etc/GMT+12" if came.astimezone(UTC).hour < 12 else "Pacific/Kiritimati"
+    billed_world.main.time_zone = zone
+    billed_world.main.save(update_fields=["time_zone"])
+    local_day = came.astimezone(ZoneInfo(zone)).date()
+    assert local_day != came.astimezone(UTC).date()
+    day = local_day.isoformat()
+    make_coverage(billed_world, enc.patient_id, payer["id"], valid_from=day, valid_to=day)
+
+    # when the claim picks the patient's coverage, then it is valid on the day the patient came
+    assert _claim(clerk, enc)["payer"] == payer["id"]
 
 
 def test_a_second_live_claim_on_one_coverage_is_a_conflict(billed_world, clerk, visit, coverage):

@@ -45,13 +45,19 @@ def _statuses(results) -> list[int]:
     return sorted(r.status_code for r in results)
 
 
-def test_one_mrn_registered_by_many_at_once_creates_one_patient(world):
-    # given
+@pytest.mark.parametrize("with_keys", [False, True], ids=["plain", "idempotency-keys"])
+def test_one_mrn_registered_by_many_at_once_creates_one_patient(world, with_keys):
+    # given (with keys, each command runs inside its key's transaction: a lost race must still
+    # leave that transaction usable to record the 409)
     writers = 8
     bodies = [patient_body(mrn="MRN-RACE", full_name=f"Writer {i}") for i in range(writers)]
 
+    def post(i: int):
+        headers = {"Idempotency-Key": f"race-{i}"} if with_keys else None
+        return world.api().post("/api/patients/", bodies[i], headers=headers)
+
     # when
-    results = _race([lambda b=b: world.api().post("/api/patients/", b) for b in bodies])
+    results = _race([lambda i=i: post(i) for i in range(writers)])
 
     # then
     assert _statuses(results) == [201] + [409] * (writers - 1)

@@ -107,3 +107,27 @@ def test_the_database_refuses_overlaps_the_service_did_not_check(world, monkeypa
     with pytest.raises(PatientDoubleBooked):
         book(world, patient, at(MONDAY, "09:00"), practitioner="nurse")
     assert Appointment.all_tenants.filter(status="BOOKED").count() == 1
+
+
+def test_a_lost_race_under_an_idempotency_key_answers_409_and_replays_it(world, monkeypatch):
+    # given a booked slot, and a later booking whose overlap check is skipped (a lost race), sent
+    # with an Idempotency-Key: the command runs inside the key's transaction
+    make_schedule(world)
+    book(world, make_patient(world), at(MONDAY, "09:00"))
+    monkeypatch.setattr("hm_core.scheduling.services._check_free", lambda *a, **k: None)
+    api = world.api("receptionist")
+    body = book_body_of(world, make_patient(world, name="Late"), at(MONDAY, "09:00"))
+    key = {"Idempotency-Key": "late-booking-1"}
+
+    # when it is sent, then retried with the same key
+    first = api.post("/api/appointments/", body, headers=key)
+    retry = api.post("/api/appointments/", body, headers=key)
+
+    # then the constraint's refusal is the contract's 409 (not a 500 from an aborted
+    # transaction), the key replays it, and nothing was written
+    assert first.status_code == 409, first.json()
+    assert first.json()["error"]["code"] == "slot_unavailable"
+    assert (retry.status_code, retry.json()) == (409, first.json())
+    assert Appointment.all_tenants.filter(status="BOOKED").count() == 1
+    assert Event.objects.filter(tenant_id=world.tenant.id, type="appointment.booked").count() == 1
+    assert verify_chain(world.tenant.id).ok

@@ -13,7 +13,7 @@ from hm_core.alerts.models import Alert
 from hm_core.alerts.schemas import AlertAcknowledgeIn, AlertListFilters, AlertOut, AlertPageOut
 from hm_core.alerts.selectors import alert_list
 from hm_core.common.api import ERRORS, scope_of
-from hm_core.common.http import if_match, set_etag
+from hm_core.common.http import if_match, with_etag
 from hm_core.common.pagination import paginate
 from hm_core.common.scope import scope_active
 
@@ -46,5 +46,4 @@ def alert_acknowledge(
         note=payload.note if payload else "",
         expected_version=if_match(request),
     )
-    set_etag(response, alert.version)
-    return alert
+    return with_etag(response, alert)

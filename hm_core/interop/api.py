@@ -10,7 +10,7 @@ from ninja import Query, Router, Status
 
 from hm_core.common.api import ERRORS, scope_of
 from hm_core.common.errors import HmError
-from hm_core.common.http import if_match, set_etag
+from hm_core.common.http import if_match, with_etag
 from hm_core.common.pagination import paginate
 from hm_core.common.schemas import PageParams
 from hm_core.common.scope import scope_active
@@ -52,8 +52,7 @@ def channel_create(
         facility_id=payload.facility_id,
         **payload.settings(),
     )
-    set_etag(response, channel.version)
-    return Status(201, channel)
+    return Status(201, with_etag(response, channel))
 
 
 @router.get("/channels/", response={200: ChannelPageOut, **ERRORS})
@@ -70,8 +69,7 @@ def channel_view(request: HttpRequest, channel_id: uuid.UUID, response: HttpResp
     scope.require("interop.configure")
     with scope_active(scope):
         channel = channel_get(scope=scope, channel_id=channel_id)
-    set_etag(response, channel.version)
-    return channel
+    return with_etag(response, channel)
 
 
 @router.patch("/channels/{channel_id}/", response={200: ChannelOut, **ERRORS})
@@ -84,8 +82,7 @@ def channel_update(
         changes=payload.changes(),
         expected_version=if_match(request),
     )
-    set_etag(response, channel.version)
-    return channel
+    return with_etag(response, channel)
 
 
 @router.post(

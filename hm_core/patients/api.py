@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
-from hm_core.common.http import if_match, set_etag
+from hm_core.common.http import if_match, with_etag
 from hm_core.common.pagination import paginate
 from hm_core.common.schemas import ErrorOut
 from hm_core.common.scope import Scope, scope_active
@@ -38,8 +38,7 @@ def _scope(request: HttpRequest) -> Scope:
 
 
 def _with_etag(response: HttpResponse, patient: Patient) -> Patient:
-    set_etag(response, patient.version)
-    return patient
+    return with_etag(response, patient)
 
 
 @router.post("/", response={201: PatientOut, **ERRORS})

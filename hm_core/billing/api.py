@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from hm_core.billing import domain, services
 from hm_core.billing.domain import Invoice
@@ -51,10 +51,10 @@ def invoice_view(request: HttpRequest, encounter_id: uuid.UUID) -> Invoice:
 
 
 @router.post("/payers/", response={201: PayerOut, **ERRORS})
-def payer_create(request: HttpRequest, payload: PayerCreateIn) -> tuple[int, Payer]:
+def payer_create(request: HttpRequest, payload: PayerCreateIn) -> Status[Payer]:
     """Register a payer (admin); 409 `duplicate_payer_code`."""
     scope = scope_of(request)
-    return 201, services.payer_create(scope=scope, **payload.model_dump())
+    return Status(201, services.payer_create(scope=scope, **payload.model_dump()))
 
 
 @router.get("/payers/", response={200: PayerPageOut, **ERRORS})
@@ -68,11 +68,13 @@ def payer_list(request: HttpRequest, filters: Query[PayerListFilters]) -> dict[s
 @coverages_router.post("/{patient_id}/coverages/", response={201: CoverageOut, **ERRORS})
 def coverage_add(
     request: HttpRequest, patient_id: uuid.UUID, payload: CoverageAddIn
-) -> tuple[int, Coverage]:
+) -> Status[Coverage]:
     """Add a coverage to the patient; 422 for a payer the tenant does not have."""
     fields = payload.model_dump()
     spec = services.CoverageSpec(payer_id=fields.pop("payer"), **fields)
-    return 201, services.coverage_add(scope=scope_of(request), patient_id=patient_id, spec=spec)
+    return Status(
+        201, services.coverage_add(scope=scope_of(request), patient_id=patient_id, spec=spec)
+    )
 
 
 @coverages_router.get("/{patient_id}/coverages/", response={200: CoveragePageOut, **ERRORS})
@@ -88,12 +90,12 @@ def coverage_list(
 @router.post("/claims/", response={201: ClaimOut, **ERRORS})
 def claim_create(
     request: HttpRequest, payload: ClaimCreateIn, response: HttpResponse
-) -> tuple[int, Claim]:
+) -> Status[Claim]:
     """A DRAFT claim from the closed encounter's invoice; 409 `invoice_not_final`."""
     claim = services.claim_create(
         scope=scope_of(request), encounter_id=payload.encounter, coverage_id=payload.coverage
     )
-    return 201, with_etag(response, claim)
+    return Status(201, with_etag(response, claim))
 
 
 @router.get("/claims/", response={200: ClaimPageOut, **ERRORS})
@@ -138,7 +140,7 @@ def claim_adjudicate(
 
 
 @router.post("/payments/", response={201: PaymentOut, **ERRORS})
-def payment_record(request: HttpRequest, payload: PaymentRecordIn) -> tuple[int, Payment]:
+def payment_record(request: HttpRequest, payload: PaymentRecordIn) -> Status[Payment]:
     """Money received on a final invoice; 422 `overpayment` beyond what the payer owes."""
     spec = domain.PaymentSpec(
         payment_id=uuid.uuid4(),
@@ -150,7 +152,7 @@ def payment_record(request: HttpRequest, payload: PaymentRecordIn) -> tuple[int,
     payment = services.payment_record(
         scope=scope_of(request), invoice_id=payload.invoice, spec=spec
     )
-    return 201, payment
+    return Status(201, payment)
 
 
 @router.get("/payments/", response={200: PaymentPageOut, **ERRORS})

@@ -19,9 +19,11 @@ from django.db import transaction
 from hm_core.common.errors import BadRequest, HmError, PreconditionFailed, ValidationFailed
 from hm_core.common.scope import Scope, scope_active
 from hm_core.fhir import importing, outcome
+from hm_core.fhir.labimport import LabGroup, plan_lab_groups
 from hm_core.fhir.registry import Version
 from hm_core.fhir.stored import fhir_resource_store, identifier_keys, stored_matching
 from hm_core.fhir.validation import InvalidResource, validate
+from hm_core.fhir.vitalsimport import VitalsGroup, plan_vitals_groups
 
 PERMISSION = "fhir.import"
 _ORDER = {"Patient": 0, "Encounter": 1}
@@ -54,6 +56,8 @@ class Entry:
 class Run:
     scope: Scope
     targets: dict[str, str] = field(default_factory=dict)  # fullUrl or Type/id → Type/<our id>
+    # entry index → the hm_core lab result or vitals set it becomes (not kept as sent)
+    mapped: dict[int, LabGroup | VitalsGroup] = field(default_factory=dict)
 
 
 def bundle_process(scope: Scope, bundle: Any) -> dict[str, Any]:
@@ -136,8 +140,13 @@ def _named(entry: Entry) -> str:
 
 
 def _apply_all(run: Run, entries: list[Entry], *, strict: bool) -> None:
+    run.mapped = {**plan_vitals_groups(run.scope, entries)}
+    run.mapped |= plan_lab_groups(run.scope, [e for e in entries if e.index not in run.mapped])
     for entry in entries:  # stored resources get their ids up front: they may refer to each other
-        if entry.resource_type not in _ORDER:
+        if entry.index in run.mapped:
+            target = run.mapped[entry.index].planned_target(entry.index)
+            run.targets |= dict.fromkeys(_key(entry), target) if target else {}
+        elif entry.resource_type not in _ORDER:
             _plan_stored(run, entry)
     for entry in sorted(entries, key=lambda e: (_ORDER.get(e.resource_type, 2), e.index)):
         if strict:
@@ -199,6 +208,14 @@ def _conditional(run: Run, entry: Entry) -> uuid.UUID | None:
 
 
 def _apply(run: Run, entry: Entry) -> None:
+    if entry.index in run.mapped:
+        location, created = run.mapped[entry.index].apply(
+            run.scope, rewrite=lambda r: _rewrite(r, run.targets), index=entry.index
+        )
+        for key in _key(entry):
+            run.targets[key] = location
+        entry.status, entry.location = ("201 Created" if created else "200 OK"), location
+        return
     resource = _rewrite(entry.resource, run.targets)
     if entry.resource_type in _ORDER:
         found = _conditional(run, entry)

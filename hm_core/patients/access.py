@@ -2,7 +2,8 @@
 
 A confidential patient is readable by the system (workers, interfaces), by users with an open
 encounter (they recorded something on it), an open order (they placed it) or an open task
-(assigned to them) for the patient, and by users holding an unexpired break-glass grant. Anyone
+(assigned to them) for the patient, by users holding an unexpired break-glass grant, and by
+the patient's own account (role `patient`, §17: a patient is always on its own care team). Anyone
 else gets 404, as for a patient that does not exist: the rule is one `Q` on the patient table,
 so a detail, a list, a search and other modules' reads all apply the very same rule.
 """
@@ -54,6 +55,9 @@ def visible_to(scope: Scope) -> Q:
     user_id = scope.principal.user_id
     if user_id is None:
         return Q()
+    if scope.principal.restricted:  # a patient's own account: itself, confidential or not
+        own = scope.principal.patient_id
+        return Q(id=own) if own is not None else Q(pk__in=[])
     return (
         Q(confidential=False)
         | care_team_patient_ids(scope=scope, user_id=user_id)

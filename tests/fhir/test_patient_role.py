@@ -35,6 +35,14 @@ def test_the_patient_reads_its_own_everything_and_only_what_it_may_see(portal):
     assert ("Encounter", own.encounter) in found
     analytes = {rid for kind, rid in found if kind == "Observation" and "-" in rid[36:]}
     assert f"{own.released}-K" in analytes
+    reports = [
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "DiagnosticReport"
+    ]
+    assert [r["identifier"][0]["value"] for r in reports] == [f"{own.released}/1"]
+    assert reports[0]["status"] == "final"
+    assert reports[0]["result"] == [{"reference": f"Observation/{own.released}-K"}]
     text = response.content.decode()
     assert own.pending not in text
     assert not {i for i in other.ids() if i in text}
@@ -49,3 +57,18 @@ def test_the_patient_reads_its_own_everything_and_only_what_it_may_see(portal):
         r = api.get(url)
         assert r.status_code == 404, url
         assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_a_confidential_patient_reads_its_own_everything(portal):
+    # given: the patient is confidential; its account has no encounter, order or task of its own
+    api, own = portal.api, portal.own
+    marked = portal.world.api("admin").patch(
+        f"/api/patients/{own.patient}/", {"confidential": True}
+    )
+    assert marked.status_code == 200, marked.content
+    # when
+    response = api.get(f"{FHIR}/Patient/{own.patient}/$everything")
+    # then: a patient is always on its own care team
+    assert response.status_code == 200, response.content
+    found = {(e["resource"]["resourceType"], e["resource"]["id"]) for e in response.json()["entry"]}
+    assert {("Patient", own.patient), ("Encounter", own.encounter)} <= found

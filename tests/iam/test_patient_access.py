@@ -164,6 +164,26 @@ def test_the_patient_reads_its_own_record_encounters_and_released_results(portal
     assert api.get(f"/api/lab/results/{own.released}/").json()["status"] == "RELEASED"
 
 
+def test_a_confidential_patient_reads_its_own_record_it_is_on_its_own_care_team(portal):
+    # given: the patient is marked confidential; its account is on no encounter, order or task
+    api, own = portal.api, portal.own
+    marked = portal.world.api("admin").patch(
+        f"/api/patients/{own.patient}/", {"confidential": True}
+    )
+    assert marked.status_code == 200, marked.content
+    assert marked.json()["confidential"] is True
+
+    # when / then: its record, its encounters and its released results, as before
+    assert api.get(f"/api/patients/{own.patient}/").json()["id"] == own.patient
+    encounters = api.get("/api/encounters/").json()
+    assert [e["id"] for e in encounters["items"]] == [own.encounter]
+    assert api.get(f"/api/encounters/{own.encounter}/").status_code == 200
+    assert [r["id"] for r in api.get("/api/lab/results/").json()["items"]] == [own.released]
+    # and still nothing of another patient, nor staff outside the care team
+    assert api.get(f"/api/patients/{portal.other.patient}/").status_code == 404
+    assert portal.world.api("billing_clerk").get(f"/api/patients/{own.patient}/").status_code == 404
+
+
 def test_an_unreleased_result_of_its_own_is_404_to_the_patient(portal):
     response = portal.api.get(f"/api/lab/results/{portal.own.pending}/")
 

@@ -3,6 +3,7 @@ analyte; every version rebuilt from the result's stream). DiagnosticReport ← r
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -260,7 +261,7 @@ class DiagnosticReportMapper(Mapper):
         codes = _codes(criteria.pop("code", []))
         results = lab_result_list(scope=scope, filters=ResultFilters())
         results = _filter(results, criteria, date_field="created_at", status_field="status")
-        rows = lab_result_version_list(scope=scope).filter(result_id__in=results.values("id"))
+        rows = _report_versions(scope, results)
         return [
             Source(
                 rows=rows,
@@ -290,6 +291,17 @@ class DiagnosticReportMapper(Mapper):
             keep = _matches(resource["code"]["coding"], codes)
             pages.append([Version(resource, stamp[0], stamp[1], result.patient_id)] if keep else [])
         return pages
+
+
+def _report_versions(scope: Scope, results: QuerySet[Any]) -> QuerySet[Any]:
+    """The reported versions of `results`. A version names no patient, so the patient role's
+    row rule (§17) would keep none of them: for a patient's own account they are the versions
+    of the results it may see, which `results` (read with its own scope: its patient, released
+    only) already is."""
+    if scope.principal.restricted:
+        principal = dataclasses.replace(scope.principal, restricted=False, patient_id=None)
+        scope = dataclasses.replace(scope, principal=principal)
+    return lab_result_version_list(scope=scope).filter(result_id__in=results.values("id"))
 
 
 register(ObservationMapper())

@@ -25,6 +25,7 @@ from hm_core.encounters.selectors import (
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import publish
 from hm_core.events.commands import run_command
+from hm_core.events.unit_of_work import written_row
 from hm_core.patients.selectors import patient_get, patient_visible_ids
 from hm_core.rules.domain import failed_codes
 from hm_core.rules.selectors import CLOSE_GATE, rule_set
@@ -146,8 +147,10 @@ def encounter_record_vitals(
         expected_version=expected_version,
         decide=lambda s: list(domain.record_vitals(s, vitals_id=vitals_id, vitals=vitals)),
     )
-    with scope_active(scope):
-        record = vitals_get(scope=scope, vitals_id=vitals_id)
+    record = written_row(VitalsRecord, vitals_id)  # the row its projection wrote
+    if record is None:
+        with scope_active(scope):
+            record = vitals_get(scope=scope, vitals_id=vitals_id)
     # The client's next If-Match on the encounter needs the version this write produced.
     record.encounter_version = encounter.version  # type: ignore[attr-defined]
     return record

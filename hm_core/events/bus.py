@@ -27,8 +27,6 @@ from hm_core.common.errors import Conflict
 from hm_core.common.scope import Scope
 from hm_core.events import store, subscriptions, wakeups
 from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef
-from hm_core.events.models import SubscriptionCheckpoint
-from hm_core.events.ops import Statement
 from hm_core.events.unit_of_work import UnitOfWork, command_block
 
 logger = logging.getLogger(__name__)
@@ -151,14 +149,20 @@ def _advance_idle(uow: UnitOfWork, tenant_id: uuid.UUID) -> _Idle:
     head = uow.heads[tenant_id]
     start, end = uow.idle_checked.get(tenant_id, head.start), head.position
     uow.idle_checked[tenant_id] = end
-    idle, types = _Idle(), set(uow.event_types)
+    idle = _Idle()
+    queued = subscriptions.advance_idle(
+        tenant_id, from_position=start, to_position=end, event_types=set(uow.event_types)
+    )
+    if queued is None:
+        idle.value = not subscriptions.async_subscriptions()
+        return idle
+    update, total = queued
 
-    def advance() -> None:
-        idle.value = subscriptions.advance_idle(
-            tenant_id, from_position=start, to_position=end, event_types=types
-        )
+    def counted(moved: int) -> None:
+        idle.value = moved == total
 
-    uow.add(Statement(SubscriptionCheckpoint._meta.db_table, advance))
+    update.rows = counted
+    uow.add(update)
     return idle
 
 

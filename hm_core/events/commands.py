@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from django.db import models
+
 from hm_core.common.errors import PreconditionFailed
 from hm_core.common.scope import Scope, scope_active
 from hm_core.events.base import DomainEvent, StreamRef
@@ -45,13 +47,17 @@ def run_command(
     decide: Callable[[A], Sequence[DomainEvent]],
     expected_version: int | None,
 ) -> A:
-    """Load, check If-Match, decide, publish at the loaded version, reload."""
+    """Load, check If-Match, decide, publish at the loaded version, answer with the aggregate
+    as the command's writes left it (read again only when they cannot tell)."""
     scope.require(permission)
-    with scope_active(scope), command_block():
+    with scope_active(scope), command_block() as uow:
         aggregate = load()
+        since = uow.since()
         check_if_match(expected_version, aggregate.version)
         events = list(decide(aggregate))
         if events:
             stream = StreamRef(stream_type, uuid.UUID(str(aggregate.id)))
             publish(scope=scope, stream=stream, expected_version=aggregate.version, events=events)
+        if isinstance(aggregate, models.Model) and uow.refresh(aggregate, since=since):
+            return aggregate
         return load()

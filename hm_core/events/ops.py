@@ -1,4 +1,11 @@
-"""The writes a unit of work queues: rows for one table (one multi-row INSERT) or a statement."""
+"""The writes a unit of work queues: rows for one table (one multi-row INSERT) or a statement.
+
+On PostgreSQL consecutive writes to different tables are sent as one statement, each but the
+last a data-modifying CTE (`WITH w0 AS (INSERT ...), w1 AS (UPDATE ...) INSERT ...`): the
+sub-statements run on one snapshot, so a write joins a group only when it neither writes nor
+names a table the group already writes (then it would see the group's rows in sequence but
+not in the statement); a write whose row count is wanted ends its group, as its main statement.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from django.db import models
+from django.db import connection, models
+from django.db.models.constants import OnConflict
+from django.db.models.lookups import Exact
+from django.db.models.sql import InsertQuery, UpdateQuery
+from django.db.models.sql.where import AND
+
+Sql = tuple[str, tuple[Any, ...]]
+# Parameters per grouped statement (PostgreSQL's protocol allows 65535).
+MAX_GROUP_PARAMS = 20000
 
 
 class Op(Protocol):
@@ -15,6 +30,12 @@ class Op(Protocol):
     def merge(self, other: Op) -> bool: ...
 
     def run(self) -> None: ...
+
+
+def sql_of(op: Op) -> Sql | None:
+    """The op as one statement, if it can be sent inside a group."""
+    compile_ = getattr(op, "sql", None)
+    return compile_() if compile_ is not None else None
 
 
 @dataclass
@@ -48,6 +69,32 @@ class Rows:
     def _keys_of(self, op: Rows) -> set[tuple[Any, ...]]:
         return {tuple(getattr(obj, key) for key in op.keys) for obj in op.objs}
 
+    def sql(self) -> Sql | None:
+        """The rows as the one INSERT `bulk_create` would send (None: several, or pks it
+        would have to read back)."""
+        self.model._base_manager.all()._prepare_for_bulk_create(self.objs)  # type: ignore[attr-defined]
+        if any(obj.pk is None for obj in self.objs):
+            return None
+        fields = [f for f in self.model._meta.concrete_fields if not f.generated]
+        if len(self.objs) > max(connection.ops.bulk_batch_size(fields, self.objs), 1):
+            return None
+        get = self.model._meta.get_field
+        query = InsertQuery(
+            self.model,
+            on_conflict={"ignore": OnConflict.IGNORE, "update": OnConflict.UPDATE}.get(
+                self.conflict
+            ),
+            update_fields=[get(name) for name in self.updates] or None,
+            unique_fields=[get(name) for name in self.keys] or None,
+        )
+        query.insert_values(fields, self.objs)
+        statements = query.get_compiler(connection=connection).as_sql()
+        return (statements[0][0], tuple(statements[0][1])) if len(statements) == 1 else None
+
+    def ran(self) -> None:
+        for obj in self.objs:
+            obj._state.adding, obj._state.db = False, connection.alias
+
     def run(self) -> None:
         manager = self.model._base_manager
         if self.conflict == "update":
@@ -73,6 +120,119 @@ class Statement:
 
     def run(self) -> None:
         self.call()
+
+
+@dataclass
+class Update:
+    """`queryset.update(**fields)`, which can also be compiled to join a group; `rows` gets
+    the number of rows it changed."""
+
+    queryset: models.QuerySet[Any]
+    fields: dict[str, Any]
+    rows: Callable[[int], None] | None = None
+    table: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.table = self.queryset.model._meta.db_table
+
+    def merge(self, other: Op) -> bool:
+        return False
+
+    def run(self) -> None:
+        changed = self.queryset.update(**self.fields)
+        if self.rows is not None:
+            self.rows(changed)
+
+    def sql(self) -> Sql | None:
+        query: UpdateQuery = self.queryset.query.chain(UpdateQuery)  # type: ignore[assignment]
+        query.add_update_values(self.fields)
+        query.annotations = {}
+        compiler = query.get_compiler(connection=connection)
+        compiler.pre_sql_setup()
+        if query.get_related_updates():
+            return None
+        sql, params = compiler.as_sql()
+        return (sql, tuple(params)) if sql else None
+
+    def key(self) -> dict[str, Any] | None:
+        """The row it targets as {attname: value} when filtered by equalities only (AND)."""
+        where = self.queryset.query.where
+        if where.connector != AND or where.negated:
+            return None
+        key = {}
+        for lookup in where.children:
+            target = getattr(getattr(lookup, "lhs", None), "target", None)
+            if not isinstance(lookup, Exact) or target is None:
+                return None
+            if hasattr(lookup.rhs, "resolve_expression"):
+                return None
+            key[target.attname] = lookup.rhs
+        return key
+
+
+def run_grouped(ops: list[Op], *, ran: Callable[[], None] = lambda: None) -> None:
+    """Run `ops` in order (`ran` after each statement that succeeded); on PostgreSQL, groups
+    of them as one statement each."""
+    if connection.vendor != "postgresql":
+        for op in ops:
+            op.run()
+            ran()
+        return
+    group: list[tuple[Op, Sql]] = []
+    for op in ops:
+        sql = sql_of(op)
+        if group and (sql is None or not _joins(group, op, sql)):
+            _run_group(group, ran)
+            group = []
+        if sql is None:
+            op.run()
+            ran()
+        else:
+            group.append((op, sql))
+    _run_group(group, ran)
+
+
+def _counted(op: Op) -> bool:
+    return getattr(op, "rows", None) is not None
+
+
+def _joins(group: list[tuple[Op, Sql]], op: Op, sql: Sql) -> bool:
+    """Whether `op` may run on the group's snapshot (order within one statement does not
+    matter then: no member writes what another writes or names)."""
+    written = {member.table for member, _ in group}
+    params = sum(len(member_sql[1]) for _, member_sql in group) + len(sql[1])
+    return (
+        op.table not in written
+        and not any(f'"{table}"' in sql[0] for table in written)
+        and not any(f'"{op.table}"' in member_sql[0] for _, member_sql in group)
+        and not (_counted(op) and any(_counted(member) for member, _ in group))
+        and params <= MAX_GROUP_PARAMS
+    )
+
+
+def _run_group(group: list[tuple[Op, Sql]], ran: Callable[[], None]) -> None:
+    """One statement: the member whose row count is wanted (else the last) is the main one."""
+    if len(group) == 1:
+        group[0][0].run()
+        ran()
+        return
+    if not group:
+        return
+    main = next((i for i, (op, _) in enumerate(group) if _counted(op)), len(group) - 1)
+    ordered = [*group[:main], *group[main + 1 :], group[main]]
+    ctes = ", ".join(f"hm_w{i} AS ({sql})" for i, (_, (sql, _)) in enumerate(ordered[:-1]))
+    params = [param for _, (_, member_params) in ordered for param in member_params]
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {ctes} {ordered[-1][1][0]}", params)
+        changed = cursor.rowcount
+    ran()
+    for op, _ in ordered:
+        done = getattr(op, "ran", None)
+        if done is not None:
+            done()
+    rows = getattr(ordered[-1][0], "rows", None)
+    if rows is not None:
+        rows(changed)
 
 
 def compact(ops: list[Op]) -> list[Op]:

@@ -39,6 +39,7 @@ from hm_core.common.time import utcnow
 from hm_core.events import store
 from hm_core.events.base import DomainEvent, EventMeta
 from hm_core.events.models import Event, SubscriptionCheckpoint, TenantEventHead
+from hm_core.events.ops import Update
 
 logger = logging.getLogger(__name__)
 
@@ -99,23 +100,22 @@ def async_subscriptions() -> list[AsyncSubscription]:
 
 def advance_idle(
     tenant_id: uuid.UUID, *, from_position: int, to_position: int, event_types: set[str]
-) -> bool:
-    """In the command's transaction: move every checkpoint that stood at `from_position` (caught
-    up before the command) and has no work in these events to `to_position`. True when all
-    subscriptions moved, i.e. there is nothing to wake anyone for."""
+) -> tuple[Update, int] | None:
+    """For the command's unit of work: the update that moves every checkpoint that stood at
+    `from_position` (caught up before the command) and has no work in these events to
+    `to_position`, and how many subscriptions there are (all moved: nobody to wake). None
+    when no subscription can be idle for these events."""
     subs = async_subscriptions()
     conditions = [c for c in (sub.idle_when(tenant_id, event_types) for sub in subs) if c]
     if not conditions:
-        return not subs
+        return None
     idle = conditions[0]
     for condition in conditions[1:]:
         idle |= condition
-    moved = (
-        SubscriptionCheckpoint.objects.filter(tenant_id=tenant_id, position=from_position)
-        .filter(idle)
-        .update(position=to_position, updated_at=utcnow())
-    )
-    return moved == len(subs)
+    checkpoints = SubscriptionCheckpoint.objects.filter(
+        tenant_id=tenant_id, position=from_position
+    ).filter(idle)
+    return Update(checkpoints, {"position": to_position, "updated_at": utcnow()}), len(subs)
 
 
 def process_batch(name: str, tenant_id: uuid.UUID, *, limit: int = 200) -> int:

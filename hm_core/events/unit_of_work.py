@@ -20,15 +20,23 @@ import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, connection, models, transaction
 
 from hm_core.common.errors import VersionConflict
-from hm_core.events.ops import Op, Rows, Statement, compact, run_all
+from hm_core.events.ops import Op, Rows, Update, compact, run_all, run_grouped
+
+M = TypeVar("M", bound=models.Model)
 
 _current: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
     "hm_unit_of_work", default=None
+)
+# The last outermost unit of work that finished in this context (see `written_row`).
+_finished: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
+    "hm_unit_of_work_finished", default=None
 )
 
 
@@ -47,6 +55,7 @@ class _Mark:
 
     sql: str
     ops_at: int
+    history_at: int
     heads: dict[Any, Head]
     versions: dict[Any, int]
     sent: bool = False
@@ -60,6 +69,10 @@ class UnitOfWork:
     versions: dict[Any, int] = field(default_factory=dict)  # stream id → version so far
     event_types: set[str] = field(default_factory=set)
     idle_checked: dict[Any, int] = field(default_factory=dict)  # tenant → position (bus)
+    # Every write queued so far (kept after flushes), and the writes that bypassed the queue:
+    # what `refresh` and `row` answer responses from.
+    history: list[Op] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
     _marks: list[_Mark] = field(default_factory=list)
     _internal: bool = False
     _root_next: bool = False
@@ -68,6 +81,36 @@ class UnitOfWork:
     def add(self, op: Op) -> None:
         """Queue a write (merged with its table's others when flushed)."""
         self.ops.append(op)
+        self.history.append(op)
+
+    def since(self) -> int:
+        """A mark in the command's writes, for `refresh` and `row`."""
+        return len(self.history)
+
+    def refresh(self, instance: models.Model, *, since: int) -> bool:
+        """Bring `instance` (read at `since`) up to what the command wrote to its row since,
+        without reading it again; False when a write to its table is not known row by row
+        (the caller reads it again). A value computed by the database (an expression) is
+        left deferred: Django reads it if, and when, it is used."""
+        table = instance._meta.db_table
+        if since > len(self.history) or any(f'"{table}"' in sql for sql in self.foreign):
+            return False
+        for op in self.history[since:]:
+            if op.table == table and not _apply(op, instance):
+                return False
+        return True
+
+    def row(self, model: type[models.Model], pk: Any, *, since: int) -> models.Model | None:
+        """The row with primary key `pk` this command inserted (`insert`, or `upsert` of a key
+        it made up) since `since`, as it stands after the command's later writes; None when
+        it cannot tell."""
+        for at, op in enumerate(self.history[since:], start=since):
+            if isinstance(op, Rows) and op.model is model:
+                for obj in op.objs:
+                    if obj.pk == pk:
+                        _assign(obj, {f.name: getattr(obj, f.attname) for f in _columns(obj)})
+                        return obj if self.refresh(obj, since=at + 1) else None
+        return None
 
     @contextmanager
     def internal(self) -> Iterator[None]:
@@ -95,24 +138,25 @@ class UnitOfWork:
             self._run(compact(ops[done:]))
 
     def _run(self, ops: list[Op]) -> None:
-        for op in ops:
-            try:
-                op.run()
-            except VersionConflict:
-                raise  # raised before writing anything (a partial chain marks the rollback)
-            except Exception:
-                self._wrote = True
-                raise
+        try:
+            run_grouped(ops, ran=self._ran)
+        except VersionConflict:
+            raise  # raised before writing anything (a partial chain marks the rollback)
+        except Exception:
             self._wrote = True
+            raise
+
+    def _ran(self) -> None:
+        self._wrote = True
 
     def finish(self) -> None:
-        """The last flush: queued writes, then each moved head, once."""
+        """The last flush: queued writes and each moved head, written once (on PostgreSQL in
+        the statement of the command's last writes)."""
+        for tenant_id, head in self.heads.items():
+            if head.position != head.start:
+                self.add(_head_write(tenant_id, head))
+                head.start = head.position
         self.flush(savepoints=bool(self._marks))
-        with self.internal():
-            for tenant_id, head in self.heads.items():
-                if head.position != head.start:
-                    _head_write(tenant_id, head)
-                    head.start = head.position
 
     def __call__(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
@@ -124,6 +168,8 @@ class UnitOfWork:
             return self._savepoint(execute, sql, params, many, context)
         if not verb.startswith("SELECT") or self._reads_pending(sql):
             self.flush(savepoints=not verb.startswith("SELECT"))
+        if not verb.startswith("SELECT"):
+            self.foreign.append(sql)
         return execute(sql, params, many, context)
 
     def _reads_pending(self, sql: str) -> bool:
@@ -136,7 +182,14 @@ class UnitOfWork:
         name = sql.rsplit(" ", 1)[-1]
         if sql.startswith("SAVEPOINT"):
             heads = {k: Head(h.position, h.hash, h.start) for k, h in self.heads.items()}
-            mark = _Mark(sql, len(self.ops), heads, dict(self.versions), root=self._root_next)
+            mark = _Mark(
+                sql,
+                len(self.ops),
+                len(self.history),
+                heads,
+                dict(self.versions),
+                root=self._root_next,
+            )
             self._marks.append(mark)
             self._root_next = False
             return None
@@ -151,6 +204,7 @@ class UnitOfWork:
                 self._rollback_root()
             del self._marks[found[-1] + 1 :]
             del self.ops[mark.ops_at :]
+            del self.history[mark.history_at :]
             self.heads, self.versions = mark.heads, mark.versions
             mark.heads = {k: Head(h.position, h.hash, h.start) for k, h in self.heads.items()}
             mark.versions = dict(self.versions)
@@ -160,6 +214,51 @@ class UnitOfWork:
         """The command block's savepoint was never sent, to save two statements per command;
         writes already reached the database, so the enclosing transaction must roll back."""
         raise DatabaseError("the command failed after its writes were sent; rolling back")
+
+
+def _apply(op: Op, instance: models.Model) -> bool:
+    """Apply one write of the instance's table to it if it touched its row; False when
+    whether it did is unknown."""
+    if isinstance(op, Update):
+        key = op.key()
+        if key is None:
+            return False
+        if all(getattr(instance, name, _MISSING) == value for name, value in key.items()):
+            _assign(instance, op.fields)
+        return True
+    if isinstance(op, Rows):
+        names = op.keys or (instance._meta.pk.name,)  # type: ignore[union-attr]
+        mine = tuple(getattr(instance, name) for name in names)
+        for obj in op.objs:
+            if obj is not instance and tuple(getattr(obj, name) for name in names) == mine:
+                if op.conflict != "update":
+                    return op.conflict == "ignore"  # it existed: the insert was skipped
+                _assign(instance, {name: getattr(obj, name) for name in op.updates})
+        return True
+    return False
+
+
+def _columns(instance: models.Model) -> list[Any]:
+    return [f for f in instance._meta.concrete_fields if f.attname in instance.__dict__]
+
+
+def _assign(instance: models.Model, fields: dict[str, Any]) -> None:
+    """Set fields to the values as the database would return them (types, decimal places,
+    UTC); an expression leaves its field deferred (read on first use)."""
+    for name, value in fields.items():
+        field: Any = instance._meta.get_field(name)
+        if hasattr(value, "resolve_expression"):
+            instance.__dict__.pop(field.attname, None)
+            continue
+        value = field.to_python(value)
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        if isinstance(value, Decimal) and isinstance(field, models.DecimalField):
+            value = value.quantize(Decimal(1).scaleb(-field.decimal_places))
+        setattr(instance, field.attname, value)
+
+
+_MISSING = object()
 
 
 def current() -> UnitOfWork | None:
@@ -174,6 +273,7 @@ def unit_of_work() -> Iterator[UnitOfWork]:
         yield uow
         return
     uow = UnitOfWork()
+    _finished.set(None)
     token = _current.set(uow)
     # Outermost wrapper: wrappers installed earlier (query counters, tracing) see only the
     # statements that really reach the database.
@@ -181,9 +281,19 @@ def unit_of_work() -> Iterator[UnitOfWork]:
     try:
         yield uow
         uow.finish()
+        _finished.set(uow)
     finally:
         connection.execute_wrappers.remove(uow)
         _current.reset(token)
+
+
+def written_row(model: type[M], pk: Any) -> M | None:
+    """The row with primary key `pk` that the open unit of work, or the one that just
+    finished, inserted (a service answering with the row its command created, e.g. a new
+    patient, without reading it back); None when it holds no such row."""
+    uow = _current.get() or _finished.get()
+    found = uow.row(model, pk, since=0) if uow is not None else None
+    return found if isinstance(found, model) else None
 
 
 @contextmanager
@@ -219,7 +329,7 @@ def insert(model: type[models.Model], *objs: models.Model, ignore_conflicts: boo
 
 def update(queryset: models.QuerySet[Any], **fields: Any) -> None:
     """`queryset.update(**fields)`, queued in order with the command's other writes."""
-    _queue(Statement(queryset.model._meta.db_table, lambda: queryset.update(**fields)))
+    _queue(Update(queryset, fields))
 
 
 def _queue(op: Op) -> None:
@@ -230,9 +340,10 @@ def _queue(op: Op) -> None:
         uow.add(op)
 
 
-def _head_write(tenant_id: Any, head: Head) -> None:
+def _head_write(tenant_id: Any, head: Head) -> Update:
     from hm_core.events.models import TenantEventHead
 
-    TenantEventHead.objects.filter(tenant_id=tenant_id).update(
-        position=head.position, hash=head.hash
+    return Update(
+        TenantEventHead.objects.filter(tenant_id=tenant_id),
+        {"position": head.position, "hash": head.hash},
     )

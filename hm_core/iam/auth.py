@@ -27,7 +27,7 @@ from hm_core.iam.errors import TokenInvalid
 from hm_core.iam.limits import api_rate_limit
 from hm_core.iam.models import User
 from hm_core.iam.patient_access import patient_route_guard
-from hm_core.iam.selectors import principal_in_facility
+from hm_core.iam.selectors import user_and_principal
 from hm_core.idempotency.services import idempotency_claim
 
 
@@ -120,10 +120,11 @@ def _principal(
     )
     if hit is not None:
         return hit  # type: ignore[no-any-return]
-    user = User.objects.filter(id=claims.user_id, is_active=True).first()
+    user, principal = user_and_principal(
+        user_id=claims.user_id, tenant_id=tenant_id, facility_id=facility_id
+    )
     if user is None:
         raise TokenInvalid()
-    principal = principal_in_facility(user=user, tenant_id=tenant_id, facility_id=facility_id)
     if principal is None:
         raise ScopeForbidden()
     principal_cache.store(key, (user, principal))

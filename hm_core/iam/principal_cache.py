@@ -1,10 +1,11 @@
 """The principal of a request, cached per access token, tenant and facility (issue 10).
 
-Authentication otherwise costs three queries per request (user, membership and its roles,
-the roles' permissions). An entry lives `IAM_PRINCIPAL_CACHE_SECONDS` and its key carries two
-generation counters, one of the user and one of the tenant: the `iam.*` events bump them
-(policies.py), which orphans every entry they made stale at once, whatever token it was cached
-under, so a revoked membership or a deactivated user is refused at the very next request.
+Authentication otherwise costs one query per request (the user joined to the membership, its roles
+and the roles' permissions: `iam.selectors.user_and_principal`). An entry lives
+`IAM_PRINCIPAL_CACHE_SECONDS` and its key carries two generation counters, one of the user and one
+of the tenant: the `iam.*` events bump them (policies.py), which orphans every entry they made stale
+at once, whatever token it was cached under, so a revoked membership or a deactivated user is
+refused at the very next request.
 
 Counters are bumped twice: in the transaction that appends the event (so the writer's own next
 request misses) and again after commit, because a request that read the rows before the commit

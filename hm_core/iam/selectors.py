@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, F, FilteredRelation, OuterRef, Prefetch, Q, QuerySet
 
 from hm_core.common import rls
 from hm_core.common.errors import NotFound
@@ -44,6 +44,60 @@ def principal_in_facility(
             "permission__code", flat=True
         )
     )
+    return _principal(user, tenant_id=tenant_id, roles=roles, permissions=permissions)
+
+
+def user_and_principal(
+    *, user_id: uuid.UUID | str, tenant_id: uuid.UUID, facility_id: uuid.UUID
+) -> tuple[User | None, Principal | None]:
+    """`principal_of_user` and the user in one statement (authentication on a cache miss): the
+    active user joined to their active membership of that active facility, its roles and the
+    tenant's grants of those roles; one row per (role, permission). (None, None) for an
+    inactive or unknown user; (user, None) without such a membership."""
+    rows = list(
+        User.objects.filter(id=user_id, is_active=True)
+        .annotate(
+            membership=FilteredRelation(
+                "memberships",
+                condition=Q(
+                    memberships__tenant_id=tenant_id,
+                    memberships__facility_id=facility_id,
+                    memberships__is_active=True,
+                ),
+            )
+        )
+        .annotate(
+            open_facility=FilteredRelation(
+                "membership__facility", condition=Q(membership__facility__is_active=True)
+            ),
+            tenant_grant=FilteredRelation(
+                "membership__roles__rolepermission",
+                condition=Q(membership__roles__rolepermission__tenant_id=tenant_id),
+            ),
+        )
+        .annotate(
+            open_facility_id=F("open_facility__id"),
+            role_code=F("membership__roles__code"),
+            permission_code=F("tenant_grant__permission__code"),
+        )
+    )
+    if not rows:
+        return None, None
+    user = rows[0]
+    if user.open_facility_id is None:  # type: ignore[attr-defined]
+        return user, None
+    roles = frozenset(row.role_code for row in rows if row.role_code)  # type: ignore[attr-defined]
+    permissions = frozenset(
+        row.permission_code  # type: ignore[attr-defined]
+        for row in rows
+        if row.permission_code  # type: ignore[attr-defined]
+    )
+    return user, _principal(user, tenant_id=tenant_id, roles=roles, permissions=permissions)
+
+
+def _principal(
+    user: User, *, tenant_id: uuid.UUID, roles: frozenset[str], permissions: frozenset[str]
+) -> Principal:
     restricted = PATIENT_ROLE in roles
     linked = restricted and user.home_tenant_id == tenant_id
     return Principal(
@@ -60,10 +114,8 @@ def principal_of_user(
     *, user_id: uuid.UUID, tenant_id: uuid.UUID, facility_id: uuid.UUID
 ) -> Principal | None:
     """`principal_in_facility` by user id; None for an inactive or unknown user."""
-    user = User.objects.filter(id=user_id, is_active=True).first()
-    if user is None:
-        return None
-    return principal_in_facility(user=user, tenant_id=tenant_id, facility_id=facility_id)
+    _, principal = user_and_principal(user_id=user_id, tenant_id=tenant_id, facility_id=facility_id)
+    return principal
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from hm_core.encounters.selectors import encounter_get
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import publish
 from hm_core.events.commands import run_command
+from hm_core.events.unit_of_work import written_row
 from hm_core.orders import domain
 from hm_core.orders.errors import DuplicatePlacerOrderNumber
 from hm_core.orders.models import PLACER_NUMBER_CONSTRAINT, Order
@@ -79,7 +80,8 @@ def order_place(
             placer_order_number=_placer_number(scope, placer_order_number),
         )
         publish(scope=scope, stream=StreamRef(STREAM, order_id), expected_version=0, events=events)
-        return order_get(scope=scope, order_id=order_id)
+        # The row its projection wrote, not read back.
+        return written_row(Order, order_id) or order_get(scope=scope, order_id=order_id)
 
 
 def order_cancel(

@@ -19,6 +19,7 @@ from hm_core.common.time import utcnow
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import publish
 from hm_core.events.commands import run_command
+from hm_core.events.unit_of_work import written_row
 from hm_core.patients import domain
 from hm_core.patients.errors import DuplicateMrn
 from hm_core.patients.events import PatientUpdated
@@ -73,7 +74,8 @@ def patient_register(*, scope: Scope, demographics: dict[str, Any]) -> Patient:
         publish(
             scope=scope, stream=StreamRef(STREAM, patient_id), expected_version=0, events=events
         )
-        return patient_get(scope=scope, patient_id=patient_id)
+        # The row its projection wrote, not read back.
+        return written_row(Patient, patient_id) or patient_get(scope=scope, patient_id=patient_id)
 
 
 def patient_update(

@@ -27,9 +27,8 @@ VITALS = {
 }
 
 # Issue 10's targets, and what the code reaches today (before the unit of work: 28, 42, 66,
-# 62, 155, 5; before after-commit work only when someone listens: 20, 24, 37, 40, 51, 5).
-# The gap: auth's 3 queries (no principal cache yet), and reads by policies that flush the
-# queued writes in the middle of a command.
+# 62, 155, 5; before after-commit work only when someone listens: 20, 24, 37, 40, 51, 5; before
+# one-statement auth, answers from the written rows and grouped writes: 13, 15, 24, 29, 25, 6).
 TARGETS = {
     "register": 8,
     "check_in": 10,
@@ -38,19 +37,22 @@ TARGETS = {
     "lab_order": 20,
     "patient_read": 3,
 }
-# The report projections (hm_core/reports) write one queued statement per read model they
-# keep: check-in +1 (the visit), consult +2 (the visit, the consultation's revenue entry), lab
-# order +2 (the tests' turnaround rows, the charges' revenue entries).
-# Each command also announces its commit to the WebSocket servers (hm_core/realtime/fanout):
-# without Redis, one `pg_notify` after COMMIT (+1; inside the transaction NOTIFY would
-# serialise every tenant's commits).
+# Auth on a cache miss is one statement (the user joined to membership, roles and grants). A
+# command answers from the rows its unit of work wrote (no re-read), and on PostgreSQL the writes
+# of one flush after the event INSERT go out as one statement (data-modifying CTEs), the head
+# and checkpoint updates included. What is left: the aggregate read, the head lock, reads by
+# policies (the consult's billing policy reads the catalog, the tenant's currency and the
+# encounter, which flushes the queued writes in a savepoint; the task policies read tasks),
+# a MAX(stream_version) for a policy's stream, and, after COMMIT, one `pg_notify` (realtime
+# announcement; inside the transaction NOTIFY would serialise every tenant's commits). The lab
+# order's answer still reads its items (the API), the patient read its audit record (audit).
 REACHED = {
-    "register": 13,
-    "check_in": 15,
-    "vitals": 24,
-    "start_consult": 29,
-    "lab_order": 25,
-    "patient_read": 6,  # + SET LOCAL synchronous_commit: the read's audit record costs no flush
+    "register": 6,
+    "check_in": 6,
+    "vitals": 13,
+    "start_consult": 16,
+    "lab_order": 11,
+    "patient_read": 4,  # + SET LOCAL synchronous_commit: the read's audit record costs no flush
 }
 
 

@@ -15,6 +15,7 @@ from hm_core.audit.schemas import (
     CheckpointPageOut,
 )
 from hm_core.audit.selectors import AuditFilters, audit_record_list
+from hm_core.audit.trail import LOG as TRAIL
 from hm_core.common.pagination import paginate
 from hm_core.common.schemas import ErrorOut
 from hm_core.common.scope import Scope, scope_active
@@ -45,12 +46,28 @@ def audit_verify(request: HttpRequest) -> dict[str, Any]:
     scope: Scope = request.auth  # type: ignore[attr-defined]
     scope.require("audit.verify")
     report = verify_chain(scope.tenant_id)
+    trail = report.companions[TRAIL]
     return {
         "ok": report.ok,
         "events_checked": report.events_checked,
         "head_hash": report.head_hash,
         "checkpoint": report.checkpoint,
         "first_broken": report.first_broken,
+        "audit_trail": {
+            "ok": trail.ok,
+            "records_checked": trail.events_checked,
+            "head_hash": trail.head_hash,
+            "checkpoint": trail.checkpoint,
+            "first_broken": trail.first_broken and _as_record(trail.first_broken),
+        },
+    }
+
+
+def _as_record(broken: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "position": broken["position"],
+        "record_id": broken["event_id"],
+        "reason": broken["reason"],
     }
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from ninja import Schema
+from ninja import Field, Schema
 
 from hm_core.common.schemas import PageParams
 
@@ -51,12 +51,32 @@ class CheckpointCheckOut(Schema):
     ok: bool
 
 
-class ChainVerifyOut(Schema):
+class BrokenTrailLinkOut(Schema):
+    position: int = Field(description="The link's place in the tenant's audit trail (seq).")
+    record_id: uuid.UUID | None
+    reason: str
+
+
+class TrailVerifyOut(Schema):
+    """The tenant's audit trail (PHI reads included), sealed into its own hash chain."""
+
     ok: bool
+    records_checked: int
+    head_hash: str
+    checkpoint: CheckpointCheckOut | None
+    first_broken: BrokenTrailLinkOut | None = None
+
+
+class ChainVerifyOut(Schema):
+    ok: bool = Field(
+        description="The event chain and the audit trail hold (and the read "
+        "models, when asked for)."
+    )
     events_checked: int
     head_hash: str
     checkpoint: CheckpointCheckOut | None
     first_broken: BrokenLinkOut | None = None
+    audit_trail: TrailVerifyOut
 
 
 class CheckpointListFilters(PageParams):

@@ -67,6 +67,36 @@ class TrailVerifyOut(Schema):
     first_broken: BrokenTrailLinkOut | None = None
 
 
+class ProjectionDiffOut(Schema):
+    table: str
+    pk: str
+    difference: str = Field(
+        description="missing (the events make the row, the live table lacks it), unexpected "
+        "(a live row the events do not make) or changed"
+    )
+    fields: list[str] = Field(description="The columns that differ, for a changed row.")
+
+
+class ProjectionsVerifyOut(Schema):
+    """The tenant's read models rebuilt from its events into scratch tables and compared with
+    the live ones (`?projections=true`; `verify_projections` from the command line)."""
+
+    ok: bool
+    tables_checked: int
+    rows_checked: int
+    events_replayed: int
+    differences_total: int
+    differences: list[ProjectionDiffOut] = Field(description="The first 100 differing rows.")
+
+
+class ChainVerifyFilters(Schema):
+    projections: bool = Field(
+        default=False,
+        description="Also rebuild the tenant's read models aside and report every live row "
+        "that differs (costs a replay of the tenant's events).",
+    )
+
+
 class ChainVerifyOut(Schema):
     ok: bool = Field(
         description="The event chain and the audit trail hold (and the read "
@@ -77,6 +107,7 @@ class ChainVerifyOut(Schema):
     checkpoint: CheckpointCheckOut | None
     first_broken: BrokenLinkOut | None = None
     audit_trail: TrailVerifyOut
+    projections: ProjectionsVerifyOut | None = None
 
 
 class CheckpointListFilters(PageParams):

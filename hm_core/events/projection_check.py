@@ -199,7 +199,7 @@ def _compare(
 
 def _changed_fields(model: type[models.Model], pk: Any) -> list[str]:
     columns = _columns(model)
-    pk_column = connection.ops.quote_name(model._meta.pk.column)  # type: ignore[union-attr]
+    pk_column = connection.ops.quote_name(str(model._meta.pk.column))  # type: ignore[union-attr]
     [rebuilt] = model._base_manager.filter(pk=pk).values_list(*columns)
     [live] = list(
         model._base_manager.raw(

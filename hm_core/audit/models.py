@@ -42,3 +42,41 @@ class AuditRecord(ScopedModel):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_username}"
+
+
+class AuditTrailLink(models.Model):
+    """One audit record sealed into its tenant's audit-trail chain (`hm_core.audit.trail`).
+
+    Append-only like events (trigger, and no UPDATE/DELETE/TRUNCATE grant to `DB_APP_ROLE`).
+    The record is referenced without a foreign key so that a record deleted behind the
+    database's back shows up as a link to nothing rather than being refused."""
+
+    tenant_id = models.UUIDField()
+    seq = models.BigIntegerField(help_text="Tenant-wide, gapless, starting at 1.")
+    record = models.ForeignKey(
+        AuditRecord, on_delete=models.DO_NOTHING, db_constraint=False, null=True, related_name="+"
+    )
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant_id", "seq"], name="audit_trail_seq_uniq"),
+            models.UniqueConstraint(fields=["record"], name="audit_trail_record_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}#{self.seq}"
+
+
+class AuditTrailHead(models.Model):
+    """Last sealed link of a tenant's audit trail; locking its row serialises the sealers."""
+
+    tenant_id = models.UUIDField(primary_key=True)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+    sealed_through = models.DateTimeField(
+        null=True, help_text="Latest occurred_at sealed: where the next pass starts looking."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}@{self.seq}"

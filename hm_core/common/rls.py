@@ -43,6 +43,9 @@ from django.http import HttpRequest, HttpResponse
 
 ISOLATION_POLICY = "hm_tenant_isolation"
 OWNER_POLICY = "hm_owner_access"
+# Tables the application may only append to: the event store, the audit records (PHI reads
+# included) and the links that seal them into the audit-trail chain.
+APPEND_ONLY_TABLES = ("events_event", "audit_auditrecord", "audit_audittraillink")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # (runs as DB_APP_ROLE?, tenant id or ""): what the next statement should run as.
@@ -217,10 +220,12 @@ def apply_policies(using: str = "default") -> list[str]:
         cursor.execute(
             f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
         )
-        # Events are append-only for the application, whatever the trigger does.
-        cursor.execute("SELECT to_regclass('events_event') IS NOT NULL")
-        if cursor.fetchone()[0]:
-            cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON events_event FROM {role}")
+        # Events and the audit trail are append-only for the application, whatever the
+        # triggers do (and it owns neither the tables nor the triggers, so it cannot drop them).
+        for append_only in APPEND_ONLY_TABLES:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [append_only])
+            if cursor.fetchone()[0]:
+                cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {append_only} FROM {role}")
         for table in tenant_tables(cursor):
             if table["enabled"] and table["forced"] and table["policy"]:
                 continue

@@ -6,11 +6,16 @@ row's `hash`, each `hash` recomputes from the row, and the tenant head matches t
 checkpoint (`checkpoints.py`, kept outside the database): a trusted signature, and the event at
 its position bearing its hash. That catches what a consistent rewrite escapes: a chain rebuilt
 from a changed row onwards, or a tail cut off with the head fixed up.
+
+Other chained logs of the tenant (the audit trail, PHI reads included: `hm_core.audit.trail`)
+register a verifier with `also_verify`; `verify_chain` runs them too and is ok only when every
+one is. `verify_log` is the shared skeleton: walk a log, then hold it against its checkpoint.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +33,8 @@ class ChainReport:
     first_broken: dict[str, Any] | None = field(default=None)
     # {position, ok} of the latest signed checkpoint; None when the tenant has none yet.
     checkpoint: dict[str, Any] | None = field(default=None)
+    # Reports of the tenant's other chained logs, by name (`also_verify`).
+    companions: dict[str, ChainReport] = field(default_factory=dict)
 
     def broken(self, position: int, event_id: str | None, reason: str) -> ChainReport:
         self.ok = False
@@ -35,18 +42,41 @@ class ChainReport:
         return self
 
 
+# (report, position to pin or None) -> the row at that position ({id, hash}) if the walk got there
+Walk = Callable[[ChainReport, int | None], dict[str, Any] | None]
+
+_companions: dict[str, Callable[[uuid.UUID], ChainReport]] = {}
+
+
+def also_verify(name: str, verify: Callable[[uuid.UUID], ChainReport]) -> None:
+    """Have `verify_chain` verify another chained log of the tenant (from an apps.py ready())."""
+    _companions[name] = verify
+
+
 def verify_chain(tenant_id: uuid.UUID, *, chunk_size: int = 5000) -> ChainReport:
-    """Walk the tenant's events once, recomputing every link, then check the latest checkpoint."""
+    """Walk the tenant's events once, recomputing every link, then check the latest checkpoint;
+    then the tenant's other chained logs. Ok only when all of them hold."""
+    report = verify_log(tenant_id, walk=lambda r, pin: _walk(r, chunk_size=chunk_size, pin=pin))
+    for name, verify in _companions.items():
+        companion = verify(tenant_id)
+        report.companions[name] = companion
+        report.ok = report.ok and companion.ok
+    return report
+
+
+def verify_log(tenant_id: uuid.UUID, *, walk: Walk, log: str | None = None) -> ChainReport:
+    """Walk one chained log of the tenant with `walk`, then hold it against the latest signed
+    checkpoint of that log (`log`: None for the events)."""
     report = ChainReport(tenant_id=tenant_id)
     try:
-        checkpoint: Checkpoint | None = latest_checkpoint(tenant_id)
+        checkpoint: Checkpoint | None = latest_checkpoint(tenant_id, log)
     except CheckpointError as exc:
         report.checkpoint = {"position": exc.position, "ok": False}
-        _walk(report, chunk_size=chunk_size, pin=None)
+        walk(report, None)
         return report if not report.ok else report.broken(exc.position, None, str(exc))
-    pinned = _walk(report, chunk_size=chunk_size, pin=checkpoint.position if checkpoint else None)
+    pinned = walk(report, checkpoint.position if checkpoint else None)
     if checkpoint is not None:
-        _check_checkpoint(report, checkpoint, pinned)
+        check_checkpoint(report, checkpoint, pinned)
     return report
 
 
@@ -90,7 +120,7 @@ def _check_head(report: ChainReport) -> ChainReport:
     return report
 
 
-def _check_checkpoint(
+def check_checkpoint(
     report: ChainReport, checkpoint: Checkpoint, pinned: dict[str, Any] | None
 ) -> None:
     """The checkpoint holds when its signature is trusted and the verified chain reaches its

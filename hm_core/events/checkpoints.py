@@ -13,6 +13,11 @@ consistent in itself, or cut below it, no longer matches.
 
 One file per (tenant, position), created exclusively: two processes checkpointing the same head
 write it once, and an existing checkpoint is never overwritten.
+
+Other append-only logs of a tenant are checkpointed beside its events, in the same format, in a
+subfolder named after the log (`<tenant_id>/audit-trail/<position>.json`: the audit trail, PHI
+reads included, `hm_core.audit.trail`). They register with `also_checkpoint` (this package
+imports no domain module), and every `write_checkpoint` of the tenant writes theirs first.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,8 +100,21 @@ def signed_message(document: dict[str, Any]) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def checkpoint_dir(tenant_id: uuid.UUID) -> Path:
-    return Path(settings.CHAIN_CHECKPOINT_DIR) / str(tenant_id)
+def checkpoint_dir(tenant_id: uuid.UUID, log: str | None = None) -> Path:
+    """The tenant's folder (its events' checkpoints), or the subfolder of another `log`."""
+    folder = Path(settings.CHAIN_CHECKPOINT_DIR) / str(tenant_id)
+    return folder / log if log else folder
+
+
+# Writers of other logs' checkpoints, run by `write_checkpoint` for the tenant (registered from
+# an apps.py ready(); a writer signs with `sign_head`).
+_companion_writers: list[Callable[[uuid.UUID], object]] = []
+
+
+def also_checkpoint(writer: Callable[[uuid.UUID], object]) -> None:
+    """Have every checkpoint of a tenant's events also checkpoint another log of the tenant."""
+    if writer not in _companion_writers:
+        _companion_writers.append(writer)
 
 
 @dataclass(frozen=True)
@@ -134,21 +153,32 @@ class Checkpoint:
 
 def write_checkpoint(tenant_id: uuid.UUID) -> Checkpoint | None:
     """Sign the tenant's current head and write it; None when the tenant has no events yet.
+    The tenant's other logs (`also_checkpoint`) are checkpointed first.
 
     Idempotent: the head already checkpointed returns the checkpoint on file.
     """
+    for companion in _companion_writers:
+        companion(tenant_id)
     head = TenantEventHead.objects.filter(tenant_id=tenant_id).values("position", "hash").first()
     if head is None or head["position"] == 0:
         return None
-    folder = checkpoint_dir(tenant_id)
-    path = folder / f"{head['position']:020d}.json"
+    return sign_head(tenant_id, position=head["position"], head_hash=head["hash"])
+
+
+def sign_head(
+    tenant_id: uuid.UUID, *, position: int, head_hash: str, log: str | None = None
+) -> Checkpoint:
+    """Sign (`position`, `head_hash`) of the tenant's events (or of its `log`) and write the
+    checkpoint file; the one already on file for that position is returned as it is."""
+    folder = checkpoint_dir(tenant_id, log)
+    path = folder / f"{position:020d}.json"
     if path.exists():
         return _read(path)
     key = signing_key()
     document: dict[str, Any] = {
         "tenant_id": str(tenant_id),
-        "position": head["position"],
-        "head_hash": head["hash"],
+        "position": position,
+        "head_hash": head_hash,
         "signed_at": isoformat(datetime.now(UTC)),
     }
     document["signature"] = _b64(key.sign(signed_message(document)))
@@ -184,8 +214,8 @@ def _read(path: Path) -> Checkpoint:
         ) from exc
 
 
-def _files(tenant_id: uuid.UUID) -> list[Path]:
-    folder = checkpoint_dir(tenant_id)
+def _files(tenant_id: uuid.UUID, log: str | None = None) -> list[Path]:
+    folder = checkpoint_dir(tenant_id, log)
     if not folder.is_dir():
         return []
     return sorted(
@@ -204,9 +234,10 @@ def checkpoint_page(tenant_id: uuid.UUID, *, limit: int, offset: int) -> list[Ch
     return [_read(path) for path in _files(tenant_id)[offset : offset + limit]]
 
 
-def latest_checkpoint(tenant_id: uuid.UUID) -> Checkpoint | None:
-    """The tenant's checkpoint of the highest position (an unreadable one is an error)."""
-    files = _files(tenant_id)
+def latest_checkpoint(tenant_id: uuid.UUID, log: str | None = None) -> Checkpoint | None:
+    """The tenant's checkpoint of the highest position (an unreadable one is an error), of its
+    events or of another `log`."""
+    files = _files(tenant_id, log)
     return _read(files[0]) if files else None
 
 

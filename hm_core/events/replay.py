@@ -34,6 +34,14 @@ def rebuildable_modules() -> list[str]:
     return sorted(_read_models)
 
 
+def read_models_of(modules: Iterable[str]) -> list[type[models.Model]]:
+    """The read models the named modules' projections build, in a stable order."""
+    unknown = set(modules) - set(_read_models)
+    if unknown:
+        raise ValueError(f"not rebuildable: {sorted(unknown)}; known: {rebuildable_modules()}")
+    return [model for module in sorted(set(modules)) for model in _read_models[module]]
+
+
 @dataclass
 class RebuildReport:
     tenants: int = 0

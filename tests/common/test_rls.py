@@ -7,6 +7,8 @@ import pytest
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from hm_core.audit import trail
+from hm_core.audit.models import AuditRecord, AuditTrailLink
 from hm_core.common import rls
 from hm_core.common.scope import scope_active, unscoped
 from hm_core.events.models import Event, TenantEventHead
@@ -159,6 +161,48 @@ def test_the_role_cannot_change_events_nor_their_trigger(world, two_tenants, sta
     ):
         cursor.execute(statement)
     assert Event.objects.filter(tenant_id=world.tenant.id).count() == 1
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_auditrecord SET action = 'x'",
+        "DELETE FROM audit_auditrecord",
+        "TRUNCATE audit_auditrecord",
+        "ALTER TABLE audit_auditrecord DISABLE TRIGGER audit_auditrecord_append_only",
+        "DROP TRIGGER audit_auditrecord_append_only ON audit_auditrecord",
+        "UPDATE audit_audittraillink SET hash = 'x'",
+        "DELETE FROM audit_audittraillink",
+        "TRUNCATE audit_audittraillink",
+        "ALTER TABLE audit_audittraillink DISABLE TRIGGER audit_audittraillink_append_only",
+        "DROP TRIGGER audit_audittraillink_append_only ON audit_audittraillink",
+        "DROP FUNCTION hm_audit_append_only() CASCADE",
+        "CREATE OR REPLACE FUNCTION hm_audit_append_only() RETURNS trigger AS "
+        "$$ BEGIN RETURN NEW; END; $$ LANGUAGE plpgsql",
+    ],
+)
+def test_the_role_cannot_change_phi_read_records_their_trail_nor_their_triggers(
+    world, two_tenants, statement
+):
+    # given the tenant's PHI reads, sealed into its audit trail
+    api = world.api("doctor")
+    assert api.get(f"/api/patients/{two_tenants[0]['id']}/").status_code == 200
+    with rls.tenant(world.tenant.id):
+        trail.seal(world.tenant.id)
+        before = (AuditRecord.all_tenants.count(), AuditTrailLink.objects.count())
+    assert AuditRecord.all_tenants.filter(kind="read", tenant_id=world.tenant.id).exists()
+
+    # when / then
+    with (
+        rls.tenant(world.tenant.id),
+        pytest.raises(DatabaseError, match=r"permission denied|must be owner"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement)
+    with rls.tenant(world.tenant.id):
+        assert (AuditRecord.all_tenants.count(), AuditTrailLink.objects.count()) == before
+        assert trail.verify(world.tenant.id).ok
 
 
 # --- requests ----------------------------------------------------------------------------------

@@ -147,12 +147,15 @@ def percentiles_by_rank(
     p = population
     one = f"(%s::{p.key_type}, %s::float8, %s::bigint, %s::float8)"
     grouped = f"AND {p.key} = g.k" if p.key is not None else ""
+    # Ordered by the key too (constant within a group): only the group's own index gives that
+    # order, so the planner cannot walk the facility-wide one filtering another group out.
+    order = f"{p.key}, {p.value}" if p.key is not None else p.value
     sql = (
         "SELECT g.k, g.fraction, x.v[1] + g.f * (COALESCE(x.v[2], x.v[1]) - x.v[1]) "  # noqa: S608
         f"FROM (VALUES {', '.join([one] * len(wanted))}) AS g(k, fraction, lo, f) "
         "CROSS JOIN LATERAL (SELECT array_agg(s.v ORDER BY s.v) AS v FROM ("
         f"SELECT {p.value} AS v FROM {p.table} WHERE {p.where} AND {p.value} IS NOT NULL "
-        f"{grouped} ORDER BY {p.value} OFFSET g.lo LIMIT 2) AS s) AS x"
+        f"{grouped} ORDER BY {order} OFFSET g.lo LIMIT 2) AS s) AS x"
     )
     params = [*(v for row in wanted for v in row), *p.params]
     with connection.cursor() as cursor:

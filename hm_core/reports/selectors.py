@@ -100,18 +100,19 @@ def _opd_medians(
         found = {row["key"]: row["m"] for row in _grouped(facts, key, {
             "m": PercentileCont(column, 0.5)})}  # fmt: skip
         return {**found, TOTAL: facts.aggregate(m=PercentileCont(column, 0.5))["m"]}
-    key_sql, key_type = (
-        ("day", "date") if group_by == "day" else (f"COALESCE(practitioner_id, '{NOBODY}')", "uuid")
+    key_sql, key_type = ("day", "date") if group_by == "day" else ("practitioner_id", "uuid")
+    sizes_of = {k: row[sizes] for k, row in counts.items() if k != NOBODY}
+    found = percentiles_by_rank(
+        _population(OpdVisit, scope, period, column, key_sql, key_type), sizes_of, (0.5,)
     )
-    grouped = percentiles_by_rank(
-        _population(OpdVisit, scope, period, column, key_sql, key_type),
-        {k: row[sizes] for k, row in counts.items()},
-        (0.5,),
-    )
-    total = percentiles_by_rank(
+    found |= percentiles_by_rank(
         _population(OpdVisit, scope, period, column), {TOTAL: totals[sizes]}, (0.5,)
     )
-    return {k: v for (k, _), v in (grouped | total).items()}
+    if counts.get(NOBODY, {}).get(sizes):
+        # Visits with no practitioner: a group of NULLs, which an equality cannot select.
+        nobody = _population(OpdVisit, scope, period, column, extra="practitioner_id IS NULL")
+        found |= percentiles_by_rank(nobody, {NOBODY: counts[NOBODY][sizes]}, (0.5,))
+    return {k: v for (k, _), v in found.items()}
 
 
 def lab_turnaround_report(*, scope: Scope, period: Period) -> dict[str, Any]:
@@ -220,11 +221,13 @@ def _population(
     column: str,
     key: str | None = None,
     key_type: str = "text",
+    extra: str = "",
 ) -> Population:
+    where = "tenant_id = %s AND facility_id = %s AND day >= %s AND day <= %s"
     return Population(
         table=model._meta.db_table,
         value=column,
-        where="tenant_id = %s AND facility_id = %s AND day >= %s AND day <= %s",
+        where=f"{where} AND {extra}" if extra else where,
         params=(scope.tenant_id, scope.facility_id, period.first, period.last),
         key=key,
         key_type=key_type,

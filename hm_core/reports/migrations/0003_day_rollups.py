@@ -132,7 +132,6 @@ class Migration(migrations.Migration):
 
 # --- added by hand -----------------------------------------------------------------------------
 
-NOBODY = "00000000-0000-0000-0000-000000000000"
 # PostgreSQL indexes ordered by each value a report takes a percentile of, per group it is
 # taken over (the whole facility, a local day, a practitioner, a lab code): the selectors walk
 # them to the percentile's rank (`percentile.percentiles_by_rank`). Partial: only rows that
@@ -149,7 +148,7 @@ RANK_INDEXES = {
         for group, lead in (
             ("all", ""),
             ("day", "day, "),
-            ("who", f"(COALESCE(practitioner_id, '{NOBODY}'::uuid)), "),
+            ("who", "practitioner_id, "),
         )
     },
     "reports_lab_all": (

@@ -133,29 +133,42 @@ def percentiles_by_rank(
 
     percentile_cont(f) over n values is v[lo] + (r - lo) * (v[lo + 1] - v[lo]) with
     r = f * (n - 1), lo = floor(r), v sorted. Knowing n (the rollups count the values), the
-    database walks an index ordered by the value to the lo-th one of each group (OFFSET lo
-    LIMIT 2 in a LATERAL subquery) and interpolates: the same figure, reading about f * n
-    index entries per group instead of sorting every row of the period."""
-    wanted = [
-        (key, fraction, math.floor(fraction * (n - 1)), fraction * (n - 1) % 1 if n > 1 else 0.0)
-        for key, n in counts.items()
-        if n > 0
-        for fraction in fractions
-    ]
+    database walks an index ordered by the value to the lo-th one of each group (OFFSET in a
+    LATERAL subquery, from the nearer end: a p90 walks down from the top) and interpolates:
+    the same figure, reading at most n / 2 index entries per group instead of sorting every
+    row of the period."""
+    up: list[tuple[Any, ...]] = []
+    down: list[tuple[Any, ...]] = []
+    for key, n in counts.items():
+        for fraction in fractions if n > 0 else ():
+            rank = fraction * (n - 1)
+            lo, f = math.floor(rank), rank - math.floor(rank)
+            take = 2 if f > 0 else 1  # v[lo] alone when it falls on a rank
+            if fraction <= 0.5:
+                up.append((key, fraction, lo, take, f))
+            else:  # counted from the top: v[lo + take - 1] is the (n - lo - take)-th down
+                down.append((key, fraction, n - lo - take, take, f))
+    found = _walk(population, up, descending=False)
+    return found | _walk(population, down, descending=True)
+
+
+def _walk(
+    p: Population, wanted: list[tuple[Any, ...]], *, descending: bool
+) -> dict[tuple[Any, float], float]:
     if not wanted:
         return {}
-    p = population
-    one = f"(%s::{p.key_type}, %s::float8, %s::bigint, %s::float8)"
+    one = f"(%s::{p.key_type}, %s::float8, %s::bigint, %s::bigint, %s::float8)"
     grouped = f"AND {p.key} = g.k" if p.key is not None else ""
     # Ordered by the key too (constant within a group): only the group's own index gives that
     # order, so the planner cannot walk the facility-wide one filtering another group out.
-    order = f"{p.key}, {p.value}" if p.key is not None else p.value
+    way = " DESC" if descending else ""
+    order = f"{p.key}{way}, {p.value}{way}" if p.key is not None else f"{p.value}{way}"
     sql = (
         "SELECT g.k, g.fraction, x.v[1] + g.f * (COALESCE(x.v[2], x.v[1]) - x.v[1]) "  # noqa: S608
-        f"FROM (VALUES {', '.join([one] * len(wanted))}) AS g(k, fraction, lo, f) "
+        f"FROM (VALUES {', '.join([one] * len(wanted))}) AS g(k, fraction, skip, take, f) "
         "CROSS JOIN LATERAL (SELECT array_agg(s.v ORDER BY s.v) AS v FROM ("
         f"SELECT {p.value} AS v FROM {p.table} WHERE {p.where} AND {p.value} IS NOT NULL "
-        f"{grouped} ORDER BY {order} OFFSET g.lo LIMIT 2) AS s) AS x"
+        f"{grouped} ORDER BY {order} OFFSET g.skip LIMIT g.take) AS s) AS x"
     )
     params = [*(v for row in wanted for v in row), *p.params]
     with connection.cursor() as cursor:

@@ -267,8 +267,10 @@ ENTRY_FIELDS = ("id", "kind", "encounter_id", "claim_id", "payer", "service_code
 @subscribe(ChargePosted)
 def revenue_apply_charge_posted(event: ChargePosted, meta: EventMeta) -> None:
     """Billed: the charge's amount, on the day it was posted."""
+    # A charge is a new fact (its id is new): nothing to read before it, and nothing to take
+    # away from the rollups (a rebuild drops them before it replays).
     entry_id = f"billed:{event.charge_id}"
-    _entries_change(meta, _entries(meta, id=entry_id), [{
+    _entries_change(meta, {}, [{
         "id": entry_id, "kind": "billed", "encounter_id": event.encounter_id, "claim_id": None,
         # Charges precede any claim (claims need a final invoice): the patient's until then.
         "payer": PATIENT, "service_code": event.code,

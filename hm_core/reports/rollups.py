@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,6 @@ from django.db import connection, models
 from django.db.models import Count, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
-from hm_core.events.ops import Statement
 from hm_core.events.unit_of_work import current
 from hm_core.iam.selectors import facility_time_zone
 from hm_core.reports.models import (
@@ -48,8 +48,15 @@ Deltas = dict[tuple[Any, ...], dict[str, int]]
 
 
 def zone_of(tenant_id: uuid.UUID, facility_id: uuid.UUID) -> ZoneInfo:
-    """The facility's IANA zone (UTC when unset or unknown)."""
-    return zone_named(facility_time_zone(tenant_id=tenant_id, facility_id=facility_id))
+    """The facility's IANA zone (UTC when unset or unknown), read once per command."""
+    uow = current()
+    cache: dict[tuple[uuid.UUID, uuid.UUID], ZoneInfo] = (
+        uow.__dict__.setdefault("reports_zones", {}) if uow is not None else {}
+    )
+    key = (tenant_id, facility_id)
+    if key not in cache:
+        cache[key] = zone_named(facility_time_zone(tenant_id=tenant_id, facility_id=facility_id))
+    return cache[key]
 
 
 def zone_named(name: str) -> ZoneInfo:
@@ -77,23 +84,51 @@ def add(deltas: Deltas, key: tuple[Any, ...], figures: Mapping[str, int], sign: 
 def bump(
     model: type[models.Model], tenant_id: uuid.UUID, facility_id: uuid.UUID, deltas: Deltas
 ) -> None:
-    """Queue `deltas` ((day, *dimensions) → {figure: increment}) as one increment upsert."""
-    rows = [
-        (key, figures)
+    """Queue `deltas` ((day, *dimensions) → {figure: increment}) as an increment upsert;
+    the increments a command queues for one table merge into one statement."""
+    rows = {
+        (tenant_id, facility_id, *key): dict(figures)
         for key, figures in deltas.items()
         if key[0] is not None and any(figures.values())
-    ]
+    }
     if not rows:
         return
-    keys = ("tenant_id", "facility_id", "day", *DIMENSIONS[model])
-    names = sorted({name for _, figures in rows for name in figures})
-    values = [(tenant_id, facility_id, *key, *(f.get(n, 0) for n in names)) for key, f in rows]
-    op = Statement(model._meta.db_table, lambda: _increment(model, keys, names, values))
+    op = Increment(model, rows)
     uow = current()
     if uow is None:
         op.run()
     else:
         uow.add(op)
+
+
+@dataclass
+class Increment:
+    """Rollup rows to add to (a unit-of-work op that merges with the next of its table)."""
+
+    model: type[models.Model]
+    rows: dict[tuple[Any, ...], dict[str, int]]
+    table: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.table = self.model._meta.db_table
+
+    def merge(self, other: Any) -> bool:
+        if not isinstance(other, Increment) or other.model is not self.model:
+            return False
+        for key, figures in other.rows.items():
+            mine = self.rows.setdefault(key, {})
+            for name, n in figures.items():
+                mine[name] = mine.get(name, 0) + n
+        return True
+
+    def run(self) -> None:
+        rows = {key: f for key, f in self.rows.items() if any(f.values())}
+        if not rows:
+            return
+        keys = ("tenant_id", "facility_id", "day", *DIMENSIONS[self.model])
+        names = sorted({name for figures in rows.values() for name in figures})
+        values = [(*key, *(f.get(n, 0) for n in names)) for key, f in rows.items()]
+        _increment(self.model, keys, names, values)
 
 
 def _increment(
@@ -104,7 +139,6 @@ def _increment(
 ) -> None:
     meta, qn = model._meta, connection.ops.quote_name
     fields = [meta.get_field(name) for name in (*keys, *names)]
-    assert all(isinstance(f, models.Field) for f in fields)  # noqa: S101 - for the type checker
     params = [
         field.get_db_prep_value(value, connection, prepared=False)  # type: ignore[union-attr]
         for row in values

@@ -41,15 +41,20 @@ TARGETS = {
 # The report projections (hm_core/reports) write one queued statement per read model they
 # keep: check-in +1 (the visit), consult +2 (the visit, the consultation's revenue entry), lab
 # order +2 (the tests' turnaround rows, the charges' revenue entries).
+# The reports' per-day rollups (issue 16 item 5) add, in the same transaction: the facility's
+# time zone, read once per command (+1), the visit's row read before it changes, to move its
+# counts between days (+1 on check-in and consult start), and one increment upsert per rollup
+# table the command touches (+1 each): check-in +3, consult +4 (the visit and the consultation
+# charge), lab order +2.
 # Each command also announces its commit to the WebSocket servers (hm_core/realtime/fanout):
 # without Redis, one `pg_notify` after COMMIT (+1; inside the transaction NOTIFY would
 # serialise every tenant's commits).
 REACHED = {
     "register": 13,
-    "check_in": 15,
+    "check_in": 18,
     "vitals": 24,
-    "start_consult": 29,
-    "lab_order": 25,
+    "start_consult": 33,
+    "lab_order": 27,
     "patient_read": 6,  # + SET LOCAL synchronous_commit: the read's audit record costs no flush
 }
 

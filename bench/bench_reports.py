@@ -9,9 +9,12 @@ claims for 40 % of visits, approvals, payments). A second facility of the same t
 fifth as much, so every query must select its facility by index. The facility keeps its days in
 Europe/London, so day grouping runs the time-zone conversion on every row.
 
-Each report is timed through its selector (what its endpoint runs) for the whole year and for
-the last 30 days; p50 and p99 over the samples, and the plan's indexes. Goal: p99 < 200 ms.
-Own scratch database, dropped at the end (BENCH_KEEP_DB=1 keeps it).
+The day rollups are then summed from those rows by `rollups_recompute` (what the
+projections keep incrementally), and the year's totals are checked against the same figures
+aggregated directly from the rows (percentile_cont over every value): the bench fails unless
+they are equal. Each report is timed through its selector (what its endpoint runs) for the
+whole year and for the last 30 days; p50 and p99 over the samples, and the plan's indexes.
+Goal: p99 < 200 ms. Own scratch database, dropped at the end (BENCH_KEEP_DB=1 keeps it).
 """
 
 from __future__ import annotations
@@ -73,6 +76,11 @@ def opt(value: Any) -> str:
     return "\\N" if value is None else str(value)
 
 
+def local(value: datetime) -> str:
+    """The facility's local day of an instant (what the projections store in `day`)."""
+    return value.astimezone(ZONE).date().isoformat()
+
+
 def day_rows(
     rng: random.Random, day: date, tenant: uuid.UUID, facility: uuid.UUID, share: float
 ) -> dict[str, list[str]]:
@@ -86,7 +94,7 @@ def day_rows(
     for _ in range(int(NO_SHOWS_PER_DAY * share)):
         at = opens + timedelta(minutes=rng.randrange(600))
         out["noshow"].append(
-            f"{tenant}\t{facility}\t{uuid.uuid4()}\t{rng.choice(doctors)}\t{ts(at)}\n"
+            f"{tenant}\t{facility}\t{uuid.uuid4()}\t{rng.choice(doctors)}\t{ts(at)}\t{local(at)}\n"
         )
     for _ in range(int(LAB_PER_DAY * share)):
         placed = opens + timedelta(minutes=rng.randrange(600))
@@ -95,7 +103,7 @@ def day_rows(
         critical = "t" if rng.random() < 0.02 else "f"
         out["lab"].append(
             f"{tenant}\t{facility}\t{uuid.uuid4()}\t{uuid.uuid4()}\t{rng.choice(CODES)}\t"
-            f"{ts(placed)}\t{ts(released)}\t{critical}\t{minutes}\n"
+            f"{ts(placed)}\t{ts(released)}\t{local(released)}\t{critical}\t{minutes}\n"
         )
     return out
 
@@ -121,7 +129,8 @@ def _visit(
     out["visit"].append(
         f"{tenant}\t{facility}\t{eid}\t{opt(doctor)}\tf\t{status}\t{ts(arrived)}\t{ts(arrived)}\t"
         f"{opt(consult and ts(consult))}\t{opt(closed and ts(closed))}\t"
-        f"{opt(ts(arrived) if cancelled else None)}\t{ts(arrived)}\t{opt(wait)}\t{opt(visit)}\n"
+        f"{opt(ts(arrived) if cancelled else None)}\t{ts(arrived)}\t{local(arrived)}\t"
+        f"{opt(wait)}\t{opt(visit)}\n"
     )
     if cancelled:
         return
@@ -130,46 +139,52 @@ def _visit(
     ]
     claim = uuid.uuid4() if rng.random() < 0.4 else None
     payer = str(rng.choice(payers)) if claim else "patient"
-    rev = f"{tenant}\t{facility}\t{{}}\t{{}}\t{eid}\t{{}}\t{{}}\t{{}}\tUSD\t{{}}\t{payer}\n"
+    rev = f"{tenant}\t{facility}\t{{}}\t{{}}\t{eid}\t{{}}\t{{}}\t{{}}\tUSD\t{{}}\t{{}}\t{payer}\n"
+
+    def entry(entry_id: str, kind: str, claim: Any, code: str, amount: str, at: datetime) -> str:
+        return rev.format(entry_id, kind, claim, code, amount, ts(at), local(at))
+
     for n, (code, amount) in enumerate(lines):
-        out["rev"].append(
-            rev.format(f"billed:{eid}:{n}", "billed", "\\N", code, amount, ts(arrived))
-        )
+        out["rev"].append(entry(f"billed:{eid}:{n}", "billed", "\\N", code, amount, arrived))
     paid_at = arrived + timedelta(minutes=90)
     if claim is not None:
         out["payer"].append(f"{tenant}\t{facility}\t{eid}\t{payer}\t{claim}\n")
         later = arrived + timedelta(days=rng.randrange(1, 20))
         for n, (code, amount) in enumerate(lines, start=1):
             approved = amount if rng.random() < 0.8 else "0.00"
+            out["rev"].append(entry(f"claimed:{claim}:{n}", "claimed", claim, code, amount, later))
             out["rev"].append(
-                rev.format(f"claimed:{claim}:{n}", "claimed", claim, code, amount, ts(later))
-            )
-            out["rev"].append(
-                rev.format(
+                entry(
                     f"approved:{claim}:{n}",
                     "approved",
                     claim,
                     code,
                     approved,
-                    ts(later + timedelta(days=3)),
+                    later + timedelta(days=3),
                 )
             )
         paid_at = later + timedelta(days=10)
-    total = sum(float(a) for _, a in lines)
-    out["rev"].append(
-        rev.format(f"paid:{uuid.uuid4()}", "paid", "\\N", "", f"{total:.2f}", ts(paid_at))
-    )
+    # One payment of the whole invoice, spread over its services as the projection does.
+    per_service: dict[str, int] = {}
+    for code, amount in lines:
+        per_service[code] = per_service.get(code, 0) + int(amount.replace(".", ""))
+    payment = uuid.uuid4()
+    for code, whole in per_service.items():
+        out["rev"].append(
+            entry(f"paid:{payment}:{code}", "paid", "\\N", code, f"{whole / 100:.2f}", paid_at)
+        )
 
 
 COLUMNS = {
     "visit": "reports_opdvisit (tenant_id, facility_id, encounter_id, practitioner_id, "
     "practitioner_from_appointment, status, scheduled_at, checked_in_at, consult_started_at, "
-    "closed_at, cancelled_at, at, wait_minutes, visit_minutes)",
-    "noshow": "reports_opdnoshow (tenant_id, facility_id, appointment_id, practitioner_id, at)",
+    "closed_at, cancelled_at, at, day, wait_minutes, visit_minutes)",
+    "noshow": "reports_opdnoshow (tenant_id, facility_id, appointment_id, practitioner_id, at, "
+    "day)",
     "lab": "reports_labturnaround (tenant_id, facility_id, order_item_id, order_id, service_code, "
-    "placed_at, released_at, critical, minutes)",
+    "placed_at, released_at, day, critical, minutes)",
     "rev": "reports_revenueentry (tenant_id, facility_id, id, kind, encounter_id, claim_id, "
-    "service_code, amount, currency, at, payer)",
+    "service_code, amount, currency, at, day, payer)",
     "payer": "reports_revenueencounterpayer "
     "(tenant_id, facility_id, encounter_id, payer, claim_id)",
 }
@@ -212,6 +227,68 @@ def fill(
             for handle in files.values():
                 handle.close()
     return counts
+
+
+def rollups_fill(db: str, tenant: uuid.UUID, facilities: list[uuid.UUID]) -> None:
+    """The rollups the projections would have kept, summed by the database from the rows."""
+    import psycopg
+
+    from hm_core.common.scope import unscoped
+    from hm_core.reports.rollups import rollups_recompute
+
+    with unscoped("bench: filling the rollups of a generated year"):
+        for facility in facilities:
+            rollups_recompute(tenant_id=tenant, facility_id=facility)
+    with psycopg.connect(dsn(db), autocommit=True) as conn:
+        for name in ("opdday", "labday", "revenueday"):
+            conn.execute(f"VACUUM ANALYZE reports_{name}")
+
+
+def check_exact(scope: Any, last: date) -> str:
+    """The year's reports against the same figures aggregated straight from the fact rows
+    (percentile_cont over every value, sums over every entry): equal, or the bench fails."""
+    from decimal import Decimal
+
+    from django.db.models import Count, Q, Sum
+
+    from hm_core.reports import selectors
+    from hm_core.reports.models import LabTurnaround, OpdVisit, RevenueEntry
+    from hm_core.reports.percentile import PercentileCont
+
+    period = selectors.report_period(scope=scope, first=last - timedelta(364), last=last)
+    days = {"day__gte": period.first, "day__lte": period.last}
+    visits = OpdVisit.objects.for_scope(scope).filter(**days)
+    lab = LabTurnaround.objects.for_scope(scope).filter(**days)
+    money = RevenueEntry.objects.for_scope(scope).filter(**days, kind__in=selectors.REVENUE_KINDS)
+    direct = {
+        "opd": visits.aggregate(
+            encounters=Count("pk"), closed=Count("pk", filter=Q(status="CLOSED")),
+            median_wait_minutes=PercentileCont("wait_minutes", 0.5),
+            median_visit_minutes=PercentileCont("visit_minutes", 0.5),
+        ),
+        "lab": lab.aggregate(
+            results=Count("pk"), median_minutes=PercentileCont("minutes", 0.5),
+            p90_minutes=PercentileCont("minutes", 0.9),
+        ),
+        "revenue": {k: Decimal(money.filter(kind=k).aggregate(s=Sum("amount"))["s"] or 0)
+                    for k in selectors.REVENUE_KINDS},
+    }  # fmt: skip
+    opd = selectors.opd_report(scope=scope, period=period, group_by="practitioner")["totals"]
+    labs = selectors.lab_turnaround_report(scope=scope, period=period)["totals"]
+    revenue = selectors.revenue_report(scope=scope, period=period, group_by="service")["totals"]
+    for name, figures in (("opd", opd), ("lab", labs)):
+        for key, value in direct[name].items():
+            expected = round(value, 2) if isinstance(value, float) else value
+            if figures[key] != expected:
+                raise SystemExit(f"{name} {key}: report {figures[key]} != rows {expected}")
+    for kind, amount in direct["revenue"].items():
+        if Decimal(revenue[kind]) != amount:
+            raise SystemExit(f"revenue {kind}: report {revenue[kind]} != rows {amount}")
+    return (
+        f"exact: the year's totals equal the rows' direct aggregates (opd {opd['encounters']:,} "
+        f"visits, median wait {opd['median_wait_minutes']}; lab p90 {labs['p90_minutes']}; "
+        f"paid {revenue['paid']})"
+    )
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -267,9 +344,13 @@ def run(db: str, days: int, samples: int) -> None:
         f"generated in {time.perf_counter() - started:.0f}s: "
         + ", ".join(f"{n:,} {k}" for k, n in counts.items())
     )
+    started = time.perf_counter()
+    rollups_fill(db, info.tenant_id, [info.facility_id, annex.id])
+    say(f"day rollups computed from those rows in {time.perf_counter() - started:.1f}s")
     scope = scope_for(info, "admin", "bench-reports")
     rows, worst = [], 0.0
     with scope_active(scope):
+        say(check_exact(scope, last))
         for label, name, call in cases(scope, last):
             timings, result = measure(call, samples)
             plan_indexes = sorted({i for sql in captured_sql(call) for i in explain(sql).indexes})

@@ -1,11 +1,19 @@
 """Report read models: one narrow row per fact a report counts, built only from events.
 
-Each table holds UTC instants and, where a report takes a median, the interval in minutes
-computed once from the events' own timestamps, so the database aggregates plain numbers.
-Day boundaries are applied at query time in the facility's current time zone.
+Each fact table holds UTC instants, the local day they fall on in the facility's time zone
+(`day`, set by the projection; re-keyed when the facility's zone changes) and, where a report
+takes a median, the interval in minutes computed once from the events' own timestamps.
+
+Counts and sums are also kept per facility, local day and dimension in rollup tables
+(`OpdDay`, `LabDay`, `RevenueDay`) that the projections increment in the same transaction, so
+a year's report adds up a few thousand rows instead of a million facts. Medians and p90 are
+not additive: they are selected exactly from the facts by rank, through indexes ordered by
+the value (see `selectors` and docs/reports.md).
 """
 
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 
@@ -26,13 +34,9 @@ class OpdVisit(ScopedModel):
     closed_at = models.DateTimeField(null=True)
     cancelled_at = models.DateTimeField(null=True)
     at = models.DateTimeField(null=True)  # the instant that puts the visit on a day
+    day = models.DateField(null=True)  # `at` as a local date of the facility
     wait_minutes = models.FloatField(null=True)  # check-in → consultation start
     visit_minutes = models.FloatField(null=True)  # check-in → close
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["tenant_id", "facility_id", "at"], name="reports_visit_by_at"),
-        ]
 
 
 class OpdNoShow(ScopedModel):
@@ -41,11 +45,7 @@ class OpdNoShow(ScopedModel):
     appointment_id = models.UUIDField(primary_key=True)
     practitioner_id = models.UUIDField(null=True)
     at = models.DateTimeField()
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["tenant_id", "facility_id", "at"], name="reports_noshow_by_at"),
-        ]
+    day = models.DateField(null=True)
 
 
 class LabTurnaround(ScopedModel):
@@ -56,15 +56,9 @@ class LabTurnaround(ScopedModel):
     service_code = models.CharField(max_length=32)
     placed_at = models.DateTimeField()
     released_at = models.DateTimeField(null=True)
+    day = models.DateField(null=True)  # the local day of the first release
     critical = models.BooleanField(default=False)
     minutes = models.FloatField(null=True)  # order placed → first release
-
-    class Meta:
-        indexes = [
-            models.Index(
-                fields=["tenant_id", "facility_id", "released_at"], name="reports_lab_by_release"
-            ),
-        ]
 
 
 class RevenueEntry(ScopedModel):
@@ -87,10 +81,10 @@ class RevenueEntry(ScopedModel):
     amount = models.DecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
     at = models.DateTimeField()
+    day = models.DateField(null=True)
 
     class Meta:
         indexes = [
-            models.Index(fields=["tenant_id", "facility_id", "at"], name="reports_revenue_by_at"),
             # A claim's lines, when it is submitted or adjudicated.
             models.Index(fields=["tenant_id", "claim_id"], name="reports_revenue_by_claim"),
             # An encounter's entries, when a claim moves them to its payer.
@@ -104,3 +98,71 @@ class RevenueEncounterPayer(ScopedModel):
     encounter_id = models.UUIDField(primary_key=True)
     payer = models.CharField(max_length=36)  # a payer's uuid, or "patient"
     claim_id = models.UUIDField()
+
+
+# --- Per-day rollups: counts and sums per facility, local day and dimension -----------------
+
+
+NOBODY = uuid.UUID(int=0)  # the practitioner key of visits nobody has taken (a unique key)
+
+
+class OpdDay(ScopedModel):
+    """Visits of a local day with one practitioner (`NOBODY`: no practitioner yet)."""
+
+    day = models.DateField()
+    practitioner_id = models.UUIDField()
+    encounters = models.IntegerField(default=0, db_default=0)
+    closed = models.IntegerField(default=0, db_default=0)
+    cancelled = models.IntegerField(default=0, db_default=0)
+    no_shows = models.IntegerField(default=0, db_default=0)
+    waits = models.IntegerField(
+        default=0, db_default=0
+    )  # visits with a wait (the median's population)
+    visits = models.IntegerField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id", "facility_id", "day", "practitioner_id"],
+                name="reports_opdday_key",
+            )
+        ]
+
+
+class LabDay(ScopedModel):
+    """Lab tests of one code first released on a local day."""
+
+    day = models.DateField()
+    service_code = models.CharField(max_length=32)
+    results = models.IntegerField(default=0, db_default=0)
+    critical = models.IntegerField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id", "facility_id", "day", "service_code"],
+                name="reports_labday_key",
+            )
+        ]
+
+
+class RevenueDay(ScopedModel):
+    """Money of a local day per payer, service (`""`: a payment no line took) and currency."""
+
+    day = models.DateField()
+    payer = models.CharField(max_length=36)
+    service_code = models.CharField(max_length=32)
+    currency = models.CharField(max_length=3)
+    # Whole cents: integer sums are exact on every backend (SQLite has no decimal type).
+    billed = models.BigIntegerField(default=0, db_default=0)
+    claimed = models.BigIntegerField(default=0, db_default=0)
+    approved = models.BigIntegerField(default=0, db_default=0)
+    paid = models.BigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id", "facility_id", "day", "payer", "service_code", "currency"],
+                name="reports_revenueday_key",
+            )
+        ]

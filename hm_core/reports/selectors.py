@@ -1,8 +1,11 @@
 """Report read use-cases: every figure is aggregated by the database over the report tables.
 
-A period is a range of whole days in the facility's time zone, turned into a half-open range of
-UTC instants [first day 00:00, day after the last 00:00); rows are grouped by the local day
-with the database's own time-zone conversion, so DST days have 23 or 25 hours as they should.
+A period is a range of whole days in the facility's time zone. Counts and sums add up the
+per-day rollups of those days (a few thousand rows for a year); medians and p90 are selected
+exactly from the fact rows of those days, by rank through an index ordered by the value on
+PostgreSQL (`percentiles_by_rank`), by the `PercentileCont` aggregate on SQLite. Every row
+carries its local day (in the facility's zone, set by the projections), so a DST day has 23
+or 25 hours as it should.
 """
 
 from __future__ import annotations
@@ -14,23 +17,30 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Count, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, NullIf, TruncDate
+from django.db import connection
+from django.db.models import F, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
 
+from hm_core.common.models import ScopedModel
 from hm_core.common.scope import Scope
 from hm_core.iam.selectors import facility_time_zone
 from hm_core.reports.models import (
+    NOBODY,
+    LabDay,
     LabTurnaround,
-    OpdNoShow,
+    OpdDay,
     OpdVisit,
-    RevenueEntry,
+    RevenueDay,
 )
-from hm_core.reports.percentile import PercentileCont
+from hm_core.reports.percentile import PercentileCont, Population, percentiles_by_rank
 
 OPD_GROUPS = ("day", "practitioner")
 REVENUE_GROUPS = ("day", "payer", "service")
 REVENUE_KINDS = ("billed", "claimed", "approved", "paid")
-CENTS = Decimal("0.01")
+OPD_COUNTS = ("encounters", "closed", "cancelled", "no_shows", "waits", "visits")
+TOTAL = "*total*"  # the key of the whole period's percentiles
+UNALLOCATED = ""  # the service of payments no billed service could take (projections)
+UNALLOCATED_LABEL = "(unallocated)"
 
 
 @dataclass(frozen=True)
@@ -54,65 +64,129 @@ def report_period(*, scope: Scope, first: date | None, last: date | None) -> Per
 
 def opd_report(*, scope: Scope, period: Period, group_by: str) -> dict[str, Any]:
     """Encounters, closed, cancelled, no-shows and median wait and visit minutes per key."""
-    visits = OpdVisit.objects.for_scope(scope).filter(at__gte=period.start, at__lt=period.end)
-    no_shows = OpdNoShow.objects.for_scope(scope).filter(at__gte=period.start, at__lt=period.end)
-    figures = {
-        "encounters": Count("pk"),
-        "closed": Count("pk", filter=Q(status="CLOSED")),
-        "cancelled": Count("pk", filter=Q(status="CANCELLED")),
-        "median_wait_minutes": PercentileCont("wait_minutes", 0.5),
-        "median_visit_minutes": PercentileCont("visit_minutes", 0.5),
+    days = _days(OpdDay, scope, period)
+    key = "day" if group_by == "day" else "practitioner_id"
+    counts = {
+        row.pop(key): row
+        for row in days.values(key).annotate(**{n: Sum(n) for n in OPD_COUNTS}).order_by()
     }
-    key = _key_expression(group_by, period)
-    grouped = {row.pop("key"): row for row in _grouped(visits, key, figures)}
-    missed = {row["key"]: row["n"] for row in _grouped(no_shows, key, {"n": Count("pk")})}
+    totals = days.aggregate(**{n: Coalesce(Sum(n), 0) for n in OPD_COUNTS})
+    medians = {
+        metric: _opd_medians(scope, period, group_by, metric, counts, totals)
+        for metric in ("wait", "visit")
+    }
     rows = [
-        _opd_row(group_by, key_value, grouped.get(key_value), missed.get(key_value, 0))
-        for key_value in _sorted_keys(set(grouped) | set(missed))
+        _opd_row(group_by, _opd_key(k), counts[k], {m: medians[m].get(k) for m in medians})
+        for k in _sorted_keys(set(counts), none_last=NOBODY)
+        if counts[k]["encounters"] or counts[k]["no_shows"]
     ]
-    totals = _opd_row(None, None, visits.aggregate(**figures), no_shows.count())
-    return {"rows": rows, "totals": totals}
+    total = {m: medians[m].get(TOTAL) for m in medians}
+    return {"rows": rows, "totals": _opd_row(None, None, totals, total)}
+
+
+def _opd_medians(
+    scope: Scope,
+    period: Period,
+    group_by: str,
+    metric: str,
+    counts: dict[Any, dict[str, int]],
+    totals: dict[str, int],
+) -> dict[Any, float | None]:
+    """Median `wait` or `visit` minutes of each key and of the period (key TOTAL)."""
+    column, sizes = f"{metric}_minutes", f"{metric}s"
+    facts = _facts(OpdVisit, scope, period)
+    if connection.vendor != "postgresql":
+        key = F("day") if group_by == "day" else Coalesce("practitioner_id", Value(NOBODY))
+        found = {row["key"]: row["m"] for row in _grouped(facts, key, {
+            "m": PercentileCont(column, 0.5)})}  # fmt: skip
+        return {**found, TOTAL: facts.aggregate(m=PercentileCont(column, 0.5))["m"]}
+    key_sql, key_type = ("day", "date") if group_by == "day" else ("practitioner_id", "uuid")
+    sizes_of = {k: row[sizes] for k, row in counts.items() if k != NOBODY}
+    found = percentiles_by_rank(
+        _population(OpdVisit, scope, period, column, key_sql, key_type), sizes_of, (0.5,)
+    )
+    found |= percentiles_by_rank(
+        _population(OpdVisit, scope, period, column), {TOTAL: totals[sizes]}, (0.5,)
+    )
+    if counts.get(NOBODY, {}).get(sizes):
+        # Visits with no practitioner: a group of NULLs, which an equality cannot select.
+        nobody = _population(OpdVisit, scope, period, column, extra="practitioner_id IS NULL")
+        found |= percentiles_by_rank(nobody, {NOBODY: counts[NOBODY][sizes]}, (0.5,))
+    return {k: v for (k, _), v in found.items()}
 
 
 def lab_turnaround_report(*, scope: Scope, period: Period) -> dict[str, Any]:
     """Per service code: results released, median and p90 minutes from order, critical ones."""
-    released = LabTurnaround.objects.for_scope(scope).filter(
-        released_at__gte=period.start, released_at__lt=period.end
-    )
-    figures = {
-        "results": Count("pk"),
-        "median_minutes": PercentileCont("minutes", 0.5),
-        "p90_minutes": PercentileCont("minutes", 0.9),
-        "critical": Count("pk", filter=Q(critical=True)),
+    days = _days(LabDay, scope, period)
+    counts = {
+        row.pop("service_code"): row
+        for row in days.values("service_code")
+        .annotate(results=Sum("results"), critical=Sum("critical"))
+        .order_by()
     }
+    totals = days.aggregate(results=Coalesce(Sum("results"), 0),
+                            critical=Coalesce(Sum("critical"), 0))  # fmt: skip
+    found = _lab_percentiles(scope, period, counts, totals["results"])
     rows = [
-        {"service_code": row.pop("key"), **_rounded(row)}
-        for row in _grouped(released, F("service_code"), figures)
+        _lab_row(counts[code], found, code, service_code=code)
+        for code in sorted(counts)
+        if counts[code]["results"]
     ]
-    return {"rows": rows, "totals": _rounded(released.aggregate(**figures))}
+    return {"rows": rows, "totals": _lab_row(totals, found, TOTAL)}
+
+
+def _lab_percentiles(
+    scope: Scope, period: Period, counts: dict[str, dict[str, int]], results: int
+) -> dict[tuple[Any, float], float]:
+    facts = _facts(LabTurnaround, scope, period)
+    if connection.vendor != "postgresql":
+        figures = {"m50": PercentileCont("minutes", 0.5), "m90": PercentileCont("minutes", 0.9)}
+        rows = [*_grouped(facts, F("service_code"), figures), {"key": TOTAL, **facts.aggregate(
+            **figures)}]  # fmt: skip
+        return {
+            (row["key"], fraction): row[name]
+            for row in rows
+            for fraction, name in ((0.5, "m50"), (0.9, "m90"))
+        }
+    grouped = percentiles_by_rank(
+        _population(LabTurnaround, scope, period, "minutes", "service_code", "text"),
+        {code: row["results"] for code, row in counts.items()},
+        (0.5, 0.9),
+    )
+    total = percentiles_by_rank(
+        _population(LabTurnaround, scope, period, "minutes"), {TOTAL: results}, (0.5, 0.9)
+    )
+    return grouped | total
+
+
+def _lab_row(
+    counts: dict[str, int], found: dict[tuple[Any, float], float], key: Any, **row: Any
+) -> dict[str, Any]:
+    return {
+        **row,
+        "results": counts["results"],
+        "median_minutes": _round(found.get((key, 0.5))),
+        "p90_minutes": _round(found.get((key, 0.9))),
+        "critical": counts["critical"],
+    }
 
 
 def revenue_report(*, scope: Scope, period: Period, group_by: str) -> dict[str, Any]:
     """Billed, claimed, approved, paid and outstanding (billed - paid) per key and currency."""
-    entries = RevenueEntry.objects.for_scope(scope).filter(
-        at__gte=period.start, at__lt=period.end, kind__in=REVENUE_KINDS
-    )
-    figures = {
-        kind: Coalesce(Sum("amount", filter=Q(kind=kind)), Value(Decimal("0")))
-        for kind in REVENUE_KINDS
-    }
-    key = _revenue_key(group_by, period)
-    grouped = list(
-        entries.annotate(key=key)
-        .values("key", "currency")
-        .annotate(**figures)
-        .order_by("key", "currency")
-    )
+    key = {"day": "day", "payer": "payer", "service": "service_code"}[group_by]
+    grouped = [
+        {**row, "key": row.pop(key)}
+        for row in _days(RevenueDay, scope, period)
+        .values(key, "currency")
+        .annotate(**{kind: Sum(kind) for kind in REVENUE_KINDS})
+        .order_by()
+        if any(row[kind] for kind in REVENUE_KINDS)
+    ]
     rows = [
-        {group_by: _plain(row["key"]), "currency": row["currency"], **_money(row)}
+        {group_by: _revenue_key(group_by, row["key"]), "currency": row["currency"], **_money(row)}
         for row in grouped
     ]
-    rows.sort(key=lambda row: (row[group_by] is None, str(row[group_by]), row["currency"]))
+    rows.sort(key=lambda row: (str(row[group_by]), row["currency"]))
     return {"rows": rows, "totals": _revenue_totals(grouped)}
 
 
@@ -122,7 +196,7 @@ def _revenue_totals(grouped: list[dict[str, Any]]) -> dict[str, Any]:
     currencies = {row["currency"] for row in grouped}
     if len(currencies) > 1:
         return {"currency": None, **dict.fromkeys((*REVENUE_KINDS, "outstanding"))}
-    sums = {kind: sum((row[kind] for row in grouped), Decimal("0")) for kind in REVENUE_KINDS}
+    sums = {kind: sum(row[kind] or 0 for row in grouped) for kind in REVENUE_KINDS}
     return {"currency": next(iter(currencies), None), **_money(sums)}
 
 
@@ -130,38 +204,61 @@ def _grouped(qs: QuerySet[Any], key: Any, figures: dict[str, Any]) -> list[dict[
     return list(qs.annotate(key=key).values("key").annotate(**figures).order_by("key"))
 
 
-def _key_expression(group_by: str, period: Period) -> Any:
-    if group_by == "day":
-        return TruncDate("at", tzinfo=period.zone)
-    return F("practitioner_id")
+def _days(model: type[ScopedModel], scope: Scope, period: Period) -> QuerySet[Any]:
+    """The rollup rows of the period's local days."""
+    return model.objects.for_scope(scope).filter(day__gte=period.first, day__lte=period.last)
 
 
-def _revenue_key(group_by: str, period: Period) -> Any:
-    if group_by == "day":
-        return TruncDate("at", tzinfo=period.zone)
-    if group_by == "service":
-        return NullIf(F("service_code"), Value(""))
-    return F("payer")
+def _facts(model: type[ScopedModel], scope: Scope, period: Period) -> QuerySet[Any]:
+    """The fact rows of the period's local days."""
+    return model.objects.for_scope(scope).filter(day__gte=period.first, day__lte=period.last)
+
+
+def _population(
+    model: type[ScopedModel],
+    scope: Scope,
+    period: Period,
+    column: str,
+    key: str | None = None,
+    key_type: str = "text",
+    extra: str = "",
+) -> Population:
+    where = "tenant_id = %s AND facility_id = %s AND day >= %s AND day <= %s"
+    return Population(
+        table=model._meta.db_table,
+        value=column,
+        where=f"{where} AND {extra}" if extra else where,
+        params=(scope.tenant_id, scope.facility_id, period.first, period.last),
+        key=key,
+        key_type=key_type,
+    )
+
+
+def _opd_key(key: Any) -> Any:
+    return None if key == NOBODY else key
+
+
+def _revenue_key(group_by: str, key: Any) -> Any:
+    if group_by == "service" and key == UNALLOCATED:
+        return UNALLOCATED_LABEL
+    return _plain(key)
 
 
 def _opd_row(
-    group_by: str | None, key: Any, figures: dict[str, Any] | None, no_shows: int
+    group_by: str | None, key: Any, counts: dict[str, int], medians: dict[str, float | None]
 ) -> dict[str, Any]:
-    figures = figures or {}
     row = {group_by: _plain(key)} if group_by else {}
     return {
         **row,
-        "encounters": figures.get("encounters", 0),
-        "closed": figures.get("closed", 0),
-        "cancelled": figures.get("cancelled", 0),
-        "no_shows": no_shows,
-        "median_wait_minutes": _round(figures.get("median_wait_minutes")),
-        "median_visit_minutes": _round(figures.get("median_visit_minutes")),
+        **{name: counts[name] for name in ("encounters", "closed", "cancelled", "no_shows")},
+        "median_wait_minutes": _round(medians["wait"]),
+        "median_visit_minutes": _round(medians["visit"]),
     }
 
 
 def _money(row: dict[str, Any]) -> dict[str, str]:
-    amounts = {kind: Decimal(row[kind]).quantize(CENTS) for kind in REVENUE_KINDS}
+    """Cents as Decimal strings to the cent."""
+    amounts = {kind: Decimal(row[kind] or 0).scaleb(-2) for kind in REVENUE_KINDS}
     amounts["outstanding"] = amounts["billed"] - amounts["paid"]
     return {kind: str(value) for kind, value in amounts.items()}
 
@@ -182,8 +279,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _sorted_keys(keys: set[Any]) -> list[Any]:
-    return sorted(keys, key=lambda k: (k is None, str(k)))
+def _sorted_keys(keys: set[Any], *, none_last: Any) -> list[Any]:
+    return sorted(keys, key=lambda k: (k == none_last, str(k)))
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:

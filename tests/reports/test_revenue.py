@@ -135,7 +135,13 @@ def test_revenue_follows_claims_and_payments_by_their_agreed_events(billed):
     services = {r["service"]: r for r in by_service["rows"]}
     assert (services["CONSULT"]["claimed"], services["CONSULT"]["approved"]) == ("50.00", "45.50")
     assert (services["CBC"]["claimed"], services["CBC"]["approved"]) == ("18.00", "0.00")
-    assert services[None]["paid"] == "67.99"  # payments are per invoice, not per service
+    # payments spread over the services: the payer's on what it approved (45.50 of CONSULT),
+    # the patient's 22.49 over what was still owed (CONSULT 4.50, CBC 18.00), to the cent
+    # (the second visit's CONSULT, 50.00, is unpaid)
+    assert (services["CONSULT"]["paid"], services["CONSULT"]["outstanding"]) == ("50.00", "50.00")
+    assert (services["CBC"]["paid"], services["CBC"]["outstanding"]) == ("17.99", "0.01")
+    assert None not in services and "(unallocated)" not in services
+    assert by_service["totals"]["paid"] == "67.99"
     assert after == before
 
 

@@ -103,10 +103,12 @@ def bump(
 
 @dataclass
 class Increment:
-    """Rollup rows to add to (a unit-of-work op that merges with the next of its table)."""
+    """Rollup rows to add to (a unit-of-work op that merges with the next of its table).
+
+    Not `rows`: the unit of work reads an op's `rows` as its row-count callback."""
 
     model: type[models.Model]
-    rows: dict[tuple[Any, ...], dict[str, int]]
+    increments: dict[tuple[Any, ...], dict[str, int]]
     table: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -115,28 +117,36 @@ class Increment:
     def merge(self, other: Any) -> bool:
         if not isinstance(other, Increment) or other.model is not self.model:
             return False
-        for key, figures in other.rows.items():
-            mine = self.rows.setdefault(key, {})
+        for key, figures in other.increments.items():
+            mine = self.increments.setdefault(key, {})
             for name, n in figures.items():
                 mine[name] = mine.get(name, 0) + n
         return True
 
     def run(self) -> None:
-        rows = {key: f for key, f in self.rows.items() if any(f.values())}
+        statement = self.sql()
+        if statement is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(*statement)
+
+    def sql(self) -> tuple[str, tuple[Any, ...]] | None:
+        """The increments as one statement (None: nothing to add); it can also join the unit
+        of work's grouped statement (`events.ops.run_grouped`)."""
+        rows = {key: f for key, f in self.increments.items() if any(f.values())}
         if not rows:
-            return
+            return None
         keys = ("tenant_id", "facility_id", "day", *DIMENSIONS[self.model])
         names = sorted({name for figures in rows.values() for name in figures})
         values = [(*key, *(f.get(n, 0) for n in names)) for key, f in rows.items()]
-        _increment(self.model, keys, names, values)
+        return _increment_sql(self.model, keys, names, values)
 
 
-def _increment(
+def _increment_sql(
     model: type[models.Model],
     keys: tuple[str, ...],
     names: list[str],
     values: list[tuple[Any, ...]],
-) -> None:
+) -> tuple[str, tuple[Any, ...]]:
     meta, qn = model._meta, connection.ops.quote_name
     fields = [meta.get_field(name) for name in (*keys, *names)]
     params = [
@@ -154,8 +164,7 @@ def _increment(
         f"VALUES {', '.join([one] * len(values))} "
         f"ON CONFLICT ({', '.join(qn(k) for k in keys)}) DO UPDATE SET {sets}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return sql, tuple(params)
 
 
 # --- contributions of one fact row ------------------------------------------------------------

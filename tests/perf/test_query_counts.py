@@ -46,12 +46,15 @@ TARGETS = {
 # a MAX(stream_version) for a policy's stream, and, after COMMIT, one `pg_notify` (realtime
 # announcement; inside the transaction NOTIFY would serialise every tenant's commits). The lab
 # order's answer still reads its items (the API), the patient read its audit record (audit).
+# The reports' per-day rollups (hm_core/reports/rollups.py) read, under the head lock, the
+# facility's time zone and a visit's row before it changes (to move its counts between local
+# days): check-in +2, consult +2, lab order +1; their increments join the grouped statement.
 REACHED = {
     "register": 6,
-    "check_in": 6,
+    "check_in": 8,
     "vitals": 13,
-    "start_consult": 16,
-    "lab_order": 11,
+    "start_consult": 18,
+    "lab_order": 12,
     "patient_read": 4,  # + SET LOCAL synchronous_commit: the read's audit record costs no flush
 }
 

@@ -18,7 +18,9 @@ from hm_core.orders.events import OrderCancelled, OrderPlaced
 @subscribe(ConsultStarted, stage=Stage.POLICY)
 def consult_charge_when_consult_started(event: ConsultStarted, meta: EventMeta) -> None:
     """The consultation is billable once it has begun (not at booking: no-shows are free)."""
-    consult_charge_post(scope=meta.scope, encounter_id=event.encounter_id)
+    consult_charge_post(
+        scope=meta.scope, encounter_id=event.encounter_id, patient_id=event.patient_id
+    )
 
 
 @subscribe(OrderPlaced, stage=Stage.POLICY)
@@ -34,7 +36,12 @@ def order_charges_when_order_placed(event: OrderPlaced, meta: EventMeta) -> None
         )
         for item in event.items
     ]
-    charge_post(scope=meta.scope, encounter_id=event.encounter_id, charges=charges)
+    charge_post(
+        scope=meta.scope,
+        encounter_id=event.encounter_id,
+        patient_id=event.patient_id,
+        charges=charges,
+    )
 
 
 @subscribe(OrderCancelled, stage=Stage.POLICY)

@@ -40,7 +40,7 @@ from hm_core.billing.selectors import (
     payment_list,
     settlement_of,
 )
-from hm_core.catalog.selectors import service_by_code
+from hm_core.catalog.selectors import service_price
 from hm_core.common.db import violates
 from hm_core.common.errors import HmError, NotFound, ValidationFailed
 from hm_core.common.pagination import paginate
@@ -70,30 +70,39 @@ def _publish(*, scope: Scope, encounter_id: uuid.UUID, events: Sequence[DomainEv
 
 
 def charge_post(
-    *, scope: Scope, encounter_id: uuid.UUID, charges: Sequence[domain.ChargeSpec]
+    *,
+    scope: Scope,
+    encounter_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    charges: Sequence[domain.ChargeSpec],
 ) -> list[uuid.UUID]:
-    """Charge services to the encounter's account at the given prices; returns the charge ids."""
+    """Charge services to the encounter's account at the given prices; returns the charge ids.
+
+    Called by policies reacting to the encounter's own events, which carry its patient: no
+    read of the encounter (a read in the middle of a command flushes its queued writes)."""
     with scope_active(scope), transaction.atomic():
-        encounter = encounter_get(scope=scope, encounter_id=encounter_id)
         charge_ids = [uuid.uuid4() for _ in charges]
         events = domain.post(
-            encounter_id=encounter.id,
-            patient_id=encounter.patient_id,
+            encounter_id=encounter_id,
+            patient_id=patient_id,
             charges=charges,
             charge_ids=charge_ids,
         )
         if events:
-            _publish(scope=scope, encounter_id=encounter.id, events=events)
+            _publish(scope=scope, encounter_id=encounter_id, events=events)
         return charge_ids
 
 
-def consult_charge_post(*, scope: Scope, encounter_id: uuid.UUID) -> uuid.UUID | None:
-    """Charge the OPD consultation at the tenant's catalog price, in the tenant's currency.
+def consult_charge_post(
+    *, scope: Scope, encounter_id: uuid.UUID, patient_id: uuid.UUID
+) -> uuid.UUID | None:
+    """Charge the OPD consultation at the tenant's catalog price, in the catalog's currency
+    (as ordered items are: a price is only meaningful in the currency it was set in).
 
     A tenant whose catalog lacks CONSULT is not charged (and warned about in the log): a
     billing gap must never stop a clinician from seeing a patient.
     """
-    spec = service_by_code(tenant_id=scope.tenant_id, code=domain.CONSULT_CODE)
+    spec = service_price(tenant_id=scope.tenant_id, code=domain.CONSULT_CODE)
     if spec is None:
         logger.warning(
             "tenant %s has no active %s service in its catalog: consultation of encounter %s "
@@ -104,12 +113,12 @@ def consult_charge_post(*, scope: Scope, encounter_id: uuid.UUID) -> uuid.UUID |
         )
         return None
     charge = domain.ChargeSpec(
-        code=spec.code,
-        description=spec.name,
-        unit_price=spec.price,
-        currency=tenant_currency(tenant_id=scope.tenant_id),
+        code=spec.code, description=spec.name, unit_price=spec.price, currency=spec.currency
     )
-    return charge_post(scope=scope, encounter_id=encounter_id, charges=[charge])[0]
+    charges = [charge]
+    return charge_post(
+        scope=scope, encounter_id=encounter_id, patient_id=patient_id, charges=charges
+    )[0]
 
 
 def charges_reverse_for_order_items(

@@ -45,6 +45,25 @@ def service_by_code(*, tenant_id: uuid.UUID, code: str) -> ServiceSpec | None:
     return services_by_code(tenant_id=tenant_id, codes=[code]).get(code)
 
 
+@dataclass(frozen=True)
+class ServicePrice:
+    code: str
+    name: str
+    price: Decimal
+    currency: str
+
+
+def service_price(*, tenant_id: uuid.UUID, code: str) -> ServicePrice | None:
+    """An active service's name and price in its catalog currency (one query, no analytes):
+    what a charge needs."""
+    row = (
+        ServiceItem.objects.filter(tenant_id=tenant_id, code=code, is_active=True)
+        .values_list("code", "name", "price", "currency")
+        .first()
+    )
+    return ServicePrice(*row) if row is not None else None
+
+
 def _spec(row: ServiceItem) -> ServiceSpec:
     analytes = tuple(
         AnalyteSpec(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from hm_core.audit.models import AuditRecord
-from hm_core.audit.services import audited_read, audited_read_each
+from hm_core.audit.services import _insert_without_flush_wait, audited_read, audited_read_each
 from hm_core.common.errors import NotFound, PermissionDenied
 from hm_core.common.scope import assert_scope_active
+from hm_core.common.time import utcnow
 
 
 def _reads(world) -> list[tuple[str, uuid.UUID | None, dict]]:
@@ -119,6 +120,29 @@ def test_a_read_alone_commits_its_record_without_waiting_for_the_wal_flush(world
     settings.HM_AUDIT_READS_SYNCHRONOUS = True
     strict = read()
 
-    assert "SET LOCAL synchronous_commit TO OFF" in relaxed
+    # one statement writes the record and sets synchronous_commit off for its transaction
+    (relaxing,) = [sql for sql in relaxed if "synchronous_commit" in sql]
+    assert "INSERT INTO" in relaxing and "set_config('synchronous_commit', 'off', true)" in relaxing
     assert not any("synchronous_commit" in sql for sql in strict)
     assert [a for a, _, _ in _reads(world)] == ["probe.viewed", "probe.viewed"]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_relaxed_insert_turns_synchronous_commit_off_for_its_transaction_only(world):
+    record = AuditRecord(
+        tenant_id=world.tenant.id,
+        facility_id=world.main.id,
+        kind=AuditRecord.Kind.READ,
+        action="probe.viewed",
+        occurred_at=utcnow(),
+        detail={},
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        _insert_without_flush_wait([record])
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "off"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert [a for a, _, _ in _reads(world)] == ["probe.viewed"]

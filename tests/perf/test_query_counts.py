@@ -41,11 +41,10 @@ TARGETS = {
 # command answers from the rows its unit of work wrote (no re-read), and on PostgreSQL the writes
 # of one flush after the event INSERT go out as one statement (data-modifying CTEs), the head
 # and checkpoint updates included. What is left: the aggregate read, the head lock, reads by
-# policies (the consult's billing policy reads the catalog, the tenant's currency and the
-# encounter, which flushes the queued writes in a savepoint; the task policies read tasks),
+# policies (the consult's billing policy reads the CONSULT price; the task policies read tasks),
 # a MAX(stream_version) for a policy's stream, and, after COMMIT, one `pg_notify` (realtime
 # announcement; inside the transaction NOTIFY would serialise every tenant's commits). The lab
-# order's answer still reads its items (the API), the patient read its audit record (audit).
+# order's answer still reads its items (the API).
 # The reports' per-day rollups (hm_core/reports/rollups.py) read, under the head lock, the
 # facility's time zone and a visit's row before it changes (to move its counts between local
 # days): check-in +2, consult +2, lab order +1; their increments join the grouped statement.
@@ -53,9 +52,9 @@ REACHED = {
     "register": 6,
     "check_in": 8,
     "vitals": 13,
-    "start_consult": 18,
-    "lab_order": 12,
-    "patient_read": 4,  # + SET LOCAL synchronous_commit: the read's audit record costs no flush
+    "start_consult": 11,
+    "lab_order": 11,
+    "patient_read": 3,  # its audit INSERT also sets synchronous_commit off: no flush, no trip
 }
 
 

@@ -36,6 +36,7 @@ from bench.common import (
     percentile,
     say,
     scale,
+    statements_sent,
     table,
 )
 from bench.loadgen import Connection, Recorder
@@ -104,9 +105,7 @@ def identities(tenant_count: int, clients: int) -> list[Identity]:
 def statements_per_step(who: Identity) -> dict[str, tuple[int, int]]:
     """One walk in-process (django.test.Client: same settings, middleware and database):
     the SQL statements and the COMMITs each step sends to PostgreSQL."""
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_HOST="127.0.0.1")
     counts: dict[str, tuple[int, int]] = {}
@@ -114,7 +113,7 @@ def statements_per_step(who: Identity) -> dict[str, tuple[int, int]]:
     def send(step: str, role: str | None, path: str, body: Any = None) -> Any:
         headers = who.headers(role or "nurse")
         headers.pop("Content-Type")
-        with CaptureQueriesContext(connection) as queries:
+        with statements_sent() as queries:
             if role is None:
                 response = client.get(path, headers={"User-Agent": "hm-bench"})
             else:
@@ -122,8 +121,7 @@ def statements_per_step(who: Identity) -> dict[str, tuple[int, int]]:
                 response = client.post(
                     path, data=data, content_type="application/json", headers=headers
                 )
-        commits = sum(q["sql"].strip().upper() == "COMMIT" for q in queries.captured_queries)
-        counts[step] = (len(queries), commits)
+        counts[step] = (len(queries.sql), queries.commits)
         if response.status_code >= 300:
             raise RuntimeError(f"in-process {step} answered {response.status_code}")
         return response.json()
@@ -166,7 +164,17 @@ def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
     env.pop("DJANGO_SETTINGS_MODULE")  # make serve sets it itself
     with log.open("wb") as out:
         server = subprocess.Popen(  # noqa: S603
-            ["make", "--no-print-directory", "serve", "HOST=127.0.0.1", f"PORT={port}"],  # noqa: S607
+            # `make bench` has run `install` already: never let the server's make reinstall
+            # (a worktree's requirements files are newer than a shared .venv's marker).
+            [  # noqa: S607
+                "make",
+                "--no-print-directory",
+                "-o",
+                ".venv/.installed",
+                "serve",
+                "HOST=127.0.0.1",
+                f"PORT={port}",
+            ],
             cwd=REPO,
             env=env,
             stdout=out,

@@ -11,9 +11,11 @@ import math
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").exists() else sys.executable
@@ -173,6 +175,49 @@ def switch_database(db_name: str) -> None:
     conn = connections["default"]
     conn.close()
     conn.settings_dict["NAME"] = db_name
+
+
+@dataclass
+class Statements:
+    """What a block sent to the database through Django: `sql`, the statements counted as
+    tests/perf/test_query_counts.py counts them (BEGIN and COMMIT not counted), and `log`, the
+    same with a "COMMIT" marker at each commit, in order."""
+
+    sql: list[str]
+    log: list[str]
+
+    @property
+    def commits(self) -> int:
+        return self.log.count("COMMIT")
+
+
+@contextmanager
+def statements_sent() -> Iterator[Statements]:
+    """Count the statements of the block on Django's default connection (an execute wrapper,
+    as the query-count test does; psycopg 3 may leave `last_executed_query` empty, so
+    CaptureQueriesContext is no use here) and the commits (the backend's `_commit`)."""
+    from django.db import connection
+
+    seen = Statements([], [])
+
+    def sent(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        text = str(sql)
+        seen.sql.append(text)
+        seen.log.append(text)
+        return execute(sql, params, many, context)
+
+    original = connection._commit
+
+    def commit() -> Any:
+        seen.log.append("COMMIT")
+        return original()
+
+    connection._commit = commit  # type: ignore[method-assign]
+    try:
+        with connection.execute_wrapper(sent):
+            yield seen
+    finally:
+        del connection._commit
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -59,8 +59,8 @@ class Scale:
 SCALES = {
     "small": Scale(
         name="small",
-        append_seconds=1.5,
-        append_rounds=1,
+        append_seconds=3.0,
+        append_rounds=2,
         http_seconds=3.0,
         http_warmup=1.5,
         http_tenants=4,
@@ -77,7 +77,7 @@ SCALES = {
     "full": Scale(
         name="full",
         append_seconds=8.0,
-        append_rounds=2,
+        append_rounds=3,
         http_seconds=15.0,
         http_warmup=5.0,
         http_tenants=64,

@@ -35,6 +35,7 @@ from bench.common import (
     BENCH_DB,
     PYTHON,
     REPO,
+    SERVER_START_SECONDS,
     django_env,
     django_setup,
     dsn,
@@ -363,7 +364,7 @@ def server_start(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
             start_new_session=True,
         )
     try:  # whatever interrupts the wait (an error, SIGTERM) stops the server too
-        deadline = time.time() + 120
+        deadline = time.time() + SERVER_START_SECONDS
         while time.time() < deadline and server.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/api/health/", timeout=2):
@@ -474,9 +475,7 @@ def in_process(headers: dict[str, str]) -> list[list[object]]:
         for visit in work[1:]:
             register(visit)
         cpu_ms = (time.process_time() - cpu) * 1000 / (len(work) - 1)
-        rows.append(
-            [name, len(captured.sql), captured.commits, _under_lock(sqls), f"{cpu_ms:.1f}"]
-        )
+        rows.append([name, len(captured.sql), captured.commits, _under_lock(sqls), f"{cpu_ms:.1f}"])
     return rows
 
 

@@ -1,7 +1,7 @@
 """Benchmark 2: the README's OPD walk-through over HTTP against `make serve`, versus /api/health/.
 
 `make serve` runs exactly as an operator would (migrate, collectstatic, gunicorn with
-WEB_CONCURRENCY sync workers, production settings) on the scratch database, on a free loopback
+WEB_CONCURRENCY uvicorn workers, production settings) on the scratch database, on a free loopback
 port. Each virtual client acts for one tenant made by `bootstrap_demo` with its own tokens (a
 nurse's and a doctor's, minted for the demo users) and walks: register a patient → schedule →
 check in → vitals → start consult → assessment → plan → close, again and again. The trivial
@@ -424,7 +424,7 @@ def report(scenarios: list[Scenario], workers: int, statements: dict[str, tuple[
     headers = ["endpoint", "clients", "requests", "req/s", "p50 ms", "p99 ms", "non-2xx", "loadgen"]
     say(table(headers, rows))
     say(
-        f"server: make serve, gunicorn {workers} sync workers, prod settings, no REDIS_URL "
+        f"server: make serve, gunicorn {workers} uvicorn workers, prod settings, no REDIS_URL "
         "(async subscribers drain in-process after each commit); loadgen = CPU of one core "
         "used by the load generator itself"
     )

@@ -191,6 +191,8 @@ def steps(sc: Scale) -> list[Step]:
         Step("search", [*module, "bench.bench_search"]),
         Step("rls", [*module, "bench.bench_rls"]),
         Step("rebuild", [*module, "bench.bench_rebuild"]),
+        # On the big store (its patients are searched), against its own make serve.
+        Step("fhir", [*module, "bench.bench_fhir"]),
         # Its own scratch database (created, migrated and dropped by the step itself).
         Step("dicom", [*module, "bench.bench_dicom"]),
         # Its own scratch database too: 50 concurrent bookings of 10 slots, then 200 in a row.

@@ -217,11 +217,15 @@ def queries(samples: int, rows: list[tuple[Any, ...]], synthea_patients: list[st
             Query("Patient?name=<3 letters>", f"/api/fhir/Patient?name={(given or family)[:3]}"),
             Query("Patient?family=<name>", f"/api/fhir/Patient?family={other[3]}"),
             Query("Patient?identifier=<MRN>", f"/api/fhir/Patient?identifier={mrn}"),
-            Query("Observation?patient=<generated>", f"/api/fhir/Observation?patient={pid}"),
-            Query("Observation?patient=<Synthea>", f"/api/fhir/Observation?patient={imported}"),
+            Query(
+                "Observation?patient=<generated>", f"/api/fhir/Observation?patient=Patient/{pid}"
+            ),
+            Query(
+                "Observation?patient=<Synthea>", f"/api/fhir/Observation?patient=Patient/{imported}"
+            ),
             Query(
                 "Observation?patient=<Synthea>&code=<height>",
-                f"/api/fhir/Observation?patient={imported}&code={LOINC}|{HEIGHT}",
+                f"/api/fhir/Observation?patient=Patient/{imported}&code={LOINC}|{HEIGHT}",
             ),
         ]
     rng.shuffle(found)

@@ -47,6 +47,7 @@ from bench.common import (
     percentile,
     say,
     scale,
+    server_refusals,
     table,
 )
 from bench.loadgen import LOOPBACK
@@ -349,6 +350,7 @@ def main() -> None:
     errors = one.errors + four.errors + again.errors
     if errors:
         say(f"  {len(errors)} failed bundle(s), first: {errors[0]}; server log: {logdir}")
+        say(server_refusals(logdir / "serve.log"))
     else:
         shutil.rmtree(logdir, ignore_errors=True)
     report_search(times, population)

@@ -37,6 +37,7 @@ from bench.common import (
     percentile,
     say,
     scale,
+    server_refusals,
     statements_sent,
     table,
 )
@@ -515,6 +516,7 @@ def main() -> None:
     workers = gunicorn_workers(logdir / "serve.log")
     if errors:
         say(f"  {len(errors)} failed step(s), first: {errors[0]}; server log: {logdir}")
+        say(server_refusals(logdir / "serve.log"))
     else:
         shutil.rmtree(logdir, ignore_errors=True)
     report(scenarios, workers, statements)

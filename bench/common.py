@@ -286,6 +286,25 @@ def _numeric(cell: str) -> bool:
     return stripped.lstrip("-").isdigit()
 
 
+def server_refusals(log: Path) -> str:
+    """Why a server's requests failed, when PostgreSQL refused it connections: "" otherwise."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    refused = text.count("sorry, too many clients already")
+    if not refused:
+        return ""
+    return (
+        f"  {refused} database connection(s) refused (PostgreSQL: too many clients) in the "
+        "server's log. Under `make serve` (ASGI) each request runs in a thread of its own and "
+        "DB_CONN_MAX_AGE=60 (config/settings/prod.py) keeps every such thread's connection "
+        "open, so connections grow with concurrent requests, not workers; Django's docs: "
+        "disable persistent connections under ASGI (use a pool). Other runs on this "
+        "PostgreSQL share its max_connections too."
+    )
+
+
 def say(text: str = "") -> None:
     """Print and flush at once: the orchestrator streams our output live."""
     print(text, flush=True)

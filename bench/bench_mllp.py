@@ -44,6 +44,7 @@ from bench.common import (
     percentile,
     say,
     scale,
+    server_refusals,
     statements_sent,
     table,
 )
@@ -595,6 +596,9 @@ def main() -> None:
             server = server_start(db, http_port, logdir / "serve.log")
             try:
                 runs = run_all(Target(mllp_port, http_port, headers), db, count, notes)
+            except RuntimeError:
+                say(server_refusals(logdir / "serve.log"))
+                raise
             finally:
                 stop_server(server)
         finally:
@@ -602,7 +606,7 @@ def main() -> None:
         notes.append(store_check(db, count, last_words))
         notes.append(
             f"servers: run_mllp (1 process, HL7_MLLP_WORKERS threads, default 8) and make serve "
-            f"(gunicorn {gunicorn_workers(logdir / 'serve.log')} sync workers), both "
+            f"(gunicorn {gunicorn_workers(logdir / 'serve.log')} uvicorn workers), both "
             "config.settings.prod, DB_CONN_MAX_AGE=60, no REDIS_URL; every ACK checked AA"
         )
     finally:

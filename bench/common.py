@@ -297,11 +297,11 @@ def server_refusals(log: Path) -> str:
         return ""
     return (
         f"  {refused} database connection(s) refused (PostgreSQL: too many clients) in the "
-        "server's log. Under `make serve` (ASGI) each request runs in a thread of its own and "
-        "DB_CONN_MAX_AGE=60 (config/settings/prod.py) keeps every such thread's connection "
-        "open, so connections grow with concurrent requests, not workers; Django's docs: "
-        "disable persistent connections under ASGI (use a pool). Other runs on this "
-        "PostgreSQL share its max_connections too."
+        "server's log. Under `make serve` (ASGI) each request runs in a thread of its own with "
+        "a connection of its own, so connections grow with concurrent requests, not with "
+        "workers, and DB_CONN_MAX_AGE=60 (config/settings/prod.py) keeps them past the request "
+        "(Django's docs: disable persistent connections under ASGI, use a pool). Other runs "
+        "on this PostgreSQL share its max_connections too."
     )
 
 

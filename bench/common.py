@@ -40,7 +40,7 @@ SERVER_START_SECONDS = float(os.environ.get("BENCH_SERVER_START_SECONDS", "400")
 
 @dataclass(frozen=True)
 class Scale:
-    """Sizes and durations of one run; `small` is the two-minute smoke test, `full` the real one."""
+    """Sizes and durations of one run; `small` is the smoke test, `full` the real one."""
 
     name: str
     append_seconds: float

@@ -1,9 +1,10 @@
 """`make bench`: every benchmark in one run, side by side, on scratch PostgreSQL databases.
 
 Order: create `hm_core_bench_<run>` and migrate it; clone it as `hm_core_bench_<run>_small` (a
-template copy, before anything is written); append and HTTP benchmarks on the big database;
+template copy, before anything is written); append, HTTP, MLLP and WebSocket benchmarks;
 generate the 1,000-event store in the small database and the big store in the big one; then
-timeline, search and rebuild, which compare the two stores. Each benchmark is its own process
+timeline, search, RLS and rebuild, which compare the two stores, and FHIR on the big store;
+then DICOM, booking and reports on databases of their own. Each benchmark is its own process
 and ends with one headline line; the run ends with those lines together. The databases are
 dropped at the end (BENCH_KEEP_DB=1 keeps them). Their names carry this run's id (BENCH_RUN_ID,
 random unless set), so runs side by side on one server never drop each other's databases.

@@ -67,7 +67,9 @@ def machine(sc: Scale) -> None:
     memory = _meminfo_gib()
     cpu = _cpu_model()
     revision = _git("rev-parse", "--short", "HEAD")
-    dirty = len([line for line in _git("status", "--porcelain").splitlines() if line.strip()])
+    status = _git("status", "--porcelain")
+    # A clean tree prints nothing, which _git reports as "unknown": no path to count then.
+    dirty = 0 if status == "unknown" else len([ln for ln in status.splitlines() if ln.strip()])
     say("== machine")
     say(f"cpus (nproc): {os.cpu_count()}  ({cpu})")
     say(f"memory: {memory:.1f} GiB")

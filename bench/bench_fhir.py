@@ -229,6 +229,9 @@ def queries(samples: int, rows: list[tuple[Any, ...]], synthea_patients: list[st
                 "Observation?patient=<Synthea>&code=<height>",
                 f"/api/fhir/Observation?patient=Patient/{imported}&code={LOINC}|{HEIGHT}",
             ),
+            # Baselines in the same run: the REST search of the same MRN, and a trivial GET.
+            Query("REST /api/patients/?search=<MRN>", f"/api/patients/?search={mrn}"),
+            Query("GET /api/health/", "/api/health/"),
         ]
     rng.shuffle(found)
     return found
@@ -246,7 +249,8 @@ def search(port: int, account: Account, work: list[Query]) -> dict[str, list[flo
         if status != 200:
             raise RuntimeError(f"{query.path}: {status} {body[:300]!r}")
         seen.setdefault(query.kind, []).append(seconds)
-        hits.setdefault(query.kind, []).append(int(json.loads(body).get("total", 0)))
+        answer = json.loads(body)
+        hits.setdefault(query.kind, []).append(int(answer.get("total", answer.get("count", 0))))
     conn.close()
     seen["_hits"] = [percentile([float(h) for h in v], 50) for v in hits.values()]
     return seen

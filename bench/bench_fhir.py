@@ -411,7 +411,11 @@ def _statuses(done: Imported) -> str:
 
 
 def headline(one: Imported, four: Imported, times: dict[str, list[float]]) -> str:
-    worst = max((percentile(v, 99), k) for k, v in times.items() if k != "_hits")
+    worst = max(
+        (percentile(v, 99), k)
+        for k, v in times.items()
+        if k.startswith(("Patient", "Observation"))  # not the baselines
+    )
     met = "met" if min(_rate(one), _rate(four)) >= IMPORT_GOAL else "NOT MET"
     search_met = "met" if worst[0] < SEARCH_GOAL else "NOT MET"
     return (

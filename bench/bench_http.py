@@ -520,6 +520,12 @@ def main() -> None:
     else:
         shutil.rmtree(logdir, ignore_errors=True)
     report(scenarios, workers, statements)
+    if errors:
+        say(
+            f"({len(errors)} failed steps: a failed step abandons its visit, so under failures "
+            "a later step's cell may read n/a for that reason too; the failures are counted in "
+            "non-2xx and their cause is named above the tables)"
+        )
 
 
 if __name__ == "__main__":

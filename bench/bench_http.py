@@ -519,13 +519,12 @@ def main() -> None:
         say(server_refusals(logdir / "serve.log"))
     else:
         shutil.rmtree(logdir, ignore_errors=True)
-    report(scenarios, workers, statements)
     if errors:
         say(
-            f"({len(errors)} failed steps: a failed step abandons its visit, so under failures "
-            "a later step's cell may read n/a for that reason too; the failures are counted in "
-            "non-2xx and their cause is named above the tables)"
+            "  (a failed step abandons its visit, so under failures a later step's cell may "
+            "read n/a for that reason too; failures are counted in non-2xx)"
         )
+    report(scenarios, workers, statements)
 
 
 if __name__ == "__main__":

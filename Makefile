@@ -15,7 +15,7 @@ PYTEST_WORKERS ?= 2
 COVERAGE_MIN ?= 85
 COVERAGE_ARGS ?= --cov=hm_core --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_MIN)
 # make bench: full (1,000,000 events and patients, ~25-30 min) or small (a smoke test of every
-# benchmark: ~17 min on a 2-core machine at load 8-14, mostly servers starting and migrations).
+# benchmark: ~12-18 min on the 2-core machine at load 8-16, a third of it servers starting).
 # Scratch databases are named per run; docs/performance.md says what each step measures.
 BENCH_SCALE ?= full
 # make interfaces: the HL7 v2 MLLP listener (2575 is the port IANA registered for HL7 MLLP).

@@ -29,7 +29,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from bench.common import PYTHON, REPO, django_env, dsn, ms, percentile, say, table
+from bench.common import BENCH_DB, PYTHON, REPO, django_env, dsn, ms, percentile, say, table
 
 INSTANCES, ASSOCIATIONS = 500, 4
 QIDO_STUDIES, PER_STUDY, QIDO_SAMPLES = 10_000, 10, 200
@@ -273,7 +273,7 @@ def _date_range(day: date) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--db", default=f"hm_core_bench_dicom_{uuid.uuid4().hex[:8]}")
+    parser.add_argument("--db", default=f"{BENCH_DB}_dicom")
     db = parser.parse_args().db
     say(
         f"== dicom: C-STORE {INSTANCES} instances (1 and {ASSOCIATIONS} associations), "

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bench.bench_dicom import create_db, drop_db
-from bench.common import ms, percentile, say, table
+from bench.common import BENCH_DB, ms, percentile, say, table
 
 CLERKS, SLOTS, SEQUENTIAL = 50, 10, 200
 FIRST_DAY = date(2031, 1, 6)  # a Monday, far ahead: never "in the past"
@@ -133,7 +133,7 @@ def sequential(world: dict[str, Any]) -> tuple[Counter[int], list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--db", default=f"hm_core_bench_booking_{uuid.uuid4().hex[:8]}")
+    parser.add_argument("--db", default=f"{BENCH_DB}_booking")
     db = parser.parse_args().db
     say(f"== booking: {CLERKS} concurrent bookings of {SLOTS} slots, then {SEQUENTIAL} in a row")
     create_db(db)

@@ -29,7 +29,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from bench.common import PYTHON, REPO, django_env, dsn, ms, percentile, say, table
+from bench.common import BENCH_DB, PYTHON, REPO, django_env, dsn, ms, percentile, say, table
 
 INSTANCES, ASSOCIATIONS = 500, 4
 QIDO_STUDIES, PER_STUDY, QIDO_SAMPLES = 10_000, 10, 200
@@ -238,7 +238,10 @@ def bench_qido(info: Any) -> list[list[object]]:
         "X-Facility-ID": str(info.facility_id),
     }
     client, rnd = Client(), random.Random(7)
-    sample = list(Study.all_tenants.filter(tenant_id=info.tenant_id).order_by("?")[:QIDO_SAMPLES])
+    # The bulk-inserted studies only (accession B<n>): the C-STORE step's studies share the
+    # tenant and have series UIDs of their own, so "instances of a series" would miss them.
+    bulk = Study.all_tenants.filter(tenant_id=info.tenant_id, accession_number__startswith="B0")
+    sample = list(bulk.order_by("?")[:QIDO_SAMPLES])
     kinds = {
         "PatientID": lambda s: f"/api/dicomweb/studies?PatientID={s.dicom_patient_id}",
         "AccessionNumber": lambda s: f"/api/dicomweb/studies?AccessionNumber={s.accession_number}",
@@ -270,7 +273,7 @@ def _date_range(day: date) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--db", default=f"hm_core_bench_dicom_{uuid.uuid4().hex[:8]}")
+    parser.add_argument("--db", default=f"{BENCH_DB}_dicom")
     db = parser.parse_args().db
     say(
         f"== dicom: C-STORE {INSTANCES} instances (1 and {ASSOCIATIONS} associations), "

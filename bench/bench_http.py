@@ -1,7 +1,7 @@
 """Benchmark 2: the README's OPD walk-through over HTTP against `make serve`, versus /api/health/.
 
 `make serve` runs exactly as an operator would (migrate, collectstatic, gunicorn with
-WEB_CONCURRENCY sync workers, production settings) on the scratch database, on a free loopback
+WEB_CONCURRENCY uvicorn workers, production settings) on the scratch database, on a free loopback
 port. Each virtual client acts for one tenant made by `bootstrap_demo` with its own tokens (a
 nurse's and a doctor's, minted for the demo users) and walks: register a patient → schedule →
 check in → vitals → start consult → assessment → plan → close, again and again. The trivial
@@ -29,6 +29,7 @@ from bench import loadgen
 from bench.common import (
     BENCH_DB,
     REPO,
+    SERVER_START_SECONDS,
     django_env,
     django_setup,
     load_average,
@@ -36,6 +37,8 @@ from bench.common import (
     percentile,
     say,
     scale,
+    server_refusals,
+    statements_sent,
     table,
 )
 from bench.loadgen import Connection, Recorder
@@ -59,6 +62,7 @@ class Identity:
     """What one virtual client sends: its tenant's scope headers and its own two tokens."""
 
     index: int
+    slug: str
     tenant_id: str
     facility_id: str
     nurse_token: str
@@ -92,6 +96,7 @@ def identities(tenant_count: int, clients: int) -> list[Identity]:
         found.append(
             Identity(
                 index=index,
+                slug=info.slug,
                 tenant_id=str(info.tenant_id),
                 facility_id=str(info.facility_id),
                 nurse_token=str(AccessToken.for_user(users[f"nurse@{info.slug}"])),
@@ -104,9 +109,7 @@ def identities(tenant_count: int, clients: int) -> list[Identity]:
 def statements_per_step(who: Identity) -> dict[str, tuple[int, int]]:
     """One walk in-process (django.test.Client: same settings, middleware and database):
     the SQL statements and the COMMITs each step sends to PostgreSQL."""
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_HOST="127.0.0.1")
     counts: dict[str, tuple[int, int]] = {}
@@ -114,7 +117,7 @@ def statements_per_step(who: Identity) -> dict[str, tuple[int, int]]:
     def send(step: str, role: str | None, path: str, body: Any = None) -> Any:
         headers = who.headers(role or "nurse")
         headers.pop("Content-Type")
-        with CaptureQueriesContext(connection) as queries:
+        with statements_sent() as queries:
             if role is None:
                 response = client.get(path, headers={"User-Agent": "hm-bench"})
             else:
@@ -122,8 +125,7 @@ def statements_per_step(who: Identity) -> dict[str, tuple[int, int]]:
                 response = client.post(
                     path, data=data, content_type="application/json", headers=headers
                 )
-        commits = sum(q["sql"].strip().upper() == "COMMIT" for q in queries.captured_queries)
-        counts[step] = (len(queries), commits)
+        counts[step] = (len(queries.sql), queries.commits)
         if response.status_code >= 300:
             raise RuntimeError(f"in-process {step} answered {response.status_code}")
         return response.json()
@@ -166,14 +168,24 @@ def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
     env.pop("DJANGO_SETTINGS_MODULE")  # make serve sets it itself
     with log.open("wb") as out:
         server = subprocess.Popen(  # noqa: S603
-            ["make", "--no-print-directory", "serve", "HOST=127.0.0.1", f"PORT={port}"],  # noqa: S607
+            # `make bench` has run `install` already: never let the server's make reinstall
+            # (a worktree's requirements files are newer than a shared .venv's marker).
+            [  # noqa: S607
+                "make",
+                "--no-print-directory",
+                "-o",
+                ".venv/.installed",
+                "serve",
+                "HOST=127.0.0.1",
+                f"PORT={port}",
+            ],
             cwd=REPO,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    deadline = time.time() + 120
+    deadline = time.time() + SERVER_START_SECONDS
     while time.time() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"make serve exited with {server.returncode}; see {log}")
@@ -184,7 +196,9 @@ def start_server(port: int, log: Path) -> subprocess.Popen[bytes]:
         except OSError:
             time.sleep(0.5)
     stop_server(server)
-    raise RuntimeError(f"make serve did not answer on :{port} within 120 s; see {log}")
+    raise RuntimeError(
+        f"make serve did not answer on :{port} within {SERVER_START_SECONDS:.0f} s; see {log}"
+    )
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
@@ -217,8 +231,72 @@ def health_loop() -> loadgen.ClientLoop:
     return loop
 
 
-def walk_loop(who: Identity, errors: list[str], *, once: bool = False) -> loadgen.ClientLoop:
-    """The README's curl walk-through, repeated (or `once`); a failed step abandons that visit."""
+@dataclass(frozen=True)
+class Start:
+    """Where a client's first walk begins: at step `stage`, on a visit already taken there."""
+
+    stage: int
+    patient_id: str = ""
+    encounter_id: str = ""
+
+
+def starts(who: list[Identity]) -> list[Start]:
+    """Client i begins at step i mod 8 on a visit advanced there through the services, so that
+    from the first second of a window every step is being walked by some client (all clients
+    starting at "register" would stay in step for the seconds of a small run's window)."""
+    from bench.world import SCHEDULED_AT, patient_register, scope_for, tenant_info
+    from hm_core.encounters import services
+
+    found = []
+    scopes: dict[str, tuple[Any, Any]] = {}
+    for client in who:
+        stage = client.index % len(WALK_STEPS)
+        if client.slug not in scopes:
+            info = tenant_info(client.slug)
+            scopes[client.slug] = (scope_for(info, "nurse"), scope_for(info, "doctor"))
+        nurse, doctor = scopes[client.slug]
+        if stage == 0:
+            found.append(Start(0))
+            continue
+        patient = patient_register(nurse, mrn=f"S-{uuid.uuid4().hex[:12]}", full_name="Ada Byron")
+        if stage == 1:
+            found.append(Start(1, str(patient)))
+            continue
+        eid = services.encounter_create(
+            scope=nurse, patient_id=patient, reason="Cough", scheduled_at=SCHEDULED_AT
+        ).id
+        _advance(nurse, doctor, eid, steps=stage - 2)
+        found.append(Start(stage, str(patient), str(eid)))
+    return found
+
+
+def _advance(nurse: Any, doctor: Any, encounter_id: Any, *, steps: int) -> None:
+    """Take a scheduled visit through its first `steps` steps after scheduling."""
+    from bench.world import vitals
+    from hm_core.encounters import services
+
+    calls = [
+        lambda: services.encounter_check_in(scope=nurse, encounter_id=encounter_id),
+        lambda: services.encounter_record_vitals(
+            scope=nurse, encounter_id=encounter_id, vitals=vitals()
+        ),
+        lambda: services.encounter_start_consult(scope=doctor, encounter_id=encounter_id),
+        lambda: services.encounter_record_assessment(
+            scope=doctor, encounter_id=encounter_id, assessment="Viral URTI"
+        ),
+        lambda: services.encounter_record_plan(
+            scope=doctor, encounter_id=encounter_id, plan="Fluids"
+        ),
+    ]
+    for call in calls[:steps]:
+        call()
+
+
+def walk_loop(
+    who: Identity, errors: list[str], *, once: bool = False, start: Start | None = None
+) -> loadgen.ClientLoop:
+    """The README's curl walk-through, repeated (or `once`); a failed step abandons that visit.
+    The first walk may begin part-way (`start`), on a visit prepared up to that step."""
 
     async def step(
         conn: Connection, rec: Recorder, name: str, role: str, path: str, body: Any = None
@@ -232,35 +310,41 @@ def walk_loop(who: Identity, errors: list[str], *, once: bool = False) -> loadge
         return response
 
     async def loop(conn: Connection, rec: Recorder) -> None:
-        visit = 0
+        visit, first = 0, start or Start(0)
         while not rec.stopped:
             visit += 1
-            mrn = f"H{who.index:02d}-{visit}-{uuid.uuid4().hex[:8]}"
-            patient = await step(
-                conn,
-                rec,
-                WALK_STEPS[0],
-                "nurse",
-                "/api/patients/",
-                {
-                    "full_name": "Ada Lovelace",
-                    "mrn": mrn,
-                    "date_of_birth": "1985-12-10",
-                    "gender": "F",
-                    "phone": "+44 20 7946 0000",
-                },
-            )
-            if patient is None or rec.stopped:
-                continue
-            body = {
-                "patient": patient.json()["id"],
-                "reason": "Cough",
-                "scheduled_at": "2030-01-01T09:00:00Z",
-            }
-            encounter = await step(conn, rec, WALK_STEPS[1], "nurse", "/api/encounters/", body)
-            if encounter is None:
-                continue
-            base = f"/api/encounters/{encounter.json()['id']}"
+            stage, patient_id, encounter_id = first.stage, first.patient_id, first.encounter_id
+            first = Start(0)
+            if stage == 0:
+                mrn = f"H{who.index:02d}-{visit}-{uuid.uuid4().hex[:8]}"
+                patient = await step(
+                    conn,
+                    rec,
+                    WALK_STEPS[0],
+                    "nurse",
+                    "/api/patients/",
+                    {
+                        "full_name": "Ada Lovelace",
+                        "mrn": mrn,
+                        "date_of_birth": "1985-12-10",
+                        "gender": "F",
+                        "phone": "+44 20 7946 0000",
+                    },
+                )
+                if patient is None or rec.stopped:
+                    continue
+                patient_id = patient.json()["id"]
+            if stage <= 1:
+                body = {
+                    "patient": patient_id,
+                    "reason": "Cough",
+                    "scheduled_at": "2030-01-01T09:00:00Z",
+                }
+                encounter = await step(conn, rec, WALK_STEPS[1], "nurse", "/api/encounters/", body)
+                if encounter is None:
+                    continue
+                encounter_id = encounter.json()["id"]
+            base = f"/api/encounters/{encounter_id}"
             rest = [
                 (WALK_STEPS[2], "nurse", f"{base}/check-in/", None),
                 (WALK_STEPS[3], "nurse", f"{base}/vitals/", VITALS),
@@ -269,7 +353,7 @@ def walk_loop(who: Identity, errors: list[str], *, once: bool = False) -> loadge
                 (WALK_STEPS[6], "doctor", f"{base}/plan/", {"plan": "Fluids, rest"}),
                 (WALK_STEPS[7], "doctor", f"{base}/close/", None),
             ]
-            for name, role, path, payload in rest:
+            for name, role, path, payload in rest[max(stage - 2, 0) :]:
                 if rec.stopped or await step(conn, rec, name, role, path, payload) is None:
                     break
             if once:
@@ -341,7 +425,7 @@ def report(scenarios: list[Scenario], workers: int, statements: dict[str, tuple[
     headers = ["endpoint", "clients", "requests", "req/s", "p50 ms", "p99 ms", "non-2xx", "loadgen"]
     say(table(headers, rows))
     say(
-        f"server: make serve, gunicorn {workers} sync workers, prod settings, no REDIS_URL "
+        f"server: make serve, gunicorn {workers} uvicorn workers, prod settings, no REDIS_URL "
         "(async subscribers drain in-process after each commit); loadgen = CPU of one core "
         "used by the load generator itself"
     )
@@ -391,6 +475,12 @@ def main() -> None:
 
     who = identities(sc.http_tenants, max(CONCURRENCY))
     statements = statements_per_step(who[-1])
+    started = time.perf_counter()
+    begin = {clients: starts(who[:clients]) for clients in CONCURRENCY}
+    say(
+        f"  visits prepared for staggered starts (client i at step i mod {len(WALK_STEPS)}) in "
+        f"{time.perf_counter() - started:.1f}s"
+    )
     connection.close()
     logdir = Path(tempfile.mkdtemp(prefix="hm_bench_http_"))
     port = free_port()
@@ -412,7 +502,10 @@ def main() -> None:
             scenarios.append(
                 run_scenario(
                     "OPD walk-through",
-                    [walk_loop(w, errors) for w in who[:clients]],
+                    [
+                        walk_loop(w, errors, start=first)
+                        for w, first in zip(who[:clients], begin[clients], strict=True)
+                    ],
                     port,
                     sc.http_warmup,
                     sc.http_seconds,
@@ -423,8 +516,14 @@ def main() -> None:
     workers = gunicorn_workers(logdir / "serve.log")
     if errors:
         say(f"  {len(errors)} failed step(s), first: {errors[0]}; server log: {logdir}")
+        say(server_refusals(logdir / "serve.log"))
     else:
         shutil.rmtree(logdir, ignore_errors=True)
+    if errors:
+        say(
+            "  (a failed step abandons its visit, so under failures a later step's cell may "
+            "read n/a for that reason too; failures are counted in non-2xx)"
+        )
     report(scenarios, workers, statements)
 
 

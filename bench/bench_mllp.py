@@ -35,6 +35,7 @@ from bench.common import (
     BENCH_DB,
     PYTHON,
     REPO,
+    SERVER_START_SECONDS,
     django_env,
     django_setup,
     dsn,
@@ -43,6 +44,8 @@ from bench.common import (
     percentile,
     say,
     scale,
+    server_refusals,
+    statements_sent,
     table,
 )
 from bench.loadgen import LOOPBACK, Connection
@@ -345,7 +348,16 @@ def server_start(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     env.pop("DJANGO_SETTINGS_MODULE")  # make serve sets it itself
     with log.open("wb") as out:
         server = subprocess.Popen(  # noqa: S603
-            ["make", "--no-print-directory", "serve", f"HOST={LOOPBACK}", f"PORT={port}"],  # noqa: S607
+            # `make bench` has run `install`: the server's make must not reinstall.
+            [  # noqa: S607
+                "make",
+                "--no-print-directory",
+                "-o",
+                ".venv/.installed",
+                "serve",
+                f"HOST={LOOPBACK}",
+                f"PORT={port}",
+            ],
             cwd=REPO,
             env=env,
             stdout=out,
@@ -353,7 +365,7 @@ def server_start(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
             start_new_session=True,
         )
     try:  # whatever interrupts the wait (an error, SIGTERM) stops the server too
-        deadline = time.time() + 120
+        deadline = time.time() + SERVER_START_SECONDS
         while time.time() < deadline and server.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/api/health/", timeout=2):
@@ -429,9 +441,7 @@ def in_process(headers: dict[str, str]) -> list[list[object]]:
     statements, COMMITs, the statements run while holding the tenant's append lock (the row
     lock on events_tenanteventhead, kept to COMMIT: what serialises one tenant's writers),
     and the CPU ms of this process per registration over a few more."""
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from hm_core.interop import inbound
 
@@ -459,14 +469,14 @@ def in_process(headers: dict[str, str]) -> list[list[object]]:
     rows: list[list[object]] = []
     for name, prefix, register in (("MLLP ADT^A04", "PM", mllp), ("REST 3 calls", "PR", rest)):
         work = visits(prefix, 21)
-        with CaptureQueriesContext(connection) as captured:
+        with statements_sent() as captured:
             register(work[0])
-        sqls = [q["sql"].lstrip().upper() for q in captured.captured_queries]
+        sqls = [sql.lstrip().upper() for sql in captured.log]
         cpu = time.process_time()
         for visit in work[1:]:
             register(visit)
         cpu_ms = (time.process_time() - cpu) * 1000 / (len(work) - 1)
-        rows.append([name, len(sqls), sqls.count("COMMIT"), _under_lock(sqls), f"{cpu_ms:.1f}"])
+        rows.append([name, len(captured.sql), captured.commits, _under_lock(sqls), f"{cpu_ms:.1f}"])
     return rows
 
 
@@ -586,6 +596,9 @@ def main() -> None:
             server = server_start(db, http_port, logdir / "serve.log")
             try:
                 runs = run_all(Target(mllp_port, http_port, headers), db, count, notes)
+            except RuntimeError:
+                say(server_refusals(logdir / "serve.log"))
+                raise
             finally:
                 stop_server(server)
         finally:
@@ -593,7 +606,7 @@ def main() -> None:
         notes.append(store_check(db, count, last_words))
         notes.append(
             f"servers: run_mllp (1 process, HL7_MLLP_WORKERS threads, default 8) and make serve "
-            f"(gunicorn {gunicorn_workers(logdir / 'serve.log')} sync workers), both "
+            f"(gunicorn {gunicorn_workers(logdir / 'serve.log')} uvicorn workers), both "
             "config.settings.prod, DB_CONN_MAX_AGE=60, no REDIS_URL; every ACK checked AA"
         )
     finally:

@@ -11,9 +11,11 @@ import math
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").exists() else sys.executable
@@ -31,11 +33,14 @@ SMALL_DB = f"{DB_PREFIX}_{RUN_ID}_small"
 # Production settings need a key; this one only ever signs tokens for the scratch databases.
 SECRET_KEY = "bench-only-secret-key-never-used-outside-hm-core-bench-0123456789"  # noqa: S105
 BIG_TENANT = "big"
+# Seconds `make serve` may take to migrate, collect static files and answer: on a 2-core machine
+# shared with test runs it has taken over two minutes.
+SERVER_START_SECONDS = float(os.environ.get("BENCH_SERVER_START_SECONDS", "400"))
 
 
 @dataclass(frozen=True)
 class Scale:
-    """Sizes and durations of one run; `small` is the two-minute smoke test, `full` the real one."""
+    """Sizes and durations of one run; `small` is the smoke test, `full` the real one."""
 
     name: str
     append_seconds: float
@@ -57,8 +62,8 @@ class Scale:
 SCALES = {
     "small": Scale(
         name="small",
-        append_seconds=1.5,
-        append_rounds=1,
+        append_seconds=3.0,
+        append_rounds=2,
         http_seconds=3.0,
         http_warmup=1.5,
         http_tenants=4,
@@ -75,7 +80,7 @@ SCALES = {
     "full": Scale(
         name="full",
         append_seconds=8.0,
-        append_rounds=2,
+        append_rounds=3,
         http_seconds=15.0,
         http_warmup=5.0,
         http_tenants=64,
@@ -175,6 +180,49 @@ def switch_database(db_name: str) -> None:
     conn.settings_dict["NAME"] = db_name
 
 
+@dataclass
+class Statements:
+    """What a block sent to the database through Django: `sql`, the statements counted as
+    tests/perf/test_query_counts.py counts them (BEGIN and COMMIT not counted), and `log`, the
+    same with a "COMMIT" marker at each commit, in order."""
+
+    sql: list[str]
+    log: list[str]
+
+    @property
+    def commits(self) -> int:
+        return self.log.count("COMMIT")
+
+
+@contextmanager
+def statements_sent() -> Iterator[Statements]:
+    """Count the statements of the block on Django's default connection (an execute wrapper,
+    as the query-count test does; psycopg 3 may leave `last_executed_query` empty, so
+    CaptureQueriesContext is no use here) and the commits (the backend's `_commit`)."""
+    from django.db import connection
+
+    seen = Statements([], [])
+
+    def sent(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        text = str(sql)
+        seen.sql.append(text)
+        seen.log.append(text)
+        return execute(sql, params, many, context)
+
+    original = connection._commit
+
+    def commit() -> Any:
+        seen.log.append("COMMIT")
+        return original()
+
+    connection._commit = commit  # type: ignore[method-assign]
+    try:
+        with connection.execute_wrapper(sent):
+            yield seen
+    finally:
+        del connection._commit
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0-100) by linear interpolation between ranks; NaN for no values."""
     if not values:
@@ -236,6 +284,25 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def _numeric(cell: str) -> bool:
     stripped = cell.replace(",", "").replace(".", "").replace("%", "").replace("x", "")
     return stripped.lstrip("-").isdigit()
+
+
+def server_refusals(log: Path) -> str:
+    """Why a server's requests failed, when PostgreSQL refused it connections: "" otherwise."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    refused = text.count("sorry, too many clients already")
+    if not refused:
+        return ""
+    return (
+        f"  {refused} database connection(s) refused (PostgreSQL: too many clients) in the "
+        "server's log. Under `make serve` (ASGI) each request runs in a thread of its own with "
+        "a connection of its own, so connections grow with concurrent requests, not with "
+        "workers, and DB_CONN_MAX_AGE=60 (config/settings/prod.py) keeps them past the request "
+        "(Django's docs: disable persistent connections under ASGI, use a pool). Other runs "
+        "on this PostgreSQL share its max_connections too."
+    )
 
 
 def say(text: str = "") -> None:

@@ -2,18 +2,21 @@
 
 Going through the API would take hours for a million events, so the store is grown by COPY:
 
-1. A real OPD visit runs through the services in tenant `big` (13 events with the policies'
-   task and billing events) and becomes the *template*; a second visit is left in consultation
-   as the *probe* encounter whose timeline the timeline benchmark pages through.
+1. A real OPD visit runs through the services in tenant `big` (13 events today, with the
+   policies' task and billing events) and becomes the *template*; a second visit is left in
+   consultation as the *probe* encounter whose timeline the timeline benchmark pages through.
 2. The template is copied N/13 times with fresh ids (patient, encounter, vitals, tasks, charge,
-   event ids, causation links), fresh names and MRNs, new positions and timestamps, and hash
-   chains recomputed with `hm_core.events.hashing.event_hash` — `verify_event_chain` accepts
-   the result. Every ~N/200 events a vitals event for the probe is interleaved, so the probe's
-   entries lie spread over the whole store ("an encounter deep in a big store").
+   event ids, causation links), new positions and timestamps, and hash chains recomputed with
+   `hm_core.events.hashing.event_hash` — `verify_chain` accepts the result. Each copy's
+   registration is made afresh by the patients domain (`domain.register`: a new name and MRN,
+   the name split, phone sealed and blind-indexed exactly as a live `patient.registered` v3 and
+   its projection hold them). Every ~N/200 events a vitals event for the probe is interleaved,
+   so the probe's entries lie spread over the whole store ("an encounter deep in a big store").
 3. Events, their timeline entries and the patients' read-model rows go in by three concurrent
    `COPY ... FROM STDIN` streams; patients beyond the visits' own come as read-model rows only
-   (the search benchmark reads nothing else). Audit records, encounter and task rows of the
-   copies are not generated: no benchmark reads them, and `rebuild_projections` rebuilds tasks.
+   (the search benchmark reads nothing else), made by the same domain and projection code.
+   Audit records, encounter and task rows of the copies are not generated: no benchmark reads
+   them, and `rebuild_projections` rebuilds them from the events.
 """
 
 from __future__ import annotations
@@ -44,9 +47,35 @@ TIMELINE_COLUMNS = (
     "tenant_id, facility_id, event_id, position, patient_id, encounter_id, tenant_wide, "
     "event_type, occurred_at, actor_id, actor_username, stream_type, stream_id, summary, data"
 )
+# The patient read model's columns as `patient_apply_registered` fills them (its own `_columns`
+# computes the encrypted fields' columns and blind indexes, see `patient_row`).
 PATIENT_COLUMNS = (
-    "tenant_id, facility_id, id, mrn, full_name, date_of_birth, gender, phone, email, address, "
-    "version, is_deleted, deleted_at, created_at, updated_at"
+    "tenant_id",
+    "facility_id",
+    "id",
+    "mrn",
+    "full_name",
+    "given_name",
+    "middle_name",
+    "family_name",
+    "date_of_birth",
+    "gender",
+    "phone_encrypted",
+    "email_encrypted",
+    "national_id_encrypted",
+    "address_encrypted",
+    "phone_index",
+    "email_index",
+    "national_id_index",
+    "emergency_contact_name",
+    "emergency_contact_relationship",
+    "emergency_contact_phone",
+    "confidential",
+    "version",
+    "is_deleted",
+    "deleted_at",
+    "created_at",
+    "updated_at",
 )
 
 
@@ -206,19 +235,23 @@ class Batches:
 
 @dataclass(frozen=True)
 class Plan:
+    visit_events: int  # events of one visit copy (the template visit's)
     visits: int
     probe_entries: int
     bulk_patients: int
     probe_every: int
 
 
-def plan(events_to_add: int, patients_total: int, existing_patients: int, probe: int) -> Plan:
+def plan(
+    events_to_add: int, patients_total: int, existing_patients: int, probe: int, visit_events: int
+) -> Plan:
     """How many visit copies and probe entries make exactly `events_to_add` events."""
     probe = min(probe, events_to_add)
-    visits = (events_to_add - probe) // 13
-    probe += events_to_add - probe - visits * 13  # the remainder goes to the probe
+    visits = (events_to_add - probe) // visit_events
+    probe += events_to_add - probe - visits * visit_events  # the remainder goes to the probe
     bulk = max(patients_total - existing_patients - visits, 0)
-    return Plan(visits, probe, bulk, max((visits * 13 + probe) // max(probe, 1), 1))
+    every = max((visits * visit_events + probe) // max(probe, 1), 1)
+    return Plan(visit_events, visits, probe, bulk, every)
 
 
 class Generator:
@@ -233,13 +266,14 @@ class Generator:
         self.plan = the_plan
         self.rng = random.Random(seed)
         self.clock = datetime.now(tz=UTC) - timedelta(days=400)
+        self.today = datetime.now(tz=UTC).date()
         self.probe_version = templates.probe_version
         self.visit_index = 0
         self.patients = 0
 
     def rows(self) -> Iterator[tuple[str, str | None, str | None]]:
         """(event line, timeline line or None, patient line or None) in position order."""
-        slots = self.plan.visits * 13 + self.plan.probe_entries
+        slots = self.plan.visits * self.plan.visit_events + self.plan.probe_entries
         probes_left = self.plan.probe_entries
         pending: list[tuple[str, str | None, str | None]] = []
         for slot in range(slots):
@@ -263,32 +297,63 @@ class Generator:
         for template in self.t.visit:
             row = template.row
             payload = remap(row["payload"], ids)
-            patient_line = None
-            if row["type"] == "patient.registered":
-                patient_line = self._registered(payload)
+            patient_line, summary = None, None
             when = self._tick()
-            out.append(self._event(row, payload, ids, when, template.timeline, patient_line))
+            if row["type"] == "patient.registered":
+                payload, summary, patient_line = self._registered(payload)
+            out.append(
+                self._event(row, payload, ids, when, template.timeline, patient_line, summary)
+            )
         return out
 
-    def _registered(self, payload: dict[str, Any]) -> str:
-        """Fresh demographics for a copied registration, and its patient row."""
-        payload["mrn"] = f"{self.mrn_prefix}V{self.visit_index:07d}"
-        payload["full_name"] = full_name(self.rng)
-        payload["date_of_birth"] = self._birth_date().isoformat()
-        payload["phone"] = f"+1 555 {self.rng.randrange(10**7):07d}"
-        return self._patient_line(payload, self.clock)
+    def _registered(self, payload: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+        """A copied registration with fresh demographics, made by the patients domain itself
+        (`domain.register`: name split, phone sealed as in `patient.registered` v3): the stored
+        payload, the timeline summary and the patient row."""
+        event = self._registration(
+            patient_id=payload["patient_id"],
+            mrn=f"{self.mrn_prefix}V{self.visit_index:07d}",
+            gender=payload["gender"],
+        )
+        return event.to_payload(), event.summary(), self._patient_line(event, self.clock)
+
+    def _registration(self, *, patient_id: Any, mrn: str, gender: str) -> Any:
+        from hm_core.patients import domain
+
+        demographics = {
+            "mrn": mrn,
+            "full_name": full_name(self.rng),
+            "date_of_birth": self._birth_date(),
+            "gender": gender,
+            "phone": f"+1 555 {self.rng.randrange(10**7):07d}",
+            "email": "",
+        }
+        (event,) = domain.register(
+            patient_id=uuid.UUID(str(patient_id)), demographics=demographics, today=self.today
+        )
+        return event
 
     def _birth_date(self) -> date:
         return date(1930, 1, 1) + timedelta(days=self.rng.randrange(34_000))
 
-    def _patient_line(self, fields: dict[str, Any], when: datetime) -> str:
+    def _patient_line(self, event: Any, when: datetime) -> str:
+        """The row `patient_apply_registered` writes for `event` (stream version 1)."""
+        from hm_core.patients.projections import _columns
+
         self.patients += 1
-        stamp = ts(when)
-        return (
-            f"{self.tenant}\t{self.facility}\t{fields['patient_id']}\t{esc(fields['mrn'])}\t"
-            f"{esc(fields['full_name'])}\t{fields['date_of_birth']}\t{fields['gender']}\t"
-            f"{esc(fields['phone'])}\t\t\t1\tf\t\\N\t{stamp}\t{stamp}\n"
-        )
+        columns = _columns(event.model_dump(exclude={"patient_id"}))
+        row = {
+            **columns,
+            "tenant_id": self.tenant,
+            "facility_id": self.facility,
+            "id": event.patient_id,
+            "version": 1,
+            "is_deleted": False,
+            "deleted_at": None,
+            "created_at": when,
+            "updated_at": when,
+        }
+        return "\t".join(_copy_value(row[name]) for name in PATIENT_COLUMNS) + "\n"
 
     @property
     def tenant(self) -> str:
@@ -317,6 +382,7 @@ class Generator:
         when: datetime,
         timeline: dict[str, Any] | None,
         patient_line: str | None,
+        summary: str | None = None,
     ) -> tuple[str, str | None, str | None]:
         from hm_core.events.hashing import event_hash
 
@@ -358,9 +424,7 @@ class Generator:
         self.chain.position, self.chain.hash = position, digest
         timeline_line = None
         if timeline is not None:
-            summary = timeline["summary"]
-            if row["type"] == "patient.registered":
-                summary = f"Patient registered: {payload['full_name']} (MRN {payload['mrn']})"
+            summary = summary or timeline["summary"]
             timeline_line = (
                 f"{row['tenant_id']}\t{row['facility_id']}\t{event_id}\t{position}\t"
                 f"{opt(_mapped(timeline['patient_id'], ids))}\t"
@@ -372,19 +436,28 @@ class Generator:
         return event_line, timeline_line, patient_line
 
     def bulk_patients(self) -> Iterator[str]:
-        """Read-model-only patients: MRN-0000001..., names and phones at random."""
+        """Read-model-only patients: MRN-0000001..., names and phones at random, registered by
+        the domain like the visits' patients (so their rows are what the projection writes)."""
         when = self.clock
         for index in range(1, self.plan.bulk_patients + 1):
-            fields = {
-                "patient_id": uuid.uuid4(),
-                "mrn": f"{self.mrn_prefix}{index:07d}",
-                "full_name": full_name(self.rng),
-                "date_of_birth": self._birth_date().isoformat(),
-                "gender": "MF"[index % 2],
-                "phone": f"+1 555 {self.rng.randrange(10**7):07d}",
-            }
+            event = self._registration(
+                patient_id=uuid.uuid4(), mrn=f"{self.mrn_prefix}{index:07d}", gender="MF"[index % 2]
+            )
             when += timedelta(milliseconds=3)
-            yield self._patient_line(fields, when)
+            yield self._patient_line(event, when)
+
+
+def _copy_value(value: Any) -> str:
+    """One value in COPY's text format (None is NULL, booleans t/f, datetimes as stored)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return ts(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return esc(str(value))
 
 
 def _mapped(value: Any, ids: dict[str, str]) -> str | None:
@@ -415,7 +488,9 @@ def load(
             conns[1]
             .cursor()
             .copy(f"COPY timeline_timelineentry ({TIMELINE_COLUMNS}) FROM STDIN") as tl,
-            conns[2].cursor().copy(f"COPY patients_patient ({PATIENT_COLUMNS}) FROM STDIN") as pt,
+            conns[2]
+            .cursor()
+            .copy(f"COPY patients_patient ({', '.join(PATIENT_COLUMNS)}) FROM STDIN") as pt,
         ):
             out = Batches([], [], [])
             for event_line, timeline_line, patient_line in gen.rows():
@@ -491,7 +566,9 @@ def main() -> None:
     templates = capture(BIG_TENANT)
     head = TenantEventHead.objects.get(tenant_id=info.tenant_id)
     existing = Patient.all_tenants.filter(tenant_id=info.tenant_id).count()
-    the_plan = plan(args.events - head.position, args.patients, existing, args.probe)
+    the_plan = plan(
+        args.events - head.position, args.patients, existing, args.probe, len(templates.visit)
+    )
     from django.db import connection
 
     connection.close()
@@ -500,9 +577,10 @@ def main() -> None:
     chain, new_patients = load(templates, the_plan, args.seed, args.db, prefix)
     loaded = time.perf_counter() - started
     analyze(args.db)
-    by_services = chain.position - the_plan.visits * 13 - the_plan.probe_entries
+    by_services = chain.position - the_plan.visits * the_plan.visit_events - the_plan.probe_entries
     say(
-        f"  gen {args.db}: {chain.position:,} events ({the_plan.visits:,} visits x 13 + "
+        f"  gen {args.db}: {chain.position:,} events ({the_plan.visits:,} visits x "
+        f"{the_plan.visit_events} + "
         f"{the_plan.probe_entries} probe entries + {by_services} via services), "
         f"{existing + new_patients:,} patients "
         f"({the_plan.bulk_patients:,} read-model only) in {loaded:.1f}s "

@@ -1,13 +1,14 @@
 """`make bench`: every benchmark in one run, side by side, on scratch PostgreSQL databases.
 
 Order: create `hm_core_bench_<run>` and migrate it; clone it as `hm_core_bench_<run>_small` (a
-template copy, before anything is written); append and HTTP benchmarks on the big database;
+template copy, before anything is written); append, HTTP, MLLP and WebSocket benchmarks;
 generate the 1,000-event store in the small database and the big store in the big one; then
-timeline, search and rebuild, which compare the two stores. Each benchmark is its own process
+timeline, search, RLS and rebuild, which compare the two stores, and FHIR on the big store;
+then DICOM, booking and reports on databases of their own. Each benchmark is its own process
 and ends with one headline line; the run ends with those lines together. The databases are
 dropped at the end (BENCH_KEEP_DB=1 keeps them). Their names carry this run's id (BENCH_RUN_ID,
 random unless set), so runs side by side on one server never drop each other's databases.
-BENCH_SCALE=small is the smoke test (about four minutes on a busy two-core machine).
+BENCH_SCALE=small is the smoke test (12-18 minutes on the busy two-core machine).
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def machine(sc: Scale) -> None:
     memory = _meminfo_gib()
     cpu = _cpu_model()
     revision = _git("rev-parse", "--short", "HEAD")
-    dirty = len([line for line in _git("status", "--porcelain").splitlines() if line.strip()])
+    status = _git("status", "--porcelain")
+    # A clean tree prints nothing, which _git reports as "unknown": no path to count then.
+    dirty = 0 if status == "unknown" else len([ln for ln in status.splitlines() if ln.strip()])
     say("== machine")
     say(f"cpus (nproc): {os.cpu_count()}  ({cpu})")
     say(f"memory: {memory:.1f} GiB")
@@ -191,6 +194,8 @@ def steps(sc: Scale) -> list[Step]:
         Step("search", [*module, "bench.bench_search"]),
         Step("rls", [*module, "bench.bench_rls"]),
         Step("rebuild", [*module, "bench.bench_rebuild"]),
+        # On the big store (its patients are searched), against its own make serve.
+        Step("fhir", [*module, "bench.bench_fhir"]),
         # Its own scratch database (created, migrated and dropped by the step itself).
         Step("dicom", [*module, "bench.bench_dicom"]),
         # Its own scratch database too: 50 concurrent bookings of 10 slots, then 200 in a row.

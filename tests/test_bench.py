@@ -58,3 +58,20 @@ print(json.dumps({
     assert out["ms"] == "n/a" and out["ratio"] == "n/a"
     assert "nan" not in out["table"]
     assert out["table"].splitlines()[-1].startswith("n/a: no sample finished")
+
+
+def test_the_generator_writes_every_column_of_the_tables_it_copies_into() -> None:
+    # given the columns bench/gen.py COPYs into (a schema change once broke `make bench` there)
+    from bench.gen import EVENT_COLUMNS, PATIENT_COLUMNS, TIMELINE_COLUMNS
+    from hm_core.events.models import Event
+    from hm_core.patients.models import Patient
+    from hm_core.timeline.models import TimelineEntry
+
+    # when they are held against the models' concrete columns
+    def columns(model: type) -> set[str]:
+        return {f.column for f in model._meta.concrete_fields}
+
+    # then every column is written, and none that does not exist
+    assert set(PATIENT_COLUMNS) == columns(Patient)
+    assert {c.strip() for c in EVENT_COLUMNS.split(",")} == columns(Event)
+    assert {c.strip() for c in TIMELINE_COLUMNS.split(",")} == columns(TimelineEntry)

@@ -50,5 +50,10 @@ STORAGES = {
 }
 # Without `collectstatic`, serve the docs' and admin's assets from the installed apps.
 WHITENOISE_USE_FINDERS = True
-# Reuse database connections across requests (each gunicorn worker keeps its own).
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# No persistent connections by default: `make serve` runs ASGI (uvicorn) workers, where Django
+# runs each request's sync code in a thread of its own with a connection of its own, so
+# persistent connections pile up with concurrent requests until PostgreSQL's max_connections
+# refuses new ones (`make bench` hit it). Django's advice for ASGI: CONN_MAX_AGE=0, and a pool
+# or PgBouncer where connecting costs (README, "Production"). DB_CONN_MAX_AGE still
+# overrides this for a WSGI deployment.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)

@@ -134,6 +134,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def _fill(self, upto: int) -> None:
         """Push the matching events of `(cursor, upto]`, read from the store."""
+        if self.cursor >= upto:
+            return
         assert self.session is not None  # noqa: S101 - authenticated
         while self.cursor < upto:
             items = await db(selectors.events_between)(

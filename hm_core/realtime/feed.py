@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import uuid
 import weakref
 from collections import deque
@@ -48,6 +49,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 BATCH = 500
 RELOAD_CHUNK = 25  # viewers re-read per trip to the database thread: the feed's reads interleave
+RECHECK_SLICES = 10  # a period's membership re-reads are spread over this many ticks
 # libpq parameters the LISTEN connection takes from Django's (not its cursor factory, adapters).
 _LIBPQ_KEYS = frozenset(
     {"dbname", "user", "password", "host", "port", "sslmode", "sslrootcert", "sslcert",
@@ -272,21 +274,24 @@ class Hub:
                 listener.offer(delivery)
 
     async def _rechecks(self) -> None:
-        """Re-read the watched memberships every HM_REALTIME_RECHECK_SECONDS, and those of a
-        tenant at once when its `iam.*` events pass: once per distinct viewer."""
-        loop = asyncio.get_running_loop()
-        due = loop.time() + settings.HM_REALTIME_RECHECK_SECONDS
+        """Re-read each watched membership once per HM_REALTIME_RECHECK_SECONDS, spread over
+        the period (a slice every tenth of it: no burst of reads before the feed's), and those
+        of a tenant at once when its `iam.*` events pass: once per distinct viewer."""
+        rotation: deque[WatchKey] = deque()
         while True:
-            await wait_set(self._recheck, max(0.0, due - loop.time()))
+            await wait_set(self._recheck, settings.HM_REALTIME_RECHECK_SECONDS / RECHECK_SLICES)
             self._recheck.clear()
             tenants, self._recheck_tenants = self._recheck_tenants, set()
-            if loop.time() >= due:
-                due = loop.time() + settings.HM_REALTIME_RECHECK_SECONDS
-                keys = list(self.watched)
-            else:
-                keys = [key for key in self.watched if key.tenant_id in tenants]
+            keys = [key for key in self.watched if key.tenant_id in tenants]
+            queued = set(rotation)
+            rotation.extend(key for key in self.watched if key not in queued)
+            for _ in range(min(len(rotation), math.ceil(len(rotation) / RECHECK_SLICES))):
+                key = rotation.popleft()
+                if key in self.watched:  # a key whose sockets all closed leaves the rotation
+                    keys.append(key)
+                    rotation.append(key)
             try:
-                await self._reload(keys)
+                await self._reload(list(dict.fromkeys(keys)))
             except Exception:
                 logger.exception("realtime: re-reading memberships failed; retrying")
                 self._recheck_tenants |= tenants

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import uuid
 import weakref
 from collections import deque
@@ -48,8 +47,10 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 BATCH = 500
-RELOAD_CHUNK = 25  # viewers re-read per trip to the database thread: the feed's reads interleave
-RECHECK_SLICES = 10  # a period's membership re-reads are spread over this many ticks
+# A period's membership re-reads are spread over RECHECK_SLICES ticks, RELOAD_CHUNK viewers (3
+# statements each) per trip to the database thread: the feed's reads never queue behind more.
+RECHECK_SLICES = 50
+RELOAD_CHUNK = 5
 # libpq parameters the LISTEN connection takes from Django's (not its cursor factory, adapters).
 _LIBPQ_KEYS = frozenset(
     {"dbname", "user", "password", "host", "port", "sslmode", "sslrootcert", "sslcert",
@@ -275,9 +276,10 @@ class Hub:
 
     async def _rechecks(self) -> None:
         """Re-read each watched membership once per HM_REALTIME_RECHECK_SECONDS, spread over
-        the period (a slice every tenth of it: no burst of reads before the feed's), and those
+        the period (a slice every fiftieth of it: no burst of reads before the feed's), and those
         of a tenant at once when its `iam.*` events pass: once per distinct viewer."""
         rotation: deque[WatchKey] = deque()
+        due = 0.0  # re-reads owed: a fiftieth of the rotation per tick, so each once a period
         while True:
             await wait_set(self._recheck, settings.HM_REALTIME_RECHECK_SECONDS / RECHECK_SLICES)
             self._recheck.clear()
@@ -285,7 +287,9 @@ class Hub:
             keys = [key for key in self.watched if key.tenant_id in tenants]
             queued = set(rotation)
             rotation.extend(key for key in self.watched if key not in queued)
-            for _ in range(min(len(rotation), math.ceil(len(rotation) / RECHECK_SLICES))):
+            due = min(due + len(rotation) / RECHECK_SLICES, len(rotation))
+            for _ in range(int(due)):
+                due -= 1
                 key = rotation.popleft()
                 if key in self.watched:  # a key whose sockets all closed leaves the rotation
                     keys.append(key)

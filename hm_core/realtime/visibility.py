@@ -2,9 +2,10 @@
 
 `event_visible` is the one place that decides whether a viewer may see an event at all; the
 REST reads' rules live here in their socket form, confidential patients (care team only,
-contract §18) included: the consumer works out once per batch of events which of the batch's
-confidential patients its user may not read (`services.patients_hidden`, one query, and only
-when the batch has such events that a topic of the socket matches) and passes that set.
+contract §18) included: the feed works out once per batch of events and per viewer which of the
+batch's confidential patients that user may not read (`services.patients_hidden_by_viewer`, and
+only when the batch has such events that a topic of the viewer's sockets matches), a replaying
+socket for itself (`services.patients_hidden`), and passes that set.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ process shares no GIL with it), each check-in one transaction whose commit it st
 on-commit hook registered before the command's own), and
 every socket must receive every `task.created` it causes. Reported: commit-to-push latency over
 all (socket, event) pairs, p50/p99 (goal p99 < 250 ms), and the worker's resident memory per
-open socket (RSS with 200 sockets minus RSS with 1, over 199).
+open socket (RSS with 200 sockets minus RSS with 1, over 199). `BENCH_WS_USERS=N` spreads the
+sockets over N nurses (the demo nurse and N - 1 more, made through the IAM services): the
+server then re-reads N memberships and decides pushes for N viewers instead of one.
 """
 
 from __future__ import annotations
@@ -47,22 +49,34 @@ class Inbox:
         self.seen.setdefault(position, []).append(at)
 
 
-def world() -> tuple[Any, dict[str, str]]:
-    """The `ws` demo tenant: the nurse's scope (to write) and auth message (to listen)."""
+def world(users: int) -> tuple[Any, list[dict[str, str]]]:
+    """The `ws` demo tenant: the nurse's scope (to write) and the auth messages of `users`
+    nurses (to listen): the demo nurse, and `users - 1` more made by the tenant's admin."""
     from ninja_jwt.tokens import AccessToken
 
     from bench.world import scope_for, tenants_ensure
+    from hm_core.iam.lifecycle import membership_add, user_create
     from hm_core.iam.models import User
 
     info = tenants_ensure(["ws"])["ws"]
-    nurse = User.objects.get(username="nurse@ws")
-    auth = {
-        "type": "auth",
-        "token": str(AccessToken.for_user(nurse)),  # type: ignore[arg-type]
-        "tenant_id": str(info.tenant_id),
-        "facility_id": str(info.facility_id),
-    }
-    return scope_for(info, "nurse", request_id="bench-ws"), auth
+    nurses = [User.objects.get(username="nurse@ws")]
+    admin = scope_for(info, "admin", request_id="bench-ws")
+    for i in range(1, users):
+        nurse = user_create(
+            scope=admin, username=f"nurse{i}@ws", full_name=f"Nurse {i}", email=f"n{i}@ws.test"
+        )
+        membership_add(scope=admin, user_id=nurse.id, facility_id=info.facility_id, roles=["nurse"])
+        nurses.append(nurse)
+    auths = [
+        {
+            "type": "auth",
+            "token": str(AccessToken.for_user(nurse)),  # type: ignore[arg-type]
+            "tenant_id": str(info.tenant_id),
+            "facility_id": str(info.facility_id),
+        }
+        for nurse in nurses
+    ]
+    return scope_for(info, "nurse", request_id="bench-ws"), auths
 
 
 def scheduled_encounters(scope: Any, count: int) -> list[uuid.UUID]:
@@ -116,13 +130,13 @@ def _stamp(into: list[float]) -> None:
     into.append(time.perf_counter())
 
 
-async def open_sockets(port: int, auth: dict[str, str], count: int, inbox: Inbox) -> list[Any]:
+async def open_sockets(port: int, auths: list[dict[str, str]], count: int) -> list[Any]:
     from websockets.asyncio.client import connect
 
     sockets = []
-    for _ in range(count):
+    for i in range(count):
         ws = await connect(f"ws://127.0.0.1:{port}/ws/events/", open_timeout=30, max_queue=None)
-        await ws.send(json.dumps(auth))
+        await ws.send(json.dumps(auths[i % len(auths)]))
         assert json.loads(await ws.recv()) == {"type": "ready"}
         await ws.send(json.dumps({"type": "subscribe", "topics": ["tasks"]}))
         assert json.loads(await ws.recv())["type"] == "subscribed"
@@ -178,13 +192,13 @@ def start_server(db: str, port: int, log: Path) -> Any:
 
 
 async def measure(
-    port: int, auth: dict[str, str], pid: int, db: str, encounters: list[uuid.UUID]
+    port: int, auths: list[dict[str, str]], pid: int, db: str, encounters: list[uuid.UUID]
 ) -> tuple[Inbox, dict[int, float], int, int]:
     inbox = Inbox()
-    first = await open_sockets(port, auth, 1, inbox)
+    first = await open_sockets(port, auths, 1)
     await asyncio.sleep(1)
     rss_one = rss_kib(pid)
-    rest = await open_sockets(port, auth, SOCKETS - 1, inbox)
+    rest = await open_sockets(port, auths[1:] + auths[:1], SOCKETS - 1)
     sockets = first + rest
     await asyncio.sleep(1)
     rss_all = rss_kib(pid)
@@ -221,22 +235,26 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _unwind)
     count = int(os.environ.get("BENCH_WS_CHECK_INS", CHECK_INS[scale().name]))
+    users = max(1, min(SOCKETS, int(os.environ.get("BENCH_WS_USERS", "1"))))
     db = f"{BENCH_DB}_ws_{os.getpid()}"
-    say(f"== ws: {SOCKETS} sockets on make serve, {count} check-ins at {RATE:.0f}/s")
+    say(
+        f"== ws: {SOCKETS} sockets of {users} user(s) on make serve, "
+        f"{count} check-ins at {RATE:.0f}/s"
+    )
     logdir = Path(tempfile.mkdtemp(prefix="hm_bench_ws_"))
     database_create(db)
     try:
         django_setup(db)
         from django.db import connection
 
-        scope, auth = world()
+        scope, auths = world(users)
         encounters = scheduled_encounters(scope, count)
         connection.close()
         port = free_port()
         server = start_server(db, port, logdir / "serve.log")
         try:
             pid = worker_pid(logdir / "serve.log")
-            inbox, stamps, rss_one, rss_all = asyncio.run(measure(port, auth, pid, db, encounters))
+            inbox, stamps, rss_one, rss_all = asyncio.run(measure(port, auths, pid, db, encounters))
         finally:
             stop_server(server)
     finally:
@@ -245,10 +263,12 @@ def main() -> None:
         connection.close()
         database_drop(db)
     shutil.rmtree(logdir, ignore_errors=True)
-    report(inbox, stamps, rss_one, rss_all)
+    report(inbox, stamps, rss_one, rss_all, users=users)
 
 
-def report(inbox: Inbox, stamps: dict[int, float], rss_one: int, rss_all: int) -> None:
+def report(
+    inbox: Inbox, stamps: dict[int, float], rss_one: int, rss_all: int, *, users: int = 1
+) -> None:
     latencies = [at - stamps[p] for p in stamps for at in inbox.seen.get(p, [])]
     expected = len(stamps) * SOCKETS
     missing = expected - len(latencies)
@@ -257,8 +277,9 @@ def report(inbox: Inbox, stamps: dict[int, float], rss_one: int, rss_all: int) -
     say(f"pushes: {len(latencies)} of {expected} (socket, task.created) pairs, {missing} missing")
     say(f"worker RSS: {rss_one} KiB with 1 socket, {rss_all} KiB with {SOCKETS}")
     goal = "met" if p99 < 0.25 and missing == 0 else "NOT MET"
+    of_users = "" if users == 1 else f" of {users} users"
     say(
-        f"ws: {SOCKETS} sockets, {len(stamps)} check-ins at {RATE:.0f}/s: commit-to-push "
+        f"ws: {SOCKETS} sockets{of_users}, {len(stamps)} check-ins at {RATE:.0f}/s: commit-to-push "
         f"p50 {ms(p50)} ms p99 {ms(p99)} ms (goal p99 < 250 ms {goal}), "
         f"{per_socket:.0f} KiB per socket, {missing} missed (NOTIFY, {load_average()})"
     )

@@ -17,4 +17,8 @@ class HmUvicornWorker(UvicornWorker):
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         **UvicornWorker.CONFIG_KWARGS,
         "h11_max_incomplete_event_size": 64 * 1024,
+        # No permessage-deflate on /ws/events/: its messages are a few hundred bytes, and the
+        # per-socket zlib state and per-push compression cost ~40 KiB of memory per open socket
+        # and ~40% of the CPU of a push to 200 sockets (profiled: docs/realtime.md).
+        "ws_per_message_deflate": False,
     }

@@ -15,6 +15,7 @@ re-checks, confidential patients) runs inside the socket's tenant.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -35,15 +36,9 @@ from hm_core.realtime.errors import (
     ReplayTooLong,
     SocketRefused,
 )
-from hm_core.realtime.feed import BATCH, Listener, db, hub, wait_set
+from hm_core.realtime.feed import BATCH, Listener, db, hub
 from hm_core.realtime.items import CatchUp, Item
-from hm_core.realtime.visibility import (
-    Topic,
-    event_visible,
-    parse_topic,
-    push_wanted,
-    topic_wanted,
-)
+from hm_core.realtime.visibility import Topic, confidential_wanted, parse_topic, push_wanted
 
 MAX_TOPICS = 50
 
@@ -52,10 +47,17 @@ class EventsConsumer(AsyncWebsocketConsumer):
     # No channel per socket: the process's feed reads each tenant once for all its sockets.
     channel_layer_alias = "hm_realtime_sockets_use_the_feed"
 
-    session: services.Session | None = None
     listener: Listener | None = None
     topics: frozenset[Topic] = frozenset()
     cursor = 0
+    _authenticated: services.Session | None = None
+
+    @property
+    def session(self) -> services.Session | None:
+        """Who holds the socket, with the viewer as the hub last re-read it."""
+        if self._authenticated is None or self.listener is None:
+            return None
+        return dataclasses.replace(self._authenticated, viewer=self.listener.viewer)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # The socket's whole life, and the tasks it starts, begin with no tenant (PostgreSQL
@@ -76,6 +78,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.listener is not None:
             hub().detach(self.listener)
+            hub().unwatch(self.listener)
         for task in self._tasks:
             task.cancel()
 
@@ -101,9 +104,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
         except SocketRefused as refused:
             await self.close(code=refused.close_code)
             return
-        self.session = session
-        self.listener = Listener(session.viewer.tenant_id)
-        self._spawn(self._recheck())
+        self._authenticated = session
+        self.listener = Listener(user_id=session.user_id, viewer=session.viewer)
+        hub().watch(self.listener)
+        self._spawn(self._close_when_revoked(self.listener))
         await self._send({"type": "ready"})
 
     async def _subscribe(self, message: dict[str, Any]) -> None:
@@ -112,6 +116,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             raise AlreadySubscribed()
         topics, after = _subscription(message)
         await self._db(services.topics_authorize)(session=self.session, topics=topics)
+        self.listener.topics = frozenset(topics)
         await hub().attach(self.listener)  # queue live items before reading the head
         head = (await db(selectors.tenant_heads)([self.session.viewer.tenant_id]))[
             self.session.viewer.tenant_id
@@ -129,6 +134,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def _fill(self, upto: int) -> None:
         """Push the matching events of `(cursor, upto]`, read from the store."""
+        if self.cursor >= upto:
+            return
         assert self.session is not None  # noqa: S101 - authenticated
         while self.cursor < upto:
             items = await db(selectors.events_between)(
@@ -142,31 +149,29 @@ class EventsConsumer(AsyncWebsocketConsumer):
                 await self._push(item, hidden)
 
     async def _pump(self, listener: Listener) -> None:
-        """Live items, in order, each once: older than the cursor dropped, a gap read back."""
+        """Live ranges, in order, each position once: older than the cursor dropped, a gap
+        read back; the items to send were chosen by the feed for this viewer and topics."""
         while True:
-            batch = await listener.take()
-            hidden = await self._hidden([e for e in batch if isinstance(e, Item)])
-            for entry in batch:
+            for entry in await listener.take():
                 if isinstance(entry, CatchUp):
                     await self._fill(entry.upto)
-                elif entry.position > self.cursor:
-                    await self._fill(entry.position - 1)
-                    await self._push(entry, hidden)
+                    continue
+                if entry.upto <= self.cursor:
+                    continue
+                await self._fill(entry.after)
+                for item in entry.items:
+                    if item.position > self.cursor:
+                        await self.send(text_data=item.text)
+                self.cursor = entry.upto
 
     async def _hidden(self, items: list[Item]) -> frozenset[uuid.UUID]:
         """The confidential patients of this batch the user may not read: one query per batch,
         only when the batch has events about confidential patients this socket would get."""
         assert self.session is not None  # noqa: S101 - authenticated
         viewer = self.session.viewer
-        patients = {
-            item.patient_id
-            for item in items
-            if item.confidential
-            and item.patient_id is not None
-            and item.position > self.cursor
-            and topic_wanted(viewer, self.topics, item)
-            and event_visible(viewer, item)
-        }
+        patients = confidential_wanted(
+            viewer, self.topics, (item for item in items if item.position > self.cursor)
+        )
         if not patients:
             return frozenset()
         return await self._db(services.patients_hidden)(session=self.session, patient_ids=patients)
@@ -177,23 +182,11 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if push_wanted(self.session.viewer, self.topics, item, hidden):
             await self.send(text_data=item.text)
 
-    async def _recheck(self) -> None:
-        """Re-read the membership every HM_REALTIME_RECHECK_SECONDS, and at once when the
-        tenant's IAM events pass: a revoked membership closes the socket (4403)."""
-        assert self.session is not None and self.listener is not None  # noqa: S101
-        while True:
-            await wait_set(self.listener.recheck, settings.HM_REALTIME_RECHECK_SECONDS)
-            self.listener.recheck.clear()
-            viewer = self.session.viewer
-            current = await db(services.viewer_reload)(
-                user_id=self.session.user_id,
-                tenant_id=viewer.tenant_id,
-                facility_id=viewer.facility_id,
-            )
-            if current is None:
-                await self.close(code=CLOSE_NO_MEMBERSHIP)
-                return
-            self.session = services.Session(self.session.user_id, current, self.session.context)
+    async def _close_when_revoked(self, listener: Listener) -> None:
+        """The hub re-reads the membership (every HM_REALTIME_RECHECK_SECONDS, and at once
+        when the tenant's IAM events pass): a revoked one closes the socket (4403)."""
+        await listener.revoked.wait()
+        await self.close(code=CLOSE_NO_MEMBERSHIP)
 
     async def _auth_deadline(self) -> None:
         await asyncio.sleep(settings.HM_REALTIME_AUTH_TIMEOUT_SECONDS)

@@ -1,17 +1,22 @@
 """The ASGI process's side of the fan-out: one feed per tenant, shared by all its sockets.
 
-A process reads each tenant's new events once, whatever its number of sockets, and hands the
-decoded items to every socket of that tenant (each filters by topic and visibility). The feed
+A process reads each tenant's new events once, whatever its number of sockets, and decides
+once per batch and per audience (a viewer and its topics: the sockets of one user in one
+facility that subscribed to the same topics) which items go out, asking who may not read the
+batch's confidential patients once per distinct viewer that such an event would reach; each
+socket then only sends the chosen, pre-serialised items. Memberships are re-read the same way:
+once per distinct (user, tenant, facility) every period and when the tenant's `iam.*` events
+pass, whatever the number of that user's sockets; a revoked one closes them all. The feed
 wakes on an announcement (channels-redis group, PostgreSQL LISTEN) or on its poll of the
 tenants' heads; the poll runs in every mode, so a lost announcement only delays. Reads go
 through the process's own connection, so only committed events are ever seen, and because a
 tenant's positions are gapless and commit in order, reading `(cursor, head]` misses nothing.
 
 A socket's hand-over from replay to live (see `consumers`): it attaches first (from then on it
-queues every item the feed reads), then reads the head H and replays `(after, H]` from the
-store; queued items at or below H are dropped as duplicates, and a queued item past
-`cursor + 1` (a socket that overflowed its queue gets a `CatchUp` instead) makes it read the
-missing range from the store. Every position is seen once, in order.
+queues every range the feed reads), then reads the head H and replays `(after, H]` from the
+store; queued positions at or below H are dropped as duplicates, and a queued range starting
+past its cursor (a socket that overflowed its queue gets a `CatchUp` instead) makes it read
+the missing range from the store. Every position is seen once, in order.
 """
 
 from __future__ import annotations
@@ -32,15 +37,20 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError, connection, connections
 
-from hm_core.realtime import selectors
+from hm_core.realtime import selectors, services
 from hm_core.realtime.fanout import NOTIFY_CHANNEL, group_name, mode
-from hm_core.realtime.items import CatchUp, Item
+from hm_core.realtime.items import CatchUp, Delivery, Item
+from hm_core.realtime.visibility import Topic, Viewer, WatchKey, confidential_wanted, pushes
 
 logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 BATCH = 500
+# A period's membership re-reads are spread over RECHECK_SLICES ticks, RELOAD_CHUNK viewers (3
+# statements each) per trip to the database thread: the feed's reads never queue behind more.
+RECHECK_SLICES = 50
+RELOAD_CHUNK = 5
 # libpq parameters the LISTEN connection takes from Django's (not its cursor factory, adapters).
 _LIBPQ_KEYS = frozenset(
     {"dbname", "user", "password", "host", "port", "sslmode", "sslrootcert", "sslcert",
@@ -76,29 +86,45 @@ async def wait_set(event: asyncio.Event, seconds: float) -> None:
 
 
 class Listener:
-    """One socket's queue of items read by its tenant's feed."""
+    """One socket as the hub sees it: whose it is, what it subscribed to, and its queue of
+    ranges read by its tenant's feed."""
 
-    def __init__(self, tenant_id: uuid.UUID) -> None:
-        self.tenant_id = tenant_id
-        self.recheck = asyncio.Event()  # set when the tenant's access rules may have changed
-        self._items: deque[Item | CatchUp] = deque()
+    def __init__(self, *, user_id: uuid.UUID, viewer: Viewer) -> None:
+        self.user_id = user_id
+        self.viewer = viewer  # as last re-read by the hub (`Hub.watch`)
+        self.topics: frozenset[Topic] = frozenset()
+        self.revoked = asyncio.Event()  # set once the membership is no longer active
+        self._queue: deque[Delivery | CatchUp] = deque()
+        self._queued = 0  # positions the queue spans
         self._ready = asyncio.Event()
 
-    def offer(self, items: list[Item]) -> None:
-        if len(self._items) + len(items) > settings.HM_REALTIME_QUEUE_MAX:
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return self.viewer.tenant_id
+
+    @property
+    def key(self) -> WatchKey:
+        return WatchKey(self.user_id, self.viewer.tenant_id, self.viewer.facility_id)
+
+    def offer(self, delivery: Delivery) -> None:
+        span = delivery.upto - delivery.after
+        if self._queued + span > settings.HM_REALTIME_QUEUE_MAX:
             # A slow socket: drop its backlog and let it read the range from the store.
-            self._items.clear()
-            self._items.append(CatchUp(items[-1].position))
+            self._queue.clear()
+            self._queue.append(CatchUp(delivery.upto))
+            self._queued = 0
         else:
-            self._items.extend(items)
+            self._queue.append(delivery)
+            self._queued += span
         self._ready.set()
 
-    async def take(self) -> list[Item | CatchUp]:
+    async def take(self) -> list[Delivery | CatchUp]:
         """Everything queued, waiting for at least one."""
         await self._ready.wait()
         self._ready.clear()
-        batch = list(self._items)
-        self._items.clear()
+        batch = list(self._queue)
+        self._queue.clear()
+        self._queued = 0
         return batch
 
 
@@ -119,6 +145,9 @@ class Hub:
         self._channel_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
         self.mode = mode()
+        self.watched: dict[WatchKey, set[Listener]] = {}
+        self._recheck = asyncio.Event()
+        self._recheck_tenants: set[uuid.UUID] = set()
 
     def poke(self) -> None:
         self._poke.set()
@@ -132,6 +161,17 @@ class Hub:
             head = (await db(selectors.tenant_heads)([tenant_id]))[tenant_id]
             self.feeds.setdefault(tenant_id, Feed(cursor=head))
         self.feeds[tenant_id].listeners.add(listener)
+
+    def watch(self, listener: Listener) -> None:
+        """Re-read `listener`'s membership with those of every socket of the same viewer."""
+        self._ensure_running()
+        self.watched.setdefault(listener.key, set()).add(listener)
+
+    def unwatch(self, listener: Listener) -> None:
+        for key, listeners in list(self.watched.items()):
+            listeners.discard(listener)
+            if not listeners:
+                del self.watched[key]
 
     def detach(self, listener: Listener) -> None:
         feed = self.feeds.get(listener.tenant_id)
@@ -154,7 +194,7 @@ class Hub:
             return
         for task in self._tasks:
             task.cancel()
-        self._tasks = [asyncio.ensure_future(self._run())]
+        self._tasks = [asyncio.ensure_future(self._run()), asyncio.ensure_future(self._rechecks())]
         if self.mode == "notify":
             self._tasks.append(asyncio.ensure_future(self._listen_pg()))
         elif self.mode == "redis":
@@ -209,12 +249,67 @@ class Hub:
                 )
                 if not items:
                     break
-                feed.cursor = items[-1].position
-                iam_changed = any(item.event_type.startswith("iam.") for item in items)
-                for listener in list(feed.listeners):
-                    listener.offer(items)
-                    if iam_changed:
-                        listener.recheck.set()
+                # The cursor moves before any await: a socket attaching meanwhile reads the
+                # head after attaching, so its replay covers this range.
+                after, feed.cursor = feed.cursor, items[-1].position
+                await self._deliver(list(feed.listeners), after=after, items=items)
+                if any(item.event_type.startswith("iam.") for item in items):
+                    self._recheck_tenants.add(tenant_id)
+                    self._recheck.set()
+
+    async def _deliver(self, listeners: list[Listener], *, after: int, items: list[Item]) -> None:
+        """Decide once per audience (viewer, topics) which items go out, and queue them."""
+        audiences: dict[tuple[Viewer, frozenset[Topic]], list[Listener]] = {}
+        for listener in listeners:
+            audiences.setdefault((listener.viewer, listener.topics), []).append(listener)
+        wanted: dict[Viewer, set[uuid.UUID]] = {}
+        for viewer, topics in audiences:
+            if patients := confidential_wanted(viewer, topics, items):
+                wanted.setdefault(viewer, set()).update(patients)
+        hidden = await db(services.patients_hidden_by_viewer)(wanted) if wanted else {}
+        upto = items[-1].position
+        for (viewer, topics), members in audiences.items():
+            chosen = pushes(viewer, topics, items, hidden.get(viewer, frozenset()))
+            delivery = Delivery(after=after, upto=upto, items=chosen)
+            for listener in members:
+                listener.offer(delivery)
+
+    async def _rechecks(self) -> None:
+        """Re-read each watched membership once per HM_REALTIME_RECHECK_SECONDS, spread over
+        the period (a slice every fiftieth of it: no burst of reads before the feed's), and those
+        of a tenant at once when its `iam.*` events pass: once per distinct viewer."""
+        rotation: deque[WatchKey] = deque()
+        due = 0.0  # re-reads owed: a fiftieth of the rotation per tick, so each once a period
+        while True:
+            await wait_set(self._recheck, settings.HM_REALTIME_RECHECK_SECONDS / RECHECK_SLICES)
+            self._recheck.clear()
+            tenants, self._recheck_tenants = self._recheck_tenants, set()
+            keys = [key for key in self.watched if key.tenant_id in tenants]
+            queued = set(rotation)
+            rotation.extend(key for key in self.watched if key not in queued)
+            due = min(due + len(rotation) / RECHECK_SLICES, len(rotation))
+            for _ in range(int(due)):
+                due -= 1
+                key = rotation.popleft()
+                if key in self.watched:  # a key whose sockets all closed leaves the rotation
+                    keys.append(key)
+                    rotation.append(key)
+            try:
+                await self._reload(list(dict.fromkeys(keys)))
+            except Exception:
+                logger.exception("realtime: re-reading memberships failed; retrying")
+                self._recheck_tenants |= tenants
+                await asyncio.sleep(1)
+
+    async def _reload(self, keys: list[WatchKey]) -> None:
+        for start in range(0, len(keys), RELOAD_CHUNK):
+            viewers = await db(services.viewers_reload)(keys[start : start + RELOAD_CHUNK])
+            for key, viewer in viewers.items():
+                for listener in list(self.watched.get(key, ())):
+                    if viewer is None:
+                        listener.revoked.set()
+                    else:
+                        listener.viewer = viewer
 
     async def _listen_redis(self) -> None:
         layer: Any = get_channel_layer()

@@ -38,6 +38,16 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """A range `(after, upto]` the feed read, with the items of it a socket is to be sent:
+    decided once per (viewer, topics) and shared by all the sockets that hold the same."""
+
+    after: int
+    upto: int
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CatchUp:
     """Queued instead of the items a slow socket could not hold: read (cursor, upto] yourself."""
 

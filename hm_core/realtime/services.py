@@ -30,7 +30,7 @@ from hm_core.realtime.errors import (
     CLOSE_NO_MEMBERSHIP,
     SocketRefused,
 )
-from hm_core.realtime.visibility import TOPIC_PERMISSIONS, Topic, Viewer
+from hm_core.realtime.visibility import TOPIC_PERMISSIONS, Topic, Viewer, WatchKey
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,17 @@ def viewer_reload(
     return Viewer(tenant_id=tenant_id, facility_id=facility_id, principal=principal)
 
 
+def viewers_reload(keys: list[WatchKey]) -> dict[WatchKey, Viewer | None]:
+    """`viewer_reload` of each distinct (user, tenant, facility), once: the process re-checks
+    the memberships of all its sockets with as many reads as it has distinct viewers."""
+    return {
+        key: viewer_reload(
+            user_id=key.user_id, tenant_id=key.tenant_id, facility_id=key.facility_id
+        )
+        for key in dict.fromkeys(keys)
+    }
+
+
 def topics_authorize(*, session: Session, topics: list[Topic]) -> None:
     """Refuse a topic the user may not read over REST: the permission, and for an encounter
     or a patient its existence in this scope (404 like a missing one); those reads are
@@ -123,9 +134,20 @@ def _patient_authorize(scope: Scope, *, patient_id: uuid.UUID) -> None:
 def patients_hidden(*, session: Session, patient_ids: set[uuid.UUID]) -> frozenset[uuid.UUID]:
     """Which of these (confidential) patients the socket's user may not read: not on the care
     team, no break-glass grant (contract §18). One query, whatever the number."""
+    return _hidden_from(session.scope, patient_ids)
+
+
+def patients_hidden_by_viewer(
+    wanted: dict[Viewer, set[uuid.UUID]],
+) -> dict[Viewer, frozenset[uuid.UUID]]:
+    """`patients_hidden` for each viewer of a batch the feed fans out: one query per distinct
+    viewer that a confidential event of the batch would reach, whatever its number of sockets."""
+    return {viewer: _hidden_from(viewer.scope, ids) for viewer, ids in wanted.items()}
+
+
+def _hidden_from(scope: Scope, patient_ids: set[uuid.UUID]) -> frozenset[uuid.UUID]:
     if not patient_ids:
         return frozenset()
-    scope = session.scope
     with scope_active(scope):
         return frozenset(patient_ids - patient_visible_ids(scope=scope, patient_ids=patient_ids))
 

@@ -2,18 +2,20 @@
 
 `event_visible` is the one place that decides whether a viewer may see an event at all; the
 REST reads' rules live here in their socket form, confidential patients (care team only,
-contract §18) included: the consumer works out once per batch of events which of the batch's
-confidential patients its user may not read (`services.patients_hidden`, one query, and only
-when the batch has such events that a topic of the socket matches) and passes that set.
+contract §18) included: the feed works out once per batch of events and per viewer which of the
+batch's confidential patients that user may not read (`services.patients_hidden_by_viewer`, and
+only when the batch has such events that a topic of the viewer's sockets matches), a replaying
+socket for itself (`services.patients_hidden`), and passes that set.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from hm_core.common.scope import Principal
+from hm_core.common.scope import Principal, Scope
 from hm_core.realtime.items import Item
 
 TopicKind = Literal["tasks", "alerts", "encounter", "patient"]
@@ -62,6 +64,20 @@ class Viewer:
     facility_id: uuid.UUID
     principal: Principal
 
+    @property
+    def scope(self) -> Scope:
+        return Scope(
+            tenant_id=self.tenant_id, facility_id=self.facility_id, principal=self.principal
+        )
+
+
+class WatchKey(NamedTuple):
+    """Whose membership a socket stands on: re-read once per key, whatever its sockets."""
+
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    facility_id: uuid.UUID
+
 
 def event_visible(
     viewer: Viewer, item: Item, hidden_patients: frozenset[uuid.UUID] = frozenset()
@@ -91,6 +107,32 @@ def push_wanted(
     """Whether the socket gets `item`: a topic it holds the permission for matches, and the
     viewer may see the event."""
     return event_visible(viewer, item, hidden_patients) and topic_wanted(viewer, topics, item)
+
+
+def confidential_wanted(
+    viewer: Viewer, topics: frozenset[Topic], items: Iterable[Item]
+) -> set[uuid.UUID]:
+    """The confidential patients of `items` whose events would reach this viewer and topics
+    but for the care-team rule: the only ones worth asking `patients_hidden` about."""
+    return {
+        item.patient_id
+        for item in items
+        if item.confidential
+        and item.patient_id is not None
+        and topic_wanted(viewer, topics, item)
+        and event_visible(viewer, item)
+    }
+
+
+def pushes(
+    viewer: Viewer,
+    topics: frozenset[Topic],
+    items: Iterable[Item],
+    hidden_patients: frozenset[uuid.UUID] = frozenset(),
+) -> tuple[Item, ...]:
+    """The items of a batch a socket of this viewer and topics gets: decided once per
+    (viewer, topics) by the feed, shared by every socket that holds the same."""
+    return tuple(item for item in items if push_wanted(viewer, topics, item, hidden_patients))
 
 
 def parse_topic(raw: object) -> Topic | None:

@@ -35,8 +35,9 @@ def database_url() -> str:
 
 @contextmanager
 def asgi_server(**env: str) -> Iterator[Server]:
-    """`uvicorn config.asgi:application` with the suite's settings on the test database; the
-    safety poll is made long, so that pushes prove the announcements (NOTIFY, Redis) work."""
+    """`uvicorn config.asgi:application` with the suite's settings on the test database (and
+    `make serve`'s WebSocket options); the safety poll is made long, so that pushes prove the
+    announcements (NOTIFY, Redis) work."""
     port = free_port()
     full_env = {
         **os.environ,
@@ -49,7 +50,7 @@ def asgi_server(**env: str) -> Iterator[Server]:
     }
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and app
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port),
-         "--no-access-log", "--log-level", "warning"],
+         "--no-access-log", "--log-level", "warning", "--ws-per-message-deflate", "false"],
         cwd=settings.BASE_DIR,
         env=full_env,
     )  # fmt: skip

@@ -49,6 +49,7 @@ def test_make_serve_runs_the_asgi_app_under_gunicorn_with_uvicorn_workers(tmp_pa
         # when: a request with a 20 kB header and PHI in its query string, then a socket
         raw = _request(port, f"GET /api/no-such-thing/?{PHI_QUERY} HTTP/1.1", "a" * 20480)
         with connect(f"ws://127.0.0.1:{port}/ws/events/", open_timeout=10) as ws:
+            extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
             ws.send("not json")
             closed = _close_code(ws)
     finally:
@@ -60,6 +61,7 @@ def test_make_serve_runs_the_asgi_app_under_gunicorn_with_uvicorn_workers(tmp_pa
     assert head.startswith(b"HTTP/1.1 404"), raw[:300]
     assert json.loads(body)["error"]["code"] == "not_found"
     assert closed == 4400
+    assert extensions is None  # no permessage-deflate: no zlib state per socket
     text = log.read_text()
     assert "/api/no-such-thing/" in text
     assert "Jane" not in text and "LKDF85A" not in text and "search=" not in text

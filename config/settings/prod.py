@@ -53,7 +53,21 @@ WHITENOISE_USE_FINDERS = True
 # No persistent connections by default: `make serve` runs ASGI (uvicorn) workers, where Django
 # runs each request's sync code in a thread of its own with a connection of its own, so
 # persistent connections pile up with concurrent requests until PostgreSQL's max_connections
-# refuses new ones (`make bench` hit it). Django's advice for ASGI: CONN_MAX_AGE=0, and a pool
-# or PgBouncer where connecting costs (README, "Production"). DB_CONN_MAX_AGE still
-# overrides this for a WSGI deployment.
+# refuses new ones (`make bench` hit it). Django's advice for ASGI: CONN_MAX_AGE=0, and a pool.
+# DB_CONN_MAX_AGE still overrides this for a WSGI deployment (the pool is then off).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# ...and a pool per server process instead (PostgreSQL): a request borrows a connection and
+# gives it back when it ends, so a process holds at most DB_POOL_MAX_SIZE connections, opened
+# once. 0 turns the pool off (e.g. behind PgBouncer in transaction mode). Size it so that
+# processes × DB_POOL_MAX_SIZE stays under PostgreSQL's max_connections.
+_pool_max = env.int("DB_POOL_MAX_SIZE", default=8)
+if (
+    DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"
+    and _pool_max > 0
+    and DATABASES["default"]["CONN_MAX_AGE"] == 0
+):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": _pool_max,
+        "timeout": env.float("DB_POOL_TIMEOUT_S", default=10.0),
+    }

@@ -3,8 +3,9 @@
 Before a statement, if the session is not in the wanted state (role and `app.tenant_id`), one
 `set_config` statement puts it there, on a plain cursor of the same connection (a server-side
 cursor of `.iterator()` must not carry it). The session state is remembered per connection; a
-new connection starts as the connecting user with no tenant, and a rollback (which undoes
-`set_config` made inside it) forgets what was set, so the next statement sets it again.
+new connection starts as the connecting user with no tenant (a pooled one in an unknown state),
+and a rollback (which undoes `set_config` made inside it) forgets what was set, so the next
+statement sets it again.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def init_connection_state(self) -> None:
         super().init_connection_state()
-        self.rls_session_state = rls.SYSTEM
+        # A new connection starts as the connecting user with no tenant; one taken from a pool
+        # (OPTIONS["pool"]) keeps whatever its previous request set: unknown, so the first
+        # statement sets the state it wants (a tenant request sets it anyway: no extra trip).
+        self.rls_session_state = UNKNOWN if self.pool else rls.SYSTEM
 
     def _rollback(self) -> None:
         super()._rollback()  # type: ignore[misc]

@@ -59,7 +59,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 # ...and a pool per server process instead (PostgreSQL): a request borrows a connection and
 # gives it back when it ends, so a process holds at most DB_POOL_MAX_SIZE connections, opened
 # once. 0 turns the pool off (e.g. behind PgBouncer in transaction mode). Size it so that
-# processes × DB_POOL_MAX_SIZE stays under PostgreSQL's max_connections.
+# processes times DB_POOL_MAX_SIZE stays under PostgreSQL's max_connections.
 _pool_max = env.int("DB_POOL_MAX_SIZE", default=8)
 if (
     DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"

@@ -71,7 +71,9 @@ class Rows:
 
     def sql(self) -> Sql | None:
         """The rows as the one INSERT `bulk_create` would send (None: several, or pks it
-        would have to read back)."""
+        would have to read back, or no rows at all: `VALUES` needs one; `run` sends nothing)."""
+        if not self.objs:
+            return None
         self.model._base_manager.all()._prepare_for_bulk_create(self.objs)  # type: ignore[attr-defined]
         if any(obj.pk is None for obj in self.objs):
             return None

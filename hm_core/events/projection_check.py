@@ -19,7 +19,9 @@ REPEATABLE READ, so the live rows and the events are one snapshot: commits made 
 no false report. TEMP tables need no privilege beyond PostgreSQL's default `TEMPORARY`, so the
 check runs as `DB_APP_ROLE` with the tenant set (under RLS it cannot see another tenant's rows).
 
-Rows are compared on their primary key, with field-encryption tokens compared by plaintext (a
+Rows are compared on their identity: the primary key, or, where that is a surrogate counter
+(the reports' per-day rollups: a rebuild numbers their rows anew), the model's unique key and
+every column but the counter. Field-encryption tokens are compared by plaintext (a
 `rotate_field_keys` re-encrypts the read models but not the events: same value, other bytes).
 Cost: one replay of the tenant's events, plus a digest per live row held in memory.
 """
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.db.models.fields import AutoFieldMixin
 
 from hm_core.common.crypto import FieldKeyMissing, decrypt_field, is_encrypted
 from hm_core.events import replay
@@ -85,8 +88,35 @@ def verify_projections(
 # --- rows and their digests ----------------------------------------------------------------
 
 
+def _surrogate(model: type[models.Model]) -> bool:
+    """Whether the primary key is a counter the database assigns (not the row's identity)."""
+    return isinstance(model._meta.pk, AutoFieldMixin)
+
+
+def _identity(model: type[models.Model]) -> list[str]:
+    """The columns that identify a row across a rebuild: the primary key, unless it is a
+    surrogate counter; then the model's first unconditional unique constraint."""
+    pk = model._meta.pk.attname  # type: ignore[union-attr]
+    if not _surrogate(model):
+        return [pk]
+    for constraint in model._meta.constraints:
+        if isinstance(constraint, models.UniqueConstraint) and constraint.condition is None:
+            return [_field(model, name).attname for name in constraint.fields]
+    return [pk]
+
+
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """A concrete column of `model` by name or attname (get_field looks up both)."""
+    found = model._meta.get_field(name)
+    if not isinstance(found, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return found
+
+
 def _columns(model: type[models.Model]) -> list[str]:
-    return [f.attname for f in model._meta.concrete_fields]
+    """The compared columns: all but a surrogate counter."""
+    counter = model._meta.pk.attname if _surrogate(model) else None  # type: ignore[union-attr]
+    return [f.attname for f in model._meta.concrete_fields if f.attname != counter]
 
 
 def _plain(value: Any) -> Any:
@@ -109,10 +139,13 @@ def _digest(values: tuple[Any, ...]) -> bytes:
 
 def _digests(model: type[models.Model], tenant_id: uuid.UUID) -> Digests:
     columns = _columns(model)
-    pk = model._meta.pk.attname  # type: ignore[union-attr]
-    at = columns.index(pk)
+    at = [columns.index(name) for name in _identity(model)]
     rows = model._base_manager.filter(tenant_id=tenant_id).values_list(*columns)
-    return {row[at]: _digest(row) for row in rows.iterator(chunk_size=2000)}
+    return {_key(row, at): _digest(row) for row in rows.iterator(chunk_size=2000)}
+
+
+def _key(row: tuple[Any, ...], at: list[int]) -> Any:
+    return row[at[0]] if len(at) == 1 else tuple(row[i] for i in at)
 
 
 # --- scratch tables ------------------------------------------------------------------------
@@ -190,21 +223,26 @@ def _compare(
         report.differences.append(
             {
                 "table": model._meta.db_table,
-                "pk": str(pk),
+                "pk": "/".join(map(str, pk)) if isinstance(pk, tuple) else str(pk),
                 "difference": difference,
                 "fields": fields,
             }
         )
 
 
-def _changed_fields(model: type[models.Model], pk: Any) -> list[str]:
+def _changed_fields(model: type[models.Model], key: Any) -> list[str]:
     columns = _columns(model)
-    pk_column = connection.ops.quote_name(str(model._meta.pk.column))  # type: ignore[union-attr]
-    [rebuilt] = model._base_manager.filter(pk=pk).values_list(*columns)
+    names = _identity(model)
+    values = key if isinstance(key, tuple) else (key,)
+    fields = [_field(model, name) for name in names]
+    [rebuilt] = model._base_manager.filter(**dict(zip(names, values, strict=True))).values_list(
+        *columns
+    )
+    where = " AND ".join(f"{connection.ops.quote_name(str(f.column))} = %s" for f in fields)
     [live] = list(
         model._base_manager.raw(
-            f"SELECT * FROM {_live_table(model)} WHERE {pk_column} = %s",  # noqa: S608 - names
-            [model._meta.pk.get_db_prep_value(pk, connection)],  # type: ignore[union-attr]
+            f"SELECT * FROM {_live_table(model)} WHERE {where}",  # noqa: S608 - names
+            [f.get_db_prep_value(v, connection) for f, v in zip(fields, values, strict=True)],
         )
     )
     return [

@@ -36,20 +36,19 @@ def stored_resource_apply_stored(event: ResourceStored, meta: EventMeta) -> None
             "updated_at": meta.recorded_at,
         },
     )
-    insert(
-        StoredIdentifier,
-        *[
-            StoredIdentifier(
-                id=_identifier_id(meta, key),
-                tenant_id=meta.tenant_id,
-                facility_id=meta.facility_id,
-                resource_id=event.resource_id,
-                resource_type=event.resource_type,
-                key=key,
-            )
-            for key in event.identifiers
-        ],
-    )
+    identifiers = [
+        StoredIdentifier(
+            id=_identifier_id(meta, key),
+            tenant_id=meta.tenant_id,
+            facility_id=meta.facility_id,
+            resource_id=event.resource_id,
+            resource_type=event.resource_type,
+            key=key,
+        )
+        for key in event.identifiers
+    ]
+    if identifiers:  # an insert of no rows is no statement (grouped, it would be invalid SQL)
+        insert(StoredIdentifier, *identifiers)
 
 
 def _identifier_id(meta: EventMeta, key: str) -> uuid.UUID:

@@ -82,17 +82,25 @@ def fhir_resource_store(
     resource: dict[str, Any],
     patient_id: uuid.UUID | None,
     source_key: str,
+    known: dict[uuid.UUID, StoredResource] | None = None,
 ) -> tuple[int, bool]:
     """Keep `resource` as sent under `resource_id`: a new version only when its content
-    changed (importing the same resource again writes nothing). Returns (version, written)."""
+    changed (importing the same resource again writes nothing). Returns (version, written).
+
+    `known`: the current rows the caller read for a whole Bundle (a missing id: no such
+    resource yet), kept up to date here; without it the row is read."""
     # The sender's tags and profiles stay; version and time are this server's.
     meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in _SERVER_META}
     body = {k: v for k, v in resource.items() if k != "meta"} | {"id": str(resource_id)}
     body = body | ({"meta": meta} if meta else {})
     with scope_active(scope), transaction.atomic():
-        current = (
-            stored_list(scope=scope, resource_type=resource_type).filter(id=resource_id).first()
-        )
+        if known is None:
+            rows = stored_list(scope=scope, resource_type=resource_type)
+            current = rows.filter(id=resource_id).first()
+        else:
+            current = known.get(resource_id)
+            if current is not None and current.resource_type != resource_type:
+                current = None  # another type's resource: not this one (as the query finds)
         if current is not None and current.resource == body:
             return current.version, False
         version = current.version if current is not None else 0
@@ -110,6 +118,10 @@ def fhir_resource_store(
             expected_version=version,
             events=[event],
         )
+        if known is not None:
+            known[resource_id] = StoredResource(
+                id=resource_id, resource_type=resource_type, resource=body, version=version + 1
+            )
         return version + 1, True
 
 

@@ -57,14 +57,6 @@ def stored_get(*, scope: Scope, resource_type: str, resource_id: uuid.UUID) -> S
     return found
 
 
-def stored_matching(*, scope: Scope, resource_type: str, identifier: str) -> set[uuid.UUID]:
-    """The ids (at most two: enough to tell one from several) with this identifier."""
-    rows = StoredIdentifier.objects.for_scope(scope).filter(
-        resource_type=resource_type, key=identifier
-    )
-    return set(rows.values_list("resource_id", flat=True)[:2])
-
-
 def identifier_keys(resource: dict[str, Any]) -> list[str]:
     found = resource.get("identifier") or []
     if isinstance(found, dict):

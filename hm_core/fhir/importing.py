@@ -10,8 +10,8 @@ from typing import Any
 from hm_core.common.errors import ValidationFailed
 from hm_core.common.scope import Scope, scope_active
 from hm_core.encounters.backfill import encounter_import_history
-from hm_core.encounters.selectors import encounter_find_by_visit_number
 from hm_core.encounters.services import encounter_create
+from hm_core.fhir.reads import BundleReads
 from hm_core.patients.selectors import patient_find_by_mrn
 from hm_core.patients.services import patient_register
 
@@ -118,13 +118,15 @@ def encounter_visit_number(resource: dict[str, Any], *, source_id: str) -> str:
 
 
 def encounter_import(
-    scope: Scope, resource: dict[str, Any], *, patient_id: uuid.UUID, source_id: str
+    reads: BundleReads, resource: dict[str, Any], *, patient_id: uuid.UUID, source_id: str
 ) -> tuple[uuid.UUID, bool]:
-    """The facility's encounter with this visit number, or the visit recorded as CLOSED
-    history (no tasks). Returns (id, created)."""
+    """The facility's encounter with this visit number (as the Bundle's reads found it, or
+    an earlier entry created it), or the visit recorded as CLOSED history (no tasks).
+    Returns (id, created)."""
+    scope = reads.scope
     visit_number = encounter_visit_number(resource, source_id=source_id)
-    with scope_active(scope):
-        existing = encounter_find_by_visit_number(scope=scope, visit_number=visit_number)
+    reads.load_encounters([visit_number])  # read once per Bundle: usually done already
+    existing = reads.by_visit.get(visit_number)
     if existing is not None:
         return existing.id, False
     period = resource.get("period") or {}
@@ -142,6 +144,7 @@ def encounter_import(
             scope=scope, patient_id=patient_id, reason=str(reason)[:500], scheduled_at=start,
             visit_number=visit_number,
         )  # fmt: skip
+        reads.remember(visit_number, found.id, patient_id, start)
         return found.id, True
     encounter_id = encounter_import_history(
         scope=scope,
@@ -153,4 +156,5 @@ def encounter_import(
         if period.get("end")
         else None,
     )
+    reads.remember(visit_number, encounter_id, patient_id, start)
     return encounter_id, True

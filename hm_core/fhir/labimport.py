@@ -20,19 +20,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.db import transaction
 
-from hm_core.catalog.selectors import ServiceSpec, service_by_loinc
-from hm_core.common.errors import NotFound, ValidationFailed
-from hm_core.common.scope import Scope, scope_active
-from hm_core.encounters.selectors import encounter_get
+from hm_core.catalog.selectors import ServiceSpec
+from hm_core.common.errors import ValidationFailed
+from hm_core.common.scope import scope_active
 from hm_core.events import bus, store
 from hm_core.events.base import DomainEvent, StreamRef
+from hm_core.events.unit_of_work import written_row
 from hm_core.fhir.mappers.common import LOINC
 from hm_core.fhir.mappers.labs import analyte_key
+from hm_core.fhir.reads import BundleReads, EncounterFacts, not_found_is_none
 from hm_core.lab import analytes, domain
 from hm_core.lab.events import SampleCreated, SampleReceived
-from hm_core.lab.selectors import lab_result_get, lab_result_versions
+from hm_core.lab.selectors import lab_result_versions
 from hm_core.orders.events import ITEM_COLLECTED, OrderedItem, OrderPlaced
 
 if TYPE_CHECKING:
@@ -63,11 +65,11 @@ class LabGroup:
         """Where a member Observation will be served (a report's id is known once recorded)."""
         return lab_observation_target(self, index) if index in self.members else None
 
-    def apply(self, scope: Scope, *, rewrite: Any, index: int) -> tuple[str, bool]:
-        return lab_group_apply(scope, self, rewrite=rewrite, index=index)
+    def apply(self, reads: BundleReads, *, rewrite: Any, index: int) -> tuple[str, bool]:
+        return lab_group_apply(reads, self, rewrite=rewrite, index=index)
 
 
-def plan_lab_groups(scope: Scope, entries: list[Entry]) -> dict[int, LabGroup]:
+def plan_lab_groups(reads: BundleReads, entries: list[Entry]) -> dict[int, LabGroup]:
     """The Bundle's lab reports (and lone lab Observations) that map to hm_core lab results,
     by the index of each entry they take."""
     by_key = {k: e for e in entries if e.resource_type == "Observation" for k in _keys(e)}
@@ -79,12 +81,12 @@ def plan_lab_groups(scope: Scope, entries: list[Entry]) -> dict[int, LabGroup]:
         members = [by_key.get(str(r.get("reference"))) for r in entry.resource.get("result") or []]
         found = [m for m in members if m is not None]
         referenced |= {m.index for m in found}
-        group = _group(scope, entry, found, report=entry)
+        group = _group(reads, entry, found, report=entry)
         if group is not None and len(found) == len(members):
             groups |= dict.fromkeys([entry.index, *group.members], group)
     for entry in by_key.values():
         if entry.index not in referenced and entry.index not in groups and _is_lab(entry):
-            group = _group(scope, entry, [entry], report=None)
+            group = _group(reads, entry, [entry], report=None)
             if group is not None:
                 groups[entry.index] = group
     return groups
@@ -111,7 +113,7 @@ def _codes(concepts: Any, system: str | None = None) -> set[str]:
 
 
 def _group(
-    scope: Scope, first: Entry, observations: list[Entry], *, report: Entry | None
+    reads: BundleReads, first: Entry, observations: list[Entry], *, report: Entry | None
 ) -> LabGroup | None:
     """The group when the service of `first`'s LOINC code is fully reported, else None."""
     resource = first.resource
@@ -119,7 +121,7 @@ def _group(
         return None
     if not _reference(resource, "encounter", "Encounter"):
         return None  # hm_core results belong to an encounter
-    service = _service(scope, _codes(resource.get("code"), LOINC))
+    service = _service(reads, _codes(resource.get("code"), LOINC))
     if service is None or (report is None and len(service.analytes) != 1):
         return None
     values, members = [], {}
@@ -131,7 +133,7 @@ def _group(
         values.append({"code": analyte.code, "value": value, "unit": analyte.unit})
         members[match[0].index] = analyte.code
     key = f"{first.resource_type}/{first.source_id}"
-    base = f"{scope.tenant_id}/{scope.facility_id}/{key}"
+    base = f"{reads.scope.tenant_id}/{reads.scope.facility_id}/{key}"
     ids = {k: uuid.uuid5(_NAMESPACE, f"{base}/{k}") for k in ("order", "item", "sample", "result")}
     return LabGroup(key, service, values, members, report, first, ids=ids)
 
@@ -143,9 +145,9 @@ def lab_observation_target(group: LabGroup, index: int) -> str:
     return f"Observation/{group.ids['result']}-{analyte_key(code, position)}"
 
 
-def _service(scope: Scope, loincs: set[str]) -> ServiceSpec | None:
+def _service(reads: BundleReads, loincs: set[str]) -> ServiceSpec | None:
     for code in sorted(loincs):
-        spec = service_by_loinc(tenant_id=scope.tenant_id, loinc_code=code)
+        spec = reads.service(code)
         if spec is not None and spec.order_type == domain.LAB_ORDER and spec.analytes:
             return spec
     return None
@@ -176,31 +178,34 @@ def _when(resource: dict[str, Any], *names: str) -> datetime | None:
     return None
 
 
-def lab_group_apply(scope: Scope, group: LabGroup, *, rewrite: Any, index: int) -> tuple[str, bool]:
+def lab_group_apply(
+    reads: BundleReads, group: LabGroup, *, rewrite: Any, index: int
+) -> tuple[str, bool]:
     """Record the group's result once (later members only read it); the entry's location and
     whether this import created it."""
     if group.created is None:
-        group.created = _record(scope, group, rewrite(group.first.resource))
-        group.location = f"DiagnosticReport/{_report_id(scope, group.ids['result'])}"
+        group.created = _record(reads, group, rewrite(group.first.resource))
+        group.location = f"DiagnosticReport/{_report_id(reads, group.ids['result'])}"
     if index in group.members:
         return lab_observation_target(group, index), group.created
     return group.location, group.created
 
 
-def _report_id(scope: Scope, result_id: uuid.UUID) -> uuid.UUID:
-    with scope_active(scope):
-        return lab_result_versions(scope=scope, result_id=result_id).values_list("id", flat=True)[0]
+def _report_id(reads: BundleReads, result_id: uuid.UUID) -> uuid.UUID:
+    """The result's first reported version (the DiagnosticReport's id)."""
+    if result_id not in reads.reports:
+        with scope_active(reads.scope):
+            versions = lab_result_versions(scope=reads.scope, result_id=result_id)
+            reads.reports[result_id] = versions.values_list("id", flat=True)[0]
+    return reads.reports[result_id]
 
 
-def _record(scope: Scope, group: LabGroup, resource: dict[str, Any]) -> bool:
-    """The result as history; nothing when an earlier import recorded it (same ids)."""
-    with scope_active(scope):
-        try:
-            lab_result_get(scope=scope, result_id=group.ids["result"])
-            return False
-        except NotFound:
-            pass
-        encounter = _encounter(scope, group, resource)
+def _record(reads: BundleReads, group: LabGroup, resource: dict[str, Any]) -> bool:
+    """The result as history; nothing when an earlier import recorded it (same ids: the
+    Bundle's reads know which results have a reported version)."""
+    if group.ids["result"] in reads.reports:
+        return False
+    scope, encounter = reads.scope, _encounter(reads, group, resource)
     values, _ = analytes.normalise({"analytes": group.values}, service=group.service)
     taken = _when(resource, "effectiveDateTime", "issued") or encounter.scheduled_at
     issued = _when(resource, "issued") or taken
@@ -215,17 +220,26 @@ def _record(scope: Scope, group: LabGroup, resource: dict[str, Any]) -> bool:
             )  # fmt: skip
             bus.replay(recorded)
             versions[stream.id] = version + 1
+            _note_version(reads, group, recorded)
     return True
 
 
-def _encounter(scope: Scope, group: LabGroup, resource: dict[str, Any]) -> Any:
+def _note_version(reads: BundleReads, group: LabGroup, recorded: Any) -> None:
+    """The result's first version, as its projection just queued it (read back otherwise)."""
+    result_id = group.ids["result"]
+    if result_id not in reads.reports and recorded.meta.stream.id == result_id:
+        # the lab module's read model, named without importing it (modules import selectors)
+        row = written_row(apps.get_model("lab", "LabResultVersion"), recorded.meta.event_id)
+        if row is not None:
+            reads.reports[result_id] = row.pk
+
+
+def _encounter(reads: BundleReads, group: LabGroup, resource: dict[str, Any]) -> EncounterFacts:
     reference = _reference(resource, "encounter", "Encounter") or ""
     subject = _reference(resource, "subject", "Patient") or ""
     try:
-        encounter = encounter_get(
-            scope=scope, encounter_id=uuid.UUID(reference.removeprefix("Encounter/"))
-        )
-    except (ValueError, NotFound):
+        encounter = not_found_is_none(reads, uuid.UUID(reference.removeprefix("Encounter/")))
+    except ValueError:
         encounter = None
     if encounter is None or subject != f"Patient/{encounter.patient_id}":
         raise ValidationFailed(

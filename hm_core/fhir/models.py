@@ -61,6 +61,33 @@ class StoredIdentifier(ScopedModel):
         return self.key
 
 
+class StoredCode(ScopedModel):
+    """One `code.coding` (system and code) of a stored resource, as of `version`: the search
+    `code` matches rows whose version is the resource's current one, so a code an update
+    dropped stops matching without a delete (a rebuild reproduces the same rows)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    resource_id = models.UUIDField()
+    resource_type = models.CharField(max_length=64)
+    system = models.CharField(max_length=500, blank=True)
+    code = models.CharField(max_length=200)
+    version = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["resource_id", "system", "code"], name="fhir_code_uniq")
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant_id", "facility_id", "resource_type", "code", "system"],
+                name="fhir_code_by_code",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system}|{self.code}"
+
+
 class ExportJob(ScopedModel):
     """One Bulk Data `$export` request of a facility: operational state, like a job queue row
     (not clinical data: it is not event-sourced); its NDJSON files live under

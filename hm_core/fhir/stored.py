@@ -2,16 +2,18 @@
 
 A type hm_core has a model for (Observation, ...) is served from that model, and the
 resources of that type an import kept as sent are served beside them: reads fall back to the
-store, searches by `patient`/`subject`/`_lastUpdated` alone include them.
+store, searches by `patient`/`subject`/`_lastUpdated`/`identifier` (and `code`, for a type
+with a `code` element) alone include them.
 """
 
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope, scope_active
@@ -20,7 +22,7 @@ from hm_core.events.bus import publish
 from hm_core.fhir import params
 from hm_core.fhir.events import ResourceStored
 from hm_core.fhir.mappers.common import fold_stream
-from hm_core.fhir.models import StoredIdentifier, StoredResource
+from hm_core.fhir.models import StoredCode, StoredIdentifier, StoredResource
 from hm_core.fhir.registry import (
     Criteria,
     Mapper,
@@ -29,6 +31,7 @@ from hm_core.fhir.registry import (
     Version,
     parse_uuid,
 )
+from hm_core.fhir.validation import model_class
 
 STREAM = "fhir_resource"
 STORED_PARAMS = (
@@ -38,6 +41,7 @@ STORED_PARAMS = (
     SearchParam("identifier", "token", "Any identifier, system|value"),
 )
 STORED_NAMES = frozenset(p.name for p in STORED_PARAMS)
+CODE_PARAM = SearchParam("code", "token", "Any code.coding, system|code (or a code alone)")
 READ_PERMISSION = "encounters.view"
 _SERVER_META = frozenset({"versionId", "lastUpdated", "source"})
 
@@ -51,14 +55,6 @@ def stored_get(*, scope: Scope, resource_type: str, resource_id: uuid.UUID) -> S
     if found is None:
         raise NotFound(details={"resource": resource_type})
     return found
-
-
-def stored_matching(*, scope: Scope, resource_type: str, identifier: str) -> set[uuid.UUID]:
-    """The ids (at most two: enough to tell one from several) with this identifier."""
-    rows = StoredIdentifier.objects.for_scope(scope).filter(
-        resource_type=resource_type, key=identifier
-    )
-    return set(rows.values_list("resource_id", flat=True)[:2])
 
 
 def identifier_keys(resource: dict[str, Any]) -> list[str]:
@@ -82,17 +78,25 @@ def fhir_resource_store(
     resource: dict[str, Any],
     patient_id: uuid.UUID | None,
     source_key: str,
+    known: dict[uuid.UUID, StoredResource] | None = None,
 ) -> tuple[int, bool]:
     """Keep `resource` as sent under `resource_id`: a new version only when its content
-    changed (importing the same resource again writes nothing). Returns (version, written)."""
+    changed (importing the same resource again writes nothing). Returns (version, written).
+
+    `known`: the current rows the caller read for a whole Bundle (a missing id: no such
+    resource yet), kept up to date here; without it the row is read."""
     # The sender's tags and profiles stay; version and time are this server's.
     meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in _SERVER_META}
     body = {k: v for k, v in resource.items() if k != "meta"} | {"id": str(resource_id)}
     body = body | ({"meta": meta} if meta else {})
     with scope_active(scope), transaction.atomic():
-        current = (
-            stored_list(scope=scope, resource_type=resource_type).filter(id=resource_id).first()
-        )
+        if known is None:
+            rows = stored_list(scope=scope, resource_type=resource_type)
+            current = rows.filter(id=resource_id).first()
+        else:
+            current = known.get(resource_id)
+            if current is not None and current.resource_type != resource_type:
+                current = None  # another type's resource: not this one (as the query finds)
         if current is not None and current.resource == body:
             return current.version, False
         version = current.version if current is not None else 0
@@ -110,7 +114,58 @@ def fhir_resource_store(
             expected_version=version,
             events=[event],
         )
+        if known is not None:
+            known[resource_id] = StoredResource(
+                id=resource_id, resource_type=resource_type, resource=body, version=version + 1
+            )
         return version + 1, True
+
+
+@cache
+def has_code(resource_type: str) -> bool:
+    """Whether the type has a `code` element (Observation, Condition, Procedure, ...)."""
+    cls = model_class(resource_type)
+    return cls is not None and "code" in cls.model_fields
+
+
+def stored_params(resource_type: str) -> tuple[SearchParam, ...]:
+    """The parameters a type's resources kept as sent are searchable by."""
+    return (*STORED_PARAMS, CODE_PARAM) if has_code(resource_type) else STORED_PARAMS
+
+
+def resource_codes(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    """(system, code) of each coding of `code` (a CodeableConcept, or a list of Codings or
+    CodeableConcepts), sorted and without duplicates; codings without a code are left out."""
+    found = resource.get("code")
+    concepts = found if isinstance(found, list) else [found]
+    codings = [
+        coding
+        for concept in concepts
+        if isinstance(concept, dict)
+        for coding in (concept.get("coding") if "coding" in concept else [concept]) or []
+        if isinstance(coding, dict)
+    ]
+    return sorted(
+        {
+            (str(c.get("system") or ""), str(c["code"]))
+            for c in codings
+            if c.get("code")
+            and len(str(c["code"])) <= 200
+            and len(str(c.get("system") or "")) <= 500
+        }
+    )
+
+
+def _code_q(value: str) -> Q:
+    """A token search value (OR over commas): `system|code`, `code` in any system, `|code` in
+    none, `system|` any code of the system."""
+    found = params.NOTHING
+    for part in params.or_values(value):
+        system, code = params.token(part)
+        terms = {"system": system} if system is not None else {}
+        terms |= {"code": code} if code else {}
+        found |= Q(**terms) if terms else params.NOTHING
+    return found
 
 
 def _identifier_keys(value: str) -> list[str]:
@@ -148,6 +203,15 @@ def stored_source(scope: Scope, resource_type: str, criteria: Criteria) -> Sourc
                     resource_type=resource_type, key__in=_identifier_keys(value)
                 )
                 rows = rows.filter(id__in=keys.values("resource_id"))
+            elif name == "code":
+                # the codes of the current version only (older versions' rows stay behind)
+                codes = StoredCode.objects.for_scope(scope).filter(
+                    _code_q(value),
+                    resource_type=resource_type,
+                    resource_id=OuterRef("id"),
+                    version=OuterRef("version"),
+                )
+                rows = rows.filter(Exists(codes))
     return Source(rows=rows, expand=lambda batch: [[_version(r)] for r in batch])
 
 
@@ -165,6 +229,7 @@ class StoredMapper(Mapper):
 
     def __init__(self, resource_type: str) -> None:
         self.resource_type = resource_type  # type: ignore[misc]
+        self.search_params = stored_params(resource_type)  # type: ignore[misc,assignment]
 
     def history(self, scope: Scope, resource_id: str) -> list[Version]:
         return stored_history(scope, self.resource_type, resource_id)
@@ -180,10 +245,12 @@ class WithStored(Mapper):
         self.inner = inner
         self.resource_type = inner.resource_type  # type: ignore[misc]
         self.permission = inner.permission  # type: ignore[misc]
-        names = {p.name for p in inner.search_params}
+        self.inner_names = frozenset(p.name for p in inner.search_params)
+        stored = stored_params(inner.resource_type)
+        self.stored_names = frozenset(p.name for p in stored)
         self.search_params = (  # type: ignore[misc]
             *inner.search_params,
-            *[p for p in STORED_PARAMS if p.name not in names],
+            *[p for p in stored if p.name not in self.inner_names],
         )
 
     def read(self, scope: Scope, resource_id: str) -> Version:
@@ -206,8 +273,11 @@ class WithStored(Mapper):
         ]
 
     def search(self, scope: Scope, criteria: Criteria) -> list[Source]:
-        own = {k: v for k, v in criteria.items() if k != "_lastUpdated"}
-        sources = self.inner.search(scope, own) if "_lastUpdated" not in criteria else []
-        if set(criteria) <= STORED_NAMES:
+        """hm_core's own resources when it serves every parameter (it may consume its copy),
+        and those kept as sent when the store does: `code` reaches both for Observation."""
+        sources = []
+        if set(criteria) <= self.inner_names:
+            sources = self.inner.search(scope, {k: list(v) for k, v in criteria.items()})
+        if set(criteria) <= self.stored_names:
             sources.append(stored_source(scope, self.resource_type, criteria))
         return sources

@@ -5,6 +5,10 @@ Entries are processed Patients first, then Encounters, then everything else, so 
 target before a resource is kept. Matching makes an import idempotent: `ifNoneExist` first,
 else the identifier (MRN, visit number, any identifier of a stored resource), else the
 sender's id. A resource whose content did not change writes nothing.
+
+A transaction is one unit of work: the events, projection, timeline and audit rows of all its
+entries are flushed together in a few grouped statements, and the lookups the entries need are
+read once for the Bundle before the first write (`reads.BundleReads`).
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from django.db import transaction
 
 from hm_core.common.errors import BadRequest, HmError, PreconditionFailed, ValidationFailed
 from hm_core.common.scope import Scope, scope_active
+from hm_core.events.unit_of_work import command_block
 from hm_core.fhir import importing, outcome
 from hm_core.fhir.labimport import LabGroup, plan_lab_groups
+from hm_core.fhir.reads import BundleReads
 from hm_core.fhir.registry import Version
-from hm_core.fhir.stored import fhir_resource_store, identifier_keys, stored_matching
+from hm_core.fhir.stored import fhir_resource_store, identifier_keys
 from hm_core.fhir.validation import InvalidResource, validate
 from hm_core.fhir.vitalsimport import VitalsGroup, plan_vitals_groups
 
@@ -55,6 +61,7 @@ class Entry:
 @dataclass
 class Run:
     scope: Scope
+    reads: BundleReads
     targets: dict[str, str] = field(default_factory=dict)  # fullUrl or Type/id → Type/<our id>
     # entry index → the hm_core lab result or vitals set it becomes (not kept as sent)
     mapped: dict[int, LabGroup | VitalsGroup] = field(default_factory=dict)
@@ -71,10 +78,11 @@ def bundle_process(scope: Scope, bundle: Any) -> dict[str, Any]:
                 "The transaction was not applied: " + "; ".join(_named(e) for e in invalid),
                 details=[{"field": f"entry[{e.index}]", "message": _named(e)} for e in invalid],
             )
-        with transaction.atomic():
-            _apply_all(Run(scope), entries, strict=True)
+        with command_block():
+            _apply_all(Run(scope, BundleReads(scope)), entries, strict=True)
     else:
-        _apply_all(Run(scope), [e for e in entries if e.problem is None], strict=False)
+        valid = [e for e in entries if e.problem is None]
+        _apply_all(Run(scope, BundleReads(scope)), valid, strict=False)
     return {
         "resourceType": "Bundle",
         "type": f"{kind}-response",
@@ -140,14 +148,7 @@ def _named(entry: Entry) -> str:
 
 
 def _apply_all(run: Run, entries: list[Entry], *, strict: bool) -> None:
-    run.mapped = {**plan_vitals_groups(run.scope, entries)}
-    run.mapped |= plan_lab_groups(run.scope, [e for e in entries if e.index not in run.mapped])
-    for entry in entries:  # stored resources get their ids up front: they may refer to each other
-        if entry.index in run.mapped:
-            target = run.mapped[entry.index].planned_target(entry.index)
-            run.targets |= dict.fromkeys(_key(entry), target) if target else {}
-        elif entry.resource_type not in _ORDER:
-            _plan_stored(run, entry)
+    _plan(run, entries)
     for entry in sorted(entries, key=lambda e: (_ORDER.get(e.resource_type, 2), e.index)):
         if strict:
             _apply(run, entry)
@@ -157,6 +158,36 @@ def _apply_all(run: Run, entries: list[Entry], *, strict: bool) -> None:
                 _apply(run, entry)
         except HmError as exc:
             entry.problem = _problem(exc.status, "processing", f"{exc.code}: {exc.message}")
+
+
+def _plan(run: Run, entries: list[Entry]) -> None:
+    """Map what becomes hm_core's own, give stored resources their ids up front (they may
+    refer to each other), and read what the entries will look up."""
+    run.mapped = {**plan_vitals_groups(run.scope, entries)}
+    run.mapped |= plan_lab_groups(run.reads, [e for e in entries if e.index not in run.mapped])
+    stored = [e for e in entries if e.index not in run.mapped and e.resource_type not in _ORDER]
+    run.reads.load_identifiers((e.resource_type, k) for e in stored for k in _identifiers(e))
+    for entry in entries:
+        if entry.index in run.mapped:
+            target = run.mapped[entry.index].planned_target(entry.index)
+            run.targets |= dict.fromkeys(_key(entry), target) if target else {}
+        elif entry.resource_type not in _ORDER:
+            _plan_stored(run, entry)
+    run.reads.load_stored(uuid.UUID(run.targets[_key(e)[0]].rsplit("/", 1)[1]) for e in stored)
+    run.reads.load_encounters(
+        importing.encounter_visit_number(e.resource, source_id=e.source_id)
+        for e in entries
+        if e.resource_type == "Encounter"
+    )
+    groups = {id(g): g for g in run.mapped.values()}.values()
+    run.reads.load_recorded(
+        vitals=[g.vitals_id for g in groups if isinstance(g, VitalsGroup)],
+        results=[g.ids["result"] for g in groups if isinstance(g, LabGroup)],
+    )
+
+
+def _identifiers(entry: Entry) -> list[str]:
+    return identifier_keys(entry.resource)
 
 
 def _key(entry: Entry) -> list[str]:
@@ -179,10 +210,8 @@ def _by_identifier(run: Run, entry: Entry) -> uuid.UUID | None:
     """The one stored resource its identifiers name. An identifier several stored resources
     share (Synthea gives every claim the same `claim-group`) identifies none of them."""
     found = set()
-    for key in identifier_keys(entry.resource):
-        matches = stored_matching(
-            scope=run.scope, resource_type=entry.resource_type, identifier=key
-        )
+    for key in _identifiers(entry):
+        matches = run.reads.identifiers.get((entry.resource_type, key), set())
         if len(matches) == 1:
             found |= matches
     return found.pop() if len(found) == 1 else None
@@ -210,7 +239,7 @@ def _conditional(run: Run, entry: Entry) -> uuid.UUID | None:
 def _apply(run: Run, entry: Entry) -> None:
     if entry.index in run.mapped:
         location, created = run.mapped[entry.index].apply(
-            run.scope, rewrite=lambda r: _rewrite(r, run.targets), index=entry.index
+            run.reads, rewrite=lambda r: _rewrite(r, run.targets), index=entry.index
         )
         for key in _key(entry):
             run.targets[key] = location
@@ -230,6 +259,7 @@ def _apply(run: Run, entry: Entry) -> None:
             resource=resource,
             patient_id=_patient_of(resource),
             source_key=f"{entry.resource_type}/{entry.source_id}",
+            known=run.reads.stored,
         )
         created = written and version == 1
     for key in _key(entry):
@@ -249,7 +279,7 @@ def _import(run: Run, entry: Entry, resource: dict[str, Any]) -> tuple[uuid.UUID
             details=[{"field": f"entry[{entry.index}].subject", "message": "unknown patient"}],
         )
     return importing.encounter_import(
-        run.scope, resource, patient_id=patient, source_id=entry.source_id
+        run.reads, resource, patient_id=patient, source_id=entry.source_id
     )
 
 

@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
-from hm_core.common.errors import NotFound, ValidationFailed
-from hm_core.common.scope import Scope, scope_active
+from hm_core.common.errors import ValidationFailed
+from hm_core.common.scope import Scope
 from hm_core.encounters.domain import vitals_recorded
 from hm_core.encounters.news2 import Vitals, vitals_problems
-from hm_core.encounters.selectors import encounter_get, vitals_get
 from hm_core.events import bus, store
 from hm_core.events.base import StreamRef
+from hm_core.fhir.reads import BundleReads, EncounterFacts, not_found_is_none
 
 if TYPE_CHECKING:
     from hm_core.fhir.transaction import Entry
@@ -75,11 +75,11 @@ class VitalsGroup:
     def planned_target(self, index: int) -> str:
         return f"Observation/{self.vitals_id}-{self.members[index]}"
 
-    def apply(self, scope: Scope, *, rewrite: Any, index: int) -> tuple[str, bool]:
+    def apply(self, reads: BundleReads, *, rewrite: Any, index: int) -> tuple[str, bool]:
         """Record the set once (later members only read it); the location, and whether this
         import created it."""
         if self.created is None:
-            self.created = _record(scope, self, rewrite(self.first.resource))
+            self.created = _record(reads, self, rewrite(self.first.resource))
         return self.planned_target(index), self.created
 
 
@@ -184,15 +184,12 @@ def _group(scope: Scope, found: dict[str, Entry]) -> VitalsGroup | None:
     return VitalsGroup(members, vitals, first, uuid.uuid5(_NAMESPACE, key), fields=fields)
 
 
-def _record(scope: Scope, group: VitalsGroup, resource: dict[str, Any]) -> bool:
-    """The set appended to its encounter's stream; nothing when an earlier import did it."""
-    with scope_active(scope):
-        try:
-            vitals_get(scope=scope, vitals_id=group.vitals_id)
-            return False
-        except NotFound:
-            pass
-        encounter = _encounter(scope, resource)
+def _record(reads: BundleReads, group: VitalsGroup, resource: dict[str, Any]) -> bool:
+    """The set appended to its encounter's stream; nothing when an earlier import did it
+    (the Bundle's reads know which sets exist)."""
+    if group.vitals_id in reads.vitals:
+        return False
+    scope, encounter = reads.scope, _encounter(reads, resource)
     event = vitals_recorded(
         encounter_id=encounter.id,
         patient_id=encounter.patient_id,
@@ -201,26 +198,25 @@ def _record(scope: Scope, group: VitalsGroup, resource: dict[str, Any]) -> bool:
     )
     taken = datetime.fromisoformat(str(resource["effectiveDateTime"]).replace("Z", "+00:00"))
     with transaction.atomic():
-        version = store.stream_version(scope.tenant_id, encounter.id)
+        # None: the version this unit of work reached for the stream, else the stored one
         [recorded] = store.append(
             scope=scope,
             stream=StreamRef("encounter", encounter.id),
-            expected_version=version,
+            expected_version=None,
             events=[event],
             occurred_at=taken,
         )
         bus.replay(recorded)
+    reads.vitals.add(group.vitals_id)
     return True
 
 
-def _encounter(scope: Scope, resource: dict[str, Any]) -> Any:
+def _encounter(reads: BundleReads, resource: dict[str, Any]) -> EncounterFacts:
     reference = str((resource.get("encounter") or {}).get("reference") or "")
     subject = str((resource.get("subject") or {}).get("reference") or "")
     try:
-        found = encounter_get(
-            scope=scope, encounter_id=uuid.UUID(reference.removeprefix("Encounter/"))
-        )
-    except (ValueError, NotFound):
+        found = not_found_is_none(reads, uuid.UUID(reference.removeprefix("Encounter/")))
+    except ValueError:
         found = None
     if found is None or subject != f"Patient/{found.patient_id}":
         raise ValidationFailed(

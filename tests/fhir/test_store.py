@@ -8,7 +8,7 @@ from django.forms.models import model_to_dict
 from hm_core.common.scope import ScopeNotActive, scope_active
 from hm_core.events.models import Event
 from hm_core.events.replay import rebuild
-from hm_core.fhir.models import StoredIdentifier, StoredResource
+from hm_core.fhir.models import StoredCode, StoredIdentifier, StoredResource
 from hm_core.fhir.stored import stored_list
 from tests.fhir.conftest import FHIR
 from tests.fhir.test_transaction import bundle, post
@@ -17,7 +17,7 @@ from tests.fhir.test_transaction import bundle, post
 def rows(tenant_id) -> list[dict]:
     return [
         model_to_dict(r) | {"pk": str(r.pk)}
-        for model in (StoredResource, StoredIdentifier)
+        for model in (StoredResource, StoredIdentifier, StoredCode)
         for r in model.all_tenants.filter(tenant_id=tenant_id).order_by("pk")
     ]
 
@@ -31,6 +31,7 @@ def test_rebuild_reproduces_the_stored_resources(world):
     rebuild(["fhir"], tenant_ids=[world.tenant.id])
     # then
     assert live
+    assert StoredCode.all_tenants.filter(tenant_id=world.tenant.id).exists()
     assert rows(world.tenant.id) == live
     assert Event.objects.filter(tenant_id=world.tenant.id).count() == events
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from hm_core.common.scope import scope_active
 from hm_core.events.models import Event
+from hm_core.fhir.models import StoredResource
 from hm_core.fhir.validation import validate
 from tests.fhir.conftest import FHIR
 
@@ -101,6 +103,32 @@ def test_a_transaction_with_one_invalid_entry_writes_nothing(world):
     assert outcome["resourceType"] == "OperationOutcome"
     assert "entry 5" in outcome["issue"][0]["diagnostics"]
     assert events_of(world) == before
+
+
+def test_a_transaction_failing_after_earlier_entries_wrote_writes_nothing(lab_world):
+    # given: weston_fay's last blood count names a patient that is not its encounter's, which
+    # only shows when that result is recorded: after the patient, the encounters and the
+    # resources before it were written in the Bundle's unit of work
+    api = lab_world.api()
+    broken = bundle("weston_fay.json")
+    index = max(
+        i
+        for i, e in enumerate(broken["entry"])
+        if e["resource"]["resourceType"] == "DiagnosticReport"
+        and e["resource"]["code"]["coding"][0]["code"] == "58410-2"
+    )
+    broken["entry"][index]["resource"]["subject"] = {"reference": f"Patient/{uuid.uuid4()}"}
+    before = events_of(lab_world)
+    # when
+    r = post(api, broken)
+    # then
+    assert r.status_code == 422, r.content[:500]
+    assert events_of(lab_world) == before
+    with scope_active(lab_world.scope()):
+        assert not StoredResource.objects.for_scope(lab_world.scope()).exists()
+    assert api.get(f"{FHIR}/Patient").json()["total"] == 0
+    # and the same Bundle, repaired, imports
+    assert post(api, bundle("weston_fay.json")).status_code == 200
 
 
 def test_a_batch_applies_each_valid_entry_and_reports_the_invalid_one(world):

@@ -31,7 +31,7 @@ from hm_core.events.base import DomainEvent, StreamRef
 from hm_core.events.unit_of_work import written_row
 from hm_core.fhir.mappers.common import LOINC
 from hm_core.fhir.mappers.labs import analyte_key
-from hm_core.fhir.reads import BundleReads, EncounterFacts, not_found_is_none
+from hm_core.fhir.reads import BundleReads, EncounterFacts, subjects_encounter
 from hm_core.lab import analytes, domain
 from hm_core.lab.events import SampleCreated, SampleReceived
 from hm_core.lab.selectors import lab_result_versions
@@ -235,13 +235,8 @@ def _note_version(reads: BundleReads, group: LabGroup, recorded: Any) -> None:
 
 
 def _encounter(reads: BundleReads, group: LabGroup, resource: dict[str, Any]) -> EncounterFacts:
-    reference = _reference(resource, "encounter", "Encounter") or ""
-    subject = _reference(resource, "subject", "Patient") or ""
-    try:
-        encounter = not_found_is_none(reads, uuid.UUID(reference.removeprefix("Encounter/")))
-    except ValueError:
-        encounter = None
-    if encounter is None or subject != f"Patient/{encounter.patient_id}":
+    encounter = subjects_encounter(reads, resource)
+    if encounter is None:
         raise ValidationFailed(
             f"{group.source_key}: the encounter of a lab result must be an encounter of its "
             "subject on this server",

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from hm_core.catalog.selectors import ServiceSpec, service_by_loinc
 from hm_core.common.errors import NotFound
@@ -115,8 +116,17 @@ class BundleReads:
         return self.services[loinc_code]
 
 
-def not_found_is_none(reads: BundleReads, encounter_id: uuid.UUID) -> EncounterFacts | None:
+def subjects_encounter(reads: BundleReads, resource: dict[str, Any]) -> EncounterFacts | None:
+    """The encounter a clinical resource references, if it is on this server and belongs to
+    the resource's own subject (an import never files data under another patient's visit)."""
+    encounter, subject = (_reference(resource.get(name)) for name in ("encounter", "subject"))
     try:
-        return reads.encounter(encounter_id)
-    except NotFound:
+        found = reads.encounter(uuid.UUID(encounter.removeprefix("Encounter/")))
+    except (ValueError, NotFound):
         return None
+    return found if subject == f"Patient/{found.patient_id}" else None
+
+
+def _reference(element: Any) -> str:
+    reference = element.get("reference") if isinstance(element, dict) else None
+    return reference if isinstance(reference, str) else ""

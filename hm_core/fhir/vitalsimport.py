@@ -36,7 +36,7 @@ from hm_core.encounters.domain import vitals_recorded
 from hm_core.encounters.news2 import Vitals, vitals_problems
 from hm_core.events import bus, store
 from hm_core.events.base import StreamRef
-from hm_core.fhir.reads import BundleReads, EncounterFacts, not_found_is_none
+from hm_core.fhir.reads import BundleReads, EncounterFacts, subjects_encounter
 
 if TYPE_CHECKING:
     from hm_core.fhir.transaction import Entry
@@ -212,13 +212,8 @@ def _record(reads: BundleReads, group: VitalsGroup, resource: dict[str, Any]) ->
 
 
 def _encounter(reads: BundleReads, resource: dict[str, Any]) -> EncounterFacts:
-    reference = str((resource.get("encounter") or {}).get("reference") or "")
-    subject = str((resource.get("subject") or {}).get("reference") or "")
-    try:
-        found = not_found_is_none(reads, uuid.UUID(reference.removeprefix("Encounter/")))
-    except ValueError:
-        found = None
-    if found is None or subject != f"Patient/{found.patient_id}":
+    found = subjects_encounter(reads, resource)
+    if found is None:
         raise ValidationFailed(
             "Vital signs must belong to an encounter of their subject on this server.",
             details=[{"field": "Observation.encounter", "message": "unknown encounter"}],

@@ -271,7 +271,8 @@ def measure(
 
 
 def server_env(db: str, app: str) -> dict[str, str]:
-    """Production settings on `db`, connections kept 60 s and named for pg_stat_activity."""
+    """Production settings on `db`, connections kept 60 s (the listener's threads; `make serve`
+    drops it for its pool) and named for pg_stat_activity."""
     env = django_env(db)
     env["DATABASE_URL"] += f"?application_name={app}"
     env["DB_CONN_MAX_AGE"] = "60"
@@ -346,6 +347,9 @@ def server_start(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
 
     env = server_env(db, SERVER_APP)
     env.pop("DJANGO_SETTINGS_MODULE")  # make serve sets it itself
+    # make serve (ASGI) borrows from its pool; kept connections would pile up per request
+    # thread (config/settings/prod.py), so only the threaded listener keeps them.
+    env.pop("DB_CONN_MAX_AGE")
     with log.open("wb") as out:
         server = subprocess.Popen(  # noqa: S603
             # `make bench` has run `install`: the server's make must not reinstall.
@@ -607,7 +611,8 @@ def main() -> None:
         notes.append(
             f"servers: run_mllp (1 process, HL7_MLLP_WORKERS threads, default 8) and make serve "
             f"(gunicorn {gunicorn_workers(logdir / 'serve.log')} uvicorn workers), both "
-            "config.settings.prod, DB_CONN_MAX_AGE=60, no REDIS_URL; every ACK checked AA"
+            "config.settings.prod (run_mllp DB_CONN_MAX_AGE=60, make serve its pool), no "
+            "REDIS_URL; every ACK checked AA"
         )
     finally:
         from django.db import connection

@@ -177,6 +177,10 @@ def switch_database(db_name: str) -> None:
 
     conn = connections["default"]
     conn.close()
+    if getattr(conn, "pool", None) is not None:
+        # The production settings' pool keeps connecting to the database it was made for:
+        # close it, so that the next connection makes a pool for the new name.
+        conn.close_pool()
     conn.settings_dict["NAME"] = db_name
 
 

@@ -172,26 +172,23 @@ class Update:
         return key
 
 
-def run_grouped(ops: list[Op], *, ran: Callable[[], None] = lambda: None) -> None:
-    """Run `ops` in order (`ran` after each statement that succeeded); on PostgreSQL, groups
-    of them as one statement each."""
+def run_grouped(ops: list[Op]) -> None:
+    """Run `ops` in order; on PostgreSQL, groups of them as one statement each."""
     if connection.vendor != "postgresql":
         for op in ops:
             op.run()
-            ran()
         return
     group: list[tuple[Op, Sql]] = []
     for op in ops:
         sql = sql_of(op)
         if group and (sql is None or not _joins(group, op, sql)):
-            _run_group(group, ran)
+            _run_group(group)
             group = []
         if sql is None:
             op.run()
-            ran()
         else:
             group.append((op, sql))
-    _run_group(group, ran)
+    _run_group(group)
 
 
 def _counted(op: Op) -> bool:
@@ -212,11 +209,10 @@ def _joins(group: list[tuple[Op, Sql]], op: Op, sql: Sql) -> bool:
     )
 
 
-def _run_group(group: list[tuple[Op, Sql]], ran: Callable[[], None]) -> None:
+def _run_group(group: list[tuple[Op, Sql]]) -> None:
     """One statement: the member whose row count is wanted (else the last) is the main one."""
     if len(group) == 1:
         group[0][0].run()
-        ran()
         return
     if not group:
         return
@@ -227,7 +223,6 @@ def _run_group(group: list[tuple[Op, Sql]], ran: Callable[[], None]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"WITH {ctes} {ordered[-1][1][0]}", params)
         changed = cursor.rowcount
-    ran()
     for op, _ in ordered:
         done = getattr(op, "ran", None)
         if done is not None:

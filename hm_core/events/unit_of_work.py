@@ -24,9 +24,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connection, models, transaction
+from django.db import connection, models, transaction
 
-from hm_core.common.errors import VersionConflict
 from hm_core.events.ops import Op, Rows, Update, compact, run_all, run_grouped
 
 M = TypeVar("M", bound=models.Model)
@@ -59,7 +58,6 @@ class _Mark:
     heads: dict[Any, Head]
     versions: dict[Any, int]
     sent: bool = False
-    root: bool = False  # the command block's own savepoint: never sent (see _rollback_root)
 
 
 @dataclass
@@ -75,8 +73,6 @@ class UnitOfWork:
     foreign: list[str] = field(default_factory=list)
     _marks: list[_Mark] = field(default_factory=list)
     _internal: bool = False
-    _root_next: bool = False
-    _wrote: bool = False
 
     def add(self, op: Op) -> None:
         """Queue a write (merged with its table's others when flushed)."""
@@ -131,23 +127,14 @@ class UnitOfWork:
                 if not mark.sent:
                     self._run(compact(ops[done : mark.ops_at]))
                     done = mark.ops_at
-                    if not mark.root and (done < len(ops) or savepoints):
+                    if done < len(ops) or savepoints:
                         connection.cursor().execute(mark.sql)
                         mark.sent = True
                 mark.ops_at = 0
             self._run(compact(ops[done:]))
 
     def _run(self, ops: list[Op]) -> None:
-        try:
-            run_grouped(ops, ran=self._ran)
-        except VersionConflict:
-            raise  # raised before writing anything (a partial chain marks the rollback)
-        except Exception:
-            self._wrote = True
-            raise
-
-    def _ran(self) -> None:
-        self._wrote = True
+        run_grouped(ops)
 
     def finish(self) -> None:
         """The last flush: queued writes and each moved head, written once (on PostgreSQL in
@@ -188,10 +175,8 @@ class UnitOfWork:
                 len(self.history),
                 heads,
                 dict(self.versions),
-                root=self._root_next,
             )
             self._marks.append(mark)
-            self._root_next = False
             return None
         found = [i for i, m in enumerate(self._marks) if m.sql.endswith(" " + name)]
         if not found:  # opened before this unit of work: the database has it
@@ -200,8 +185,6 @@ class UnitOfWork:
         if sql.startswith("RELEASE"):
             del self._marks[found[-1] :]
         else:
-            if mark.root and self._wrote:
-                self._rollback_root()
             del self._marks[found[-1] + 1 :]
             del self.ops[mark.ops_at :]
             del self.history[mark.history_at :]
@@ -209,11 +192,6 @@ class UnitOfWork:
             mark.heads = {k: Head(h.position, h.hash, h.start) for k, h in self.heads.items()}
             mark.versions = dict(self.versions)
         return execute(sql, params, many, context) if mark.sent else None
-
-    def _rollback_root(self) -> None:
-        """The command block's savepoint was never sent, to save two statements per command;
-        writes already reached the database, so the enclosing transaction must roll back."""
-        raise DatabaseError("the command failed after its writes were sent; rolling back")
 
 
 def _apply(op: Op, instance: models.Model) -> bool:

@@ -255,10 +255,6 @@ def run_all(ops: Iterable[Op]) -> None:
 
 def insert_ignoring_conflicts(model: type[models.Model], objs: Sequence[models.Model]) -> int:
     """Insert `objs` skipping duplicate keys; how many rows were really inserted."""
-    from django.db import connection
-    from django.db.models.constants import OnConflict
-    from django.db.models.sql import InsertQuery
-
     fields = model._meta.concrete_fields
     size = connection.ops.bulk_batch_size(list(fields), objs) or len(objs)
     inserted = 0

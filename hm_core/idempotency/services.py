@@ -2,7 +2,8 @@
 
 Flow: the middleware opens one transaction around the whole request. After authentication and
 scope resolution, `idempotency_claim` takes the key's lock (a second request with the key while
-the first runs gets 409), then inserts a claim row or answers from a finished claim. Once the
+the first runs gets 409) and finds its claim in one statement, then inserts a claim row (`ON
+CONFLICT DO NOTHING`, no savepoint) or answers from a finished claim. Once the
 view returns, `idempotency_complete` stores the response on the claim in that same transaction,
 so a command that committed always has its response stored and replays; a 5xx rolls the request
 back, which releases the key. An unfinished claim is therefore never committed by this code: one
@@ -15,20 +16,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 
 from hm_core.common.crypto import decrypt_bytes, encrypt_bytes
 from hm_core.common.errors import Conflict, HmError, ValidationFailed
 from hm_core.common.scope import Scope
 from hm_core.common.time import utcnow
+from hm_core.events.ops import insert_ignoring_conflicts
 from hm_core.idempotency.models import IdempotentRequest
 
 _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 REPLAYED_HEADERS = ("ETag", "Location")
+_CLAIM_COLUMNS = ("id", "fingerprint", "created_at", "completed_at")
 
 
 class IdempotencyKeyReused(HmError):
@@ -66,9 +72,10 @@ def idempotency_claim(request: HttpRequest, *, scope: Scope) -> None:
         raise RuntimeError("an idempotent request must run inside IdempotencyMiddleware")
     fingerprint = request_fingerprint(request)
     lookup = {"tenant_id": scope.tenant_id, "user_id": scope.principal.user_id, "key": key}
-    if not _lock_key(lookup):
-        raise IdempotencyKeyInUse()
-    existing = _live_claim(lookup)
+    existing = _lock_and_find(lookup)
+    if existing is not None and existing.created_at < utcnow() - settings.HM_IDEMPOTENCY_TTL:
+        IdempotentRequest.objects.filter(pk=existing.id).delete()  # expired: start afresh
+        existing = None
     if existing is None:
         existing = _insert_claim(request, lookup, fingerprint)
         if existing is None:
@@ -76,58 +83,66 @@ def idempotency_claim(request: HttpRequest, *, scope: Scope) -> None:
             return
     if existing.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
-    if existing.completed_at is None:
+    if existing.completed_at is None:  # never taken over: its command may have committed
         raise IdempotencyKeyInUse()
-    raise IdempotentReplay(existing)
+    raise IdempotentReplay(IdempotentRequest.objects.get(pk=existing.id))
 
 
-def _lock_key(lookup: dict[str, Any]) -> bool:
-    """Hold the key until the request's transaction ends; False if another request holds it.
+@dataclass(frozen=True)
+class _Claim:
+    """What deciding about a found claim needs; the stored response is read only to replay."""
+
+    id: uuid.UUID
+    fingerprint: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+def _lock_and_find(lookup: dict[str, Any]) -> _Claim | None:
+    """Hold the key until the request's transaction ends and return its claim, if any; 409 if
+    another request holds the key.
 
     PostgreSQL: a transaction-scoped advisory lock, so the loser answers 409 at once instead of
-    queueing behind the winner's unique-index entry. SQLite: `BEGIN IMMEDIATE` already
-    serialises writing transactions, so a second request waits and then replays.
+    queueing behind the winner's unique-index entry; taken and looked up in one statement. Its
+    snapshot predates the lock, so a winner that committed in between is missed here and met
+    by the INSERT's conflict instead. SQLite: `BEGIN IMMEDIATE` already serialises writing
+    transactions, so a second request waits and then replays.
     """
     if connection.vendor != "postgresql":
-        return True
+        row = IdempotentRequest.objects.filter(**lookup).values_list(*_CLAIM_COLUMNS).first()
+        return _Claim(*row) if row is not None else None
     material = f"{lookup['tenant_id']}:{lookup['user_id']}:{lookup['key']}".encode()
     lock_id = int.from_bytes(hashlib.sha256(material).digest()[:8], "big", signed=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_id])
-        return bool(cursor.fetchone()[0])
+        cursor.execute(
+            f"WITH lock AS MATERIALIZED (SELECT pg_try_advisory_xact_lock(%s) AS held) "  # noqa: S608 - names
+            f"SELECT lock.held, {', '.join(f'claim.{c}' for c in _CLAIM_COLUMNS)} FROM lock "
+            f"LEFT JOIN {IdempotentRequest._meta.db_table} claim ON lock.held "
+            "AND claim.tenant_id = %s AND claim.user_id = %s AND claim.key = %s",
+            [lock_id, lookup["tenant_id"], lookup["user_id"], lookup["key"]],
+        )
+        held, *row = cursor.fetchone()
+    if not held:
+        raise IdempotencyKeyInUse()
+    return _Claim(*row) if row[0] is not None else None
 
 
-def _live_claim(lookup: dict[str, Any]) -> IdempotentRequest | None:
-    """The key's claim unless it expired; an unfinished claim is never taken over (its
-    command may have committed) and answers 409 until it expires."""
-    record = IdempotentRequest.objects.filter(**lookup).first()
-    if record is None:
+def _insert_claim(request: HttpRequest, lookup: dict[str, Any], fingerprint: str) -> _Claim | None:
+    """Insert our claim (`ON CONFLICT DO NOTHING`: no savepoint); on a lost race return the
+    winner's claim instead."""
+    claim = IdempotentRequest(
+        **lookup,
+        method=request.method or "POST",
+        path=request.path[:500],
+        fingerprint=fingerprint,
+        created_at=utcnow(),
+    )
+    if insert_ignoring_conflicts(IdempotentRequest, [claim]):
         return None
-    if record.created_at < utcnow() - settings.HM_IDEMPOTENCY_TTL:
-        IdempotentRequest.objects.filter(pk=record.pk).delete()
-        return None
-    return record
-
-
-def _insert_claim(
-    request: HttpRequest, lookup: dict[str, Any], fingerprint: str
-) -> IdempotentRequest | None:
-    """Insert our claim; on a lost race return the winner's row instead."""
-    try:
-        with transaction.atomic():
-            IdempotentRequest.objects.create(
-                **lookup,
-                method=request.method or "POST",
-                path=request.path[:500],
-                fingerprint=fingerprint,
-                created_at=utcnow(),
-            )
-    except IntegrityError:
-        winner = IdempotentRequest.objects.filter(**lookup).first()
-        if winner is None:  # the winner failed with a 5xx and released its claim just now
-            raise IdempotencyKeyInUse() from None
-        return winner
-    return None
+    winner = IdempotentRequest.objects.filter(**lookup).values_list(*_CLAIM_COLUMNS).first()
+    if winner is None:  # the winner failed with a 5xx and released its claim just now
+        raise IdempotencyKeyInUse()
+    return _Claim(*winner)
 
 
 def request_fingerprint(request: HttpRequest) -> str:

@@ -125,3 +125,31 @@ def test_statements_per_command_stay_within_target(lab_world: World) -> None:
     # then none exceeds its target
     over = {k: (counts[k], limit) for k, limit in REACHED.items() if counts[k] > limit}
     assert not over, f"over the limit (found, limit): {over}; all: {counts}; targets: {TARGETS}"
+
+
+# An Idempotency-Key adds to a command: the key's lock and its claim looked up (one statement
+# on PostgreSQL), the claim inserted with ON CONFLICT DO NOTHING, the command's own savepoint
+# and its release (the request's transaction is the middleware's, and an error answer is stored
+# and replayed, so the command must be able to roll back alone) and the response stored on the
+# claim: 5 (before: 8, the lock and the lookup apart, and a savepoint around the claim INSERT).
+# A replay is authentication, the lock-and-lookup and the stored response's read.
+KEY_COSTS = {"first": 5, "replay": 3}
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_idempotency_key_adds_five_statements_and_a_replay_costs_three(world: World) -> None:
+    # given a warm session
+    nurse = world.api("nurse")
+    _register(nurse, "MRN-WARM")
+    body = {"full_name": "Ada Lovelace", "mrn": "MRN-K", "date_of_birth": "1985-12-10"}
+    plain, _ = _count(lambda: _register(nurse, "MRN-PLAIN"), expected_status=201)
+
+    # when a registration is sent with a key, then again
+    def keyed() -> Any:
+        return nurse.post("/api/patients/", {**body, "gender": "F"}, {"Idempotency-Key": "k-1"})
+
+    first, _ = _count(keyed, expected_status=201)
+    replay, _ = _count(keyed, expected_status=201)
+    # then the key costs what KEY_COSTS says, and the replay wrote nothing
+    assert (first - plain, replay) == (KEY_COSTS["first"], KEY_COSTS["replay"])

@@ -82,7 +82,13 @@ def read_page(
     return served, None
 
 
-def total_of(sources: list[Source]) -> int:
+def total_of(
+    sources: list[Source], cursor: Cursor, served: list[Version], nxt: Cursor | None
+) -> int:
+    """The searchset's `total`: a first page that holds every match is its own count (most
+    searches about one patient), so only a longer result counts its rows (a COUNT per source)."""
+    if cursor == Cursor() and nxt is None:
+        return len(served)
     return sum(source.total(source.rows) for source in sources)
 
 

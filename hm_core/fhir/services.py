@@ -137,7 +137,7 @@ def fhir_search(
     def load() -> tuple[list[Version], Cursor | None, int]:
         sources = visible_sources(scope, mapper, mapper.search(scope, criteria))
         versions, nxt = read_page(sources, cursor, count)
-        return versions, nxt, total_of(sources)
+        return versions, nxt, total_of(sources, cursor, versions, nxt)
 
     versions, nxt, total = audited_read_each(
         scope=scope,
@@ -235,7 +235,7 @@ def fhir_everything(
         if scope.principal.may(READ_PERMISSION):
             sources.append(everything_source(scope, uid))
         versions, nxt = read_page(sources, cursor, count)
-        return versions, nxt, total_of(sources)
+        return versions, nxt, total_of(sources, cursor, versions, nxt)
 
     versions, nxt, total = audited_read_each(
         scope=scope,

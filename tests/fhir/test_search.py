@@ -208,3 +208,25 @@ def _counted():
 
     with connection.execute_wrapper(counter):
         yield count
+
+
+def test_a_first_page_holding_every_match_is_its_own_total_and_sends_no_count(world):
+    # given 4 patients of one family
+    api = world.api()
+    for i in range(4):
+        register_patient(api, full_name=f"Tally Counter{i}")
+    sent: list[str] = []
+
+    def log(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    # when every match fits on the first page, then when it does not
+    with connection.execute_wrapper(log):
+        whole = _ok(api.get(f"{FHIR}/Patient", {"family": "Counter"}))
+    one_page_counts = [sql for sql in sent if "COUNT(" in sql.upper()]
+    first = _ok(api.get(f"{FHIR}/Patient", {"family": "Counter", "_count": "3"}))
+    last = _ok(api.client.get(_next(first), headers=api.headers))
+    # then the whole result counts itself, and a paged one counts every match on each page
+    assert (whole["total"], len(whole["entry"]), one_page_counts) == (4, 4, [])
+    assert (first["total"], last["total"], len(last["entry"])) == (4, 4, 1)

@@ -1,8 +1,12 @@
-"""Database helpers shared by modules: engine checks and constraint-violation matching."""
+"""Database helpers shared by modules: engine checks, constraint-violation matching and the
+SQL functions Django lacks."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import IntegrityError, connection
+from django.db.models import Func, IntegerField
 
 
 def is_postgres() -> bool:
@@ -18,3 +22,14 @@ def violates(exc: IntegrityError, *, constraint: str, columns: tuple[str, ...]) 
     if constraint in text:
         return True
     return "UNIQUE constraint failed" in text and all(f".{col}" in text for col in columns)
+
+
+class JSONArrayLength(Func):
+    """Elements in a JSON array column, counted by the database (`jsonb_array_length` on
+    PostgreSQL, `json_array_length` on SQLite): a sum over many rows without loading them."""
+
+    function = "jsonb_array_length"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, function="json_array_length", **extra)

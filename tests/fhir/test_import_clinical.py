@@ -240,3 +240,23 @@ def test_vitals_of_another_patients_encounter_roll_the_whole_transaction_back(la
     assert response.status_code == 422, response.content[:500]
     assert response.json()["resourceType"] == "OperationOutcome"
     assert events_of(lab_world) == before
+
+
+def test_a_paged_search_counts_the_same_total_as_the_whole_result(lab_world):
+    # given weston_fay's blood counts (4 analytes each) and lipid panels imported
+    api = lab_world.api()
+    post(api, bundle("weston_fay.json"))
+    searches = [
+        ("Observation", {"category": "laboratory"}),  # summed analytes, by the database
+        ("Observation", {"code": f"{LOINC}|6690-2"}),  # matched per analyte, in batches
+        ("DiagnosticReport", {}),
+        ("DiagnosticReport", {"code": f"{LOINC}|58410-2"}),
+    ]
+    for kind, params in searches:
+        # when the first page holds one resource
+        paged = api.get(f"{FHIR}/{kind}", {**params, "_count": "1"})
+        assert paged.status_code == 200, paged.content
+        # then its total is the number of resources the whole search returns
+        whole = [e for e in _search(api, kind, **params)["entry"] if e["search"]["mode"] == "match"]
+        assert len(whole) > 1, (kind, params)
+        assert paged.json()["total"] == len(whole), (kind, params)

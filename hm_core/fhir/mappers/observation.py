@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
+from hm_core.common.db import JSONArrayLength
 from hm_core.common.errors import NotFound
 from hm_core.common.scope import Scope
 from hm_core.encounters.selectors import vitals_get, vitals_list
@@ -33,6 +36,8 @@ from hm_core.lab.selectors import (
     lab_result_version_list,
 )
 
+# Lab results expanded at a time when a `code` filter makes the database unable to count.
+TOTAL_BATCH = 500
 _OBS_STATUS = {
     "preliminary": ("ENTERED", "VERIFIED"),
     "final": ("RELEASED",),
@@ -215,8 +220,32 @@ def _lab_source(scope: Scope, criteria: Criteria, codes: list[set[str]] | None) 
     return Source(
         rows=rows,
         expand=lambda batch: _lab_versions(scope, batch, codes=codes),
-        total=lambda qs: sum(len(page) for page in _lab_versions(scope, list(qs), codes=codes)),
+        total=lambda qs: _lab_total(scope, qs, codes=codes),
     )
+
+
+def _lab_total(scope: Scope, results: QuerySet[Any], *, codes: list[set[str]] | None) -> int:
+    """Observations of `results`: one per analyte, summed by the database; with a `code`
+    filter (matched on each analyte's catalog coding) counted in batches of rows, so memory
+    stays flat however many results match."""
+    if codes is None:
+        return results.aggregate(n=Coalesce(Sum(JSONArrayLength("values")), 0))["n"]
+    return sum(
+        len(page)
+        for batch in _batches(results.order_by("pk"), TOTAL_BATCH)
+        for page in _lab_versions(scope, batch, codes=codes)
+    )
+
+
+def _batches(rows: QuerySet[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows.iterator(chunk_size=size):
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _lab_versions(
@@ -266,7 +295,15 @@ class DiagnosticReportMapper(Mapper):
             Source(
                 rows=rows,
                 expand=lambda batch: self._expand(scope, batch, codes=codes),
-                total=lambda qs: sum(map(len, self._expand(scope, list(qs), codes=codes))),
+                total=lambda qs: (
+                    qs.count()  # one report per version unless a code filter drops some
+                    if codes is None
+                    else sum(
+                        len(page)
+                        for batch in _batches(qs.order_by("pk"), TOTAL_BATCH)
+                        for page in self._expand(scope, batch, codes=codes)
+                    )
+                ),
             )
         ]
 

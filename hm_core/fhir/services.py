@@ -17,7 +17,7 @@ from hm_core.fhir.access import check_readable, visible_sources
 from hm_core.fhir.paging import Cursor, encode_links, page_count, read_page, total_of
 from hm_core.fhir.registry import Criteria, Mapper, Version, is_registered, mapper_for
 from hm_core.fhir.stored import StoredMapper, WithStored
-from hm_core.fhir.validation import model_class, validate
+from hm_core.fhir.validation import model_class, validate_served
 
 # Parameters every search understands, beside the type's own.
 CONTROL = frozenset({"_count", "_cursor", "_format"})
@@ -25,7 +25,7 @@ CONTROL = frozenset({"_count", "_cursor", "_format"})
 
 def served(version: Version) -> dict[str, Any]:
     """The resource as served: with `meta`, checked against the R4 definitions."""
-    return validate(version.as_fhir())
+    return validate_served(version.as_fhir())
 
 
 def resolve(resource_type: str) -> Mapper:

@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from functools import cache
 from typing import Any
 
@@ -54,4 +58,44 @@ def validate(resource: dict[str, Any]) -> dict[str, Any]:
                 for e in exc.errors()
             ]
         ) from None
+    return resource
+
+
+class _Validated:
+    """Digests of served resources that validated, most recent last (bounded).
+
+    A resource is served again and again with the same content (a patient's observations
+    page after page, a chart reopened); pydantic's check of an Observation costs about 15
+    times the canonical JSON digest that recognises it. Only content that validated is kept,
+    so a resource whose mapping changes is checked again."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._digests: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def seen(self, digest: bytes) -> bool:
+        with self._lock:
+            if digest not in self._digests:
+                return False
+            self._digests.move_to_end(digest)
+            return True
+
+    def add(self, digest: bytes) -> None:
+        with self._lock:
+            self._digests[digest] = None
+            if len(self._digests) > self.size:
+                self._digests.popitem(last=False)
+
+
+_validated = _Validated(size=50_000)  # ~5 MB at most
+
+
+def validate_served(resource: dict[str, Any]) -> dict[str, Any]:
+    """`validate` for what the server answers with, skipping content already checked."""
+    canonical = json.dumps(resource, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.blake2b(canonical.encode(), digest_size=16).digest()
+    if not _validated.seen(digest):
+        validate(resource)
+        _validated.add(digest)
     return resource

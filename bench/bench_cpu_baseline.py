@@ -207,7 +207,7 @@ def interleaved(running: list[Worker], rounds: int, visits: int) -> None:
         order = running if round_no % 2 == 0 else running[::-1]
         for worker in order:
             for sample in worker.ask(op="visits", count=visits)["samples"]:
-                worker.tree.samples[sample[0]].append(sample)
+                worker.tree.samples[sample[0]].append([*sample, round_no])
         say(f"  round {round_no + 1}/{rounds} ({load_average()})")
 
 
@@ -234,6 +234,17 @@ def median(values: list[float]) -> float:
 
 def column(tree: Tree, kind: str, index: int) -> float:
     return median([s[index] for s in tree.samples.get(kind, [])])
+
+
+def round_spread(now: Tree, before: Tree, kind: str) -> str:
+    """The lowest and highest client CPU ratio of a single round (the noise between rounds)."""
+    ratios = []
+    for round_no in sorted({s[6] for s in now.samples.get(kind, [])}):
+        mine = median([s[1] for s in now.samples[kind] if s[6] == round_no])
+        theirs = median([s[1] for s in before.samples.get(kind, []) if s[6] == round_no])
+        if theirs == theirs and theirs > 0 and mine == mine:
+            ratios.append(mine / theirs)
+    return f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "n/a"
 
 
 def share(now: float, before: float) -> str:
@@ -283,6 +294,7 @@ def report(trees: list[Tree]) -> str:
                 ms(cpu_b),
                 ms(cpu_now),
                 share(cpu_now, cpu_b),
+                round_spread(now, before, kind),
                 _millions(ins_b),
                 _millions(ins_now),
                 share(ins_now, ins_b),
@@ -308,6 +320,7 @@ def report(trees: list[Tree]) -> str:
                 "CPU ms before",
                 "now",
                 "ratio",
+                "per round",
                 "M instr before",
                 "now",
                 "ratio",
@@ -324,7 +337,8 @@ def report(trees: list[Tree]) -> str:
     )
     say(
         f"before: {before.revision} (materialised by git archive), now: the working tree; "
-        "client CPU = time.process_time per request, medians over interleaved rounds; "
+        "client CPU = time.process_time per request, medians over interleaved rounds "
+        "('per round': the lowest and highest ratio of one round's medians); "
         "M instr = millions of instructions per request under callgrind (load-independent); "
         "instructions leave out the kernel's side of each round trip, which CPU time "
         "includes; PG CPU = the backend's /proc schedstat; statements counted as tests/perf "

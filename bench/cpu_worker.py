@@ -23,6 +23,7 @@ the same count whatever else the machine is doing.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import os
@@ -81,6 +82,9 @@ class Worker:
         for _ in range(count):
             for kind, call in visit_steps(self.visitor, False):
                 if instructions:
+                    # A collection of whatever the last command left would be counted in
+                    # this one, and a collection's timing is not the same from run to run.
+                    gc.collect()
                     self.counter.zero()
                 sample = _measured(kind, call, self.backend)
                 counted = self.counter.dump(kind) if instructions else None

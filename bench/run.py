@@ -9,7 +9,7 @@ then DICOM, booking and reports on databases of their own. Each benchmark is its
 and ends with one headline line; the run ends with those lines together. The databases are
 dropped at the end (BENCH_KEEP_DB=1 keeps them). Their names carry this run's id (BENCH_RUN_ID,
 random unless set), so runs side by side on one server never drop each other's databases.
-BENCH_SCALE=small is the smoke test (12-18 minutes on the busy two-core machine).
+BENCH_SCALE=small is the smoke test (17-23 minutes on the busy two-core machine).
 """
 
 from __future__ import annotations

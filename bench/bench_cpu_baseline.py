@@ -130,15 +130,19 @@ def database(tree: Tree) -> Iterator[None]:
 class Worker:
     """A `bench/cpu_worker.py` process on one tree (optionally under valgrind)."""
 
-    def __init__(self, tree: Tree, prefix: list[str], extra_env: dict[str, str]) -> None:
+    def __init__(
+        self, tree: Tree, prefix: list[str], extra_env: dict[str, str], log: Path | None = None
+    ) -> None:
         self.tree = tree
+        # Under valgrind its chatter goes to a log (shown if the phase fails), else to ours.
+        self.log = open(log, "w") if log is not None else None  # noqa: SIM115
         self.process = subprocess.Popen(  # noqa: S603
             [*prefix, PYTHON, "-P", str(REPO / "bench" / "cpu_worker.py")],
             cwd=tree.path,
             env={**tree.env(), **extra_env},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=None if prefix == [] else subprocess.DEVNULL,
+            stderr=self.log,
             text=True,
         )
         self.answer()  # ready: Django is set up
@@ -164,22 +168,26 @@ class Worker:
 
     def close(self) -> None:
         if self.process.poll() is None:
-            self.send(op="quit")
             try:
+                self.send(op="quit")
                 self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
+            except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
                 self.process.wait()
+        if self.log is not None:
+            self.log.close()
 
 
 @contextmanager
 def workers(
-    trees: list[Tree], prefixes: list[tuple[list[str], dict[str, str]]]
+    trees: list[Tree],
+    prefixes: list[tuple[list[str], dict[str, str]]],
+    logs: list[Path] | None = None,
 ) -> Iterator[list[Worker]]:
     started: list[Worker] = []
     try:
-        for tree, (prefix, env) in zip(trees, prefixes, strict=True):
-            started.append(Worker(tree, prefix, env))
+        for index, (tree, (prefix, env)) in enumerate(zip(trees, prefixes, strict=True)):
+            started.append(Worker(tree, prefix, env, logs[index] if logs else None))
         yield started
     finally:
         for worker in started:
@@ -222,6 +230,27 @@ def counted(running: list[Worker], visits: int) -> None:
     for worker in running:
         for sample in worker.answer()["samples"]:
             worker.tree.instructions[sample[0]].append(int(sample[5]))
+
+
+def count_instructions(trees: list[Tree], scratch: Path, visits: int) -> str:
+    """Run `counted` with each tree's worker under callgrind; "" or why it could not.
+
+    A failure here (valgrind refusing the interpreter, say) costs the instruction columns
+    only: the CPU figures measured before stand, and the logs' last lines say what happened.
+    """
+    logs = [scratch / f"valgrind.{tree.label}.log" for tree in trees]
+    try:
+        callgrind.build_shim(scratch)
+        prefixes = [callgrind.valgrind_prefix(scratch, tree.label) for tree in trees]
+        with workers(trees, prefixes, logs) as running:
+            setup(running, TENANT)
+            counted(running, visits)
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+        for tree in trees:
+            tree.instructions.clear()
+        tails = [line for log in logs if log.exists() for line in log.read_text().splitlines()[-5:]]
+        return f"{type(exc).__name__}: {exc}" + "".join(f"\n    {line}" for line in tails)
+    return ""
 
 
 # ---------------------------------------------------------------------------- report
@@ -348,7 +377,8 @@ def report(trees: list[Tree]) -> str:
 
 
 def _millions(value: float) -> str:
-    return "n/a" if value != value else f"{value / 1e6:.1f}"
+    """Millions of instructions; "-" when none were counted (no callgrind phase)."""
+    return "-" if value != value else f"{value / 1e6:.1f}"
 
 
 def _statements(tree: Tree, kind: str) -> str:
@@ -405,12 +435,8 @@ def main(argv: list[str] | None = None) -> None:
             interleaved(running, args.rounds, args.visits)
         if not why_not:
             say(f"  callgrind: {args.instruction_visits} visit(s) per tree")
-            callgrind.build_shim(scratch)
-            prefixes = [callgrind.valgrind_prefix(scratch, tree.label) for tree in trees]
-            with workers(trees, prefixes) as running:
-                setup(running, TENANT)
-                counted(running, args.instruction_visits)
-        else:
+            why_not = count_instructions(trees, scratch, args.instruction_visits)
+        if why_not:
             say(f"  no instruction counts: {why_not}")
         say(f"(load at end: {load_average()})")
         say(report(trees))

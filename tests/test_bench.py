@@ -112,4 +112,5 @@ def test_the_cpu_baseline_worker_measures_every_command_of_a_visit_on_this_tree(
     assert [s[0] for s in samples] == list(KINDS)
     for kind, cpu, pg_cpu, statements, seconds, instructions in samples:
         assert cpu > 0 and seconds > 0 and statements > 0, kind
-        assert pg_cpu == pg_cpu and instructions is None  # read from /proc; no callgrind
+        # the backend's CPU is read from /proc (NaN where PostgreSQL is not on this machine)
+        assert isinstance(pg_cpu, float) and instructions is None  # no callgrind here

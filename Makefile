@@ -14,8 +14,9 @@ PYTEST_WORKERS ?= 2
 # the gate sits at the seed target, 85%.
 COVERAGE_MIN ?= 85
 COVERAGE_ARGS ?= --cov=hm_core --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_MIN)
-# make bench: full (1,000,000 events and patients, ~25-30 min) or small (a smoke test of every
-# benchmark: ~12-18 min on the 2-core machine at load 8-16, a third of it servers starting).
+# make bench: full (1,000,000 events and patients, ~35-40 min) or small (a smoke test of every
+# benchmark: ~17-23 min on the 2-core machine at load 8-16, a third of it servers starting).
+# Of those, the CPU comparison with the code before issue 10 (step cpu baseline) takes ~11 / ~5 min.
 # Scratch databases are named per run; docs/performance.md says what each step measures.
 BENCH_SCALE ?= full
 # make interfaces: the HL7 v2 MLLP listener (2575 is the port IANA registered for HL7 MLLP).
@@ -79,7 +80,7 @@ test: install pg ## Run the whole suite on PostgreSQL, with hm_core's coverage (
 test-sqlite: install ## Run the suite on the embedded SQLite engine
 	DATABASE_URL= $(BIN)/pytest -n $(PYTEST_WORKERS)
 
-bench: install pg ## Benchmarks on per-run scratch DBs (~25-30 min; BENCH_SCALE=small smoke test)
+bench: install pg ## Benchmarks on per-run scratch DBs (~35-40 min; BENCH_SCALE=small smoke test)
 	BENCH_SCALE=$(BENCH_SCALE) $(BIN)/python -m bench.run
 
 lint: install ## ruff check, ruff format --check, mypy

@@ -1,14 +1,15 @@
 """`make bench`: every benchmark in one run, side by side, on scratch PostgreSQL databases.
 
 Order: create `hm_core_bench_<run>` and migrate it; clone it as `hm_core_bench_<run>_small` (a
-template copy, before anything is written); append, HTTP, MLLP and WebSocket benchmarks;
+template copy, before anything is written); append, CPU against the code before issue 10
+(`bench_cpu_baseline`), HTTP, MLLP and WebSocket benchmarks;
 generate the 1,000-event store in the small database and the big store in the big one; then
 timeline, search, RLS and rebuild, which compare the two stores, and FHIR on the big store;
 then DICOM, booking and reports on databases of their own. Each benchmark is its own process
 and ends with one headline line; the run ends with those lines together. The databases are
 dropped at the end (BENCH_KEEP_DB=1 keeps them). Their names carry this run's id (BENCH_RUN_ID,
 random unless set), so runs side by side on one server never drop each other's databases.
-BENCH_SCALE=small is the smoke test (12-18 minutes on the busy two-core machine).
+BENCH_SCALE=small is the smoke test (17-23 minutes on the busy two-core machine).
 """
 
 from __future__ import annotations
@@ -154,6 +155,9 @@ def steps(sc: Scale) -> list[Step]:
     verify_big = ["--verify"] if sc.name == "small" else []
     return [
         Step("append", [*module, "bench.bench_append"]),
+        # Issue 10's CPU ratios: the code before issue 10 (git archive) beside this tree, each on
+        # a database of its own, rounds interleaved; instructions under callgrind.
+        Step("cpu baseline", [*module, "bench.bench_cpu_baseline"]),
         Step("http", [*module, "bench.bench_http"]),
         Step("mllp", [*module, "bench.bench_mllp"]),
         # Its own scratch database too: 200 sockets on make serve, a stream of check-ins.

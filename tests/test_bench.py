@@ -5,11 +5,14 @@ The bench modules are imported in child processes: `bench.common` picks the run 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,3 +78,39 @@ def test_the_generator_writes_every_column_of_the_tables_it_copies_into() -> Non
     assert set(PATIENT_COLUMNS) == columns(Patient)
     assert {c.strip() for c in EVENT_COLUMNS.split(",")} == columns(Event)
     assert {c.strip() for c in TIMELINE_COLUMNS.split(",")} == columns(TimelineEntry)
+
+
+def test_the_cpu_baseline_step_skips_cleanly_without_the_baseline_commit() -> None:
+    # given a baseline commit this clone does not have (as in a shallow CI clone)
+    missing = "0" * 40
+    # when the step runs
+    out = _run("from bench.bench_cpu_baseline import main; main([])", BENCH_CPU_BASELINE=missing)
+    # then it says so and ends without error, its headline last
+    assert f"{missing} is not in this clone" in out
+    assert out.splitlines()[-1] == f"cpu baseline: skipped ({missing} not in this clone)"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db
+def test_the_cpu_baseline_worker_measures_every_command_of_a_visit_on_this_tree() -> None:
+    # given the worker of today's tree, asked for a tenant and one visit
+    from bench.cpu_worker import serve
+
+    requests = io.StringIO(
+        '{"op": "setup", "tenant": "cpuprobe"}\n{"op": "visits", "count": 1}\n{"op": "quit"}\n'
+    )
+    answers = io.StringIO()
+    # when it serves the requests
+    serve(requests, answers)
+    # then it is ready, ran this tree's code, and measured each command of the visit once
+    ready, setup, visits = (json.loads(line) for line in answers.getvalue().splitlines())
+    assert ready == {"ready": True}
+    assert Path(setup["hm_core"]) == ROOT
+    from bench.bench_cpu_baseline import KINDS
+
+    samples = visits["samples"]
+    assert [s[0] for s in samples] == list(KINDS)
+    for kind, cpu, pg_cpu, statements, seconds, instructions in samples:
+        assert cpu > 0 and seconds > 0 and statements > 0, kind
+        # the backend's CPU is read from /proc (NaN where PostgreSQL is not on this machine)
+        assert isinstance(pg_cpu, float) and instructions is None  # no callgrind here

@@ -37,8 +37,9 @@ def care_team_patient_ids(*, scope: Scope, user_id: uuid.UUID) -> Q:
     its cost follows the tenant's confidential patients and the user's open work, not the
     tenant's size: the confidential patients (patients_confidential), their open encounters
     (encounters_open_by_patient) probed for the user's timeline entries, the user's placed
-    orders (orders_placed_by_user) and active tasks (tasks_active_by_assignee). Measured at
-    1,000,000 patients and 300,000 encounters: 3-15 ms instead of 490 ms (docs/performance.md).
+    orders (orders_placed_by_user) and active tasks (tasks_active_by_assignee). At 1,000,000
+    patients and 300,000 encounters a search statement took 350-720 ms before, under 20 ms after
+    (docs/performance.md, which also says why searches under RLS still scan the tenant).
     """
     tenant_id = scope.tenant_id
     confidential = Patient.objects.filter(tenant_id=tenant_id, confidential=True).values("id")

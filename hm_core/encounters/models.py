@@ -8,6 +8,9 @@ from django.db import models
 
 from hm_core.common.models import ScopedModel
 
+# The statuses of an encounter still being worked (its care team reads a confidential patient).
+OPEN_STATUSES = ("SCHEDULED", "CHECKED_IN", "IN_CONSULT")
+
 
 class Encounter(ScopedModel):
     """An OPD visit at one facility; `version` is its stream version."""
@@ -53,6 +56,13 @@ class Encounter(ScopedModel):
             ),
             models.Index(
                 fields=["tenant_id", "facility_id", "scheduled_at"], name="encounters_by_time"
+            ),
+            # A patient's open encounters in any facility (the confidential-patient care-team
+            # rule, contract §18): open rows only, so it stays the size of today's work.
+            models.Index(
+                fields=["tenant_id", "patient_id"],
+                condition=models.Q(status__in=OPEN_STATUSES),
+                name="encounters_open_by_patient",
             ),
         ]
 

@@ -42,6 +42,13 @@ class Order(ScopedModel):
             models.Index(
                 fields=["tenant_id", "facility_id", "status", "created_at"], name="orders_by_status"
             ),
+            # A user's open orders in any facility (the confidential-patient care-team rule,
+            # contract §18): placed rows only, a small index, read without the table.
+            models.Index(
+                fields=["tenant_id", "ordered_by_id", "patient_id"],
+                condition=models.Q(status="PLACED"),
+                name="orders_placed_by_user",
+            ),
         ]
 
     def __str__(self) -> str:

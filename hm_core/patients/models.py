@@ -78,6 +78,13 @@ class Patient(ScopedModel):
             models.Index(
                 fields=["tenant_id", "national_id_index"], name="patients_by_national_id_index"
             ),
+            # The few confidential patients of a tenant, which the care-team rule starts from
+            # (hm_core/patients/access.py): without it that rule reads the whole tenant.
+            models.Index(
+                fields=["tenant_id", "id"],
+                condition=models.Q(confidential=True),
+                name="patients_confidential",
+            ),
         ]
 
     def __str__(self) -> str:

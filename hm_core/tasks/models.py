@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from hm_core.common.models import ScopedModel
+from hm_core.tasks.domain import ACTIVE
 
 
 class Task(ScopedModel):
@@ -35,6 +36,13 @@ class Task(ScopedModel):
             ),
             models.Index(fields=["tenant_id", "encounter_id", "status"], name="tasks_by_encounter"),
             models.Index(fields=["tenant_id", "subject_id", "status"], name="tasks_by_subject"),
+            # A user's active tasks in any facility (the confidential-patient care-team rule,
+            # contract §18): active rows only, a small index, read without the table.
+            models.Index(
+                fields=["tenant_id", "assignee_id", "patient_id"],
+                condition=models.Q(status__in=ACTIVE),
+                name="tasks_active_by_assignee",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -44,12 +44,9 @@ def _page(qs: object, *, after: int, limit: int) -> TimelinePage:
     return TimelinePage(items=rows, next=rows[-1].position if has_more else None)
 
 
-def encounter_ids_acted_on_by(
-    *, tenant_id: uuid.UUID, actor_id: uuid.UUID, patient_ids: QuerySet[Any]
-) -> QuerySet[Any, Any]:
-    """Encounters of `patient_ids` (a subquery) on which the user recorded something: who is
-    on an encounter's care team (contract §18). Walks the patients' entries by index."""
-    qs = TimelineEntry.objects.filter(
-        tenant_id=tenant_id, patient_id__in=patient_ids, actor_id=actor_id
-    )
+def encounter_ids_acted_on_by(*, tenant_id: uuid.UUID, actor_id: uuid.UUID) -> QuerySet[Any, Any]:
+    """Encounters on which the user recorded something: who is on an encounter's care team
+    (contract §18). A subquery to probe per encounter (timeline_by_encounter), never to read
+    whole: there is no index by actor."""
+    qs = TimelineEntry.objects.filter(tenant_id=tenant_id, actor_id=actor_id)
     return qs.exclude(encounter_id__isnull=True).values("encounter_id")

@@ -142,67 +142,81 @@ def percentiles_by_rank(
     database walks an index ordered by the value to the lo-th one of each group (OFFSET in a
     LATERAL subquery) and interpolates: the same figure as sorting every row of the period.
 
-    Without `buckets` a walk starts at the nearer end (a p90 walks down from the top) and
-    reads about n / 2 index entries at most. With a group's histogram in `buckets` (the counts
-    of its values per bucket [edge, next edge), the first bucket also holding everything
-    below its edge), the walk starts at the lower edge of the bucket that holds rank lo,
-    skipping the values the buckets below it hold: it reads only within that bucket."""
+    A group's histogram in `buckets` (the counts of its values per bucket [edge, next edge),
+    the first bucket also holding everything below its edge, the last everything above)
+    narrows the walk to the bucket that holds rank lo; without one the group is one bucket.
+    The walk starts from the bucket's nearer end (a p90 walks down from the top), skipping
+    what lies beyond that end: it reads at most half of one bucket's values."""
     up: list[tuple[Any, ...]] = []
     down: list[tuple[Any, ...]] = []
     for key, n in counts.items():
-        histogram = (buckets or {}).get(key)
+        histogram = (buckets or {}).get(key) or ((-math.inf, n),)
         for fraction in fractions if n > 0 else ():
             rank = fraction * (n - 1)
             lo, f = math.floor(rank), rank - math.floor(rank)
             take = 2 if f > 0 else 1  # v[lo] alone when it falls on a rank
-            if histogram is not None:
-                start, below = bucket_of_rank(histogram, lo)
-                up.append((key, fraction, start, lo - below, take, f))
-            elif fraction <= 0.5:
-                up.append((key, fraction, -math.inf, lo, take, f))
-            else:  # counted from the top: v[lo + take - 1] is the (n - lo - take)-th down
-                down.append((key, fraction, math.inf, n - lo - take, take, f))
-    found = _walk(population, up, descending=False)
-    return found | _walk(population, down, descending=True)
+            low, high, below, size = bucket_of_rank(histogram, lo)
+            # From the top, v[lo + take - 1] is the (below + size - lo - take)-th value down
+            # from the bucket's upper edge (negative: v[lo + 1] lies in the next bucket).
+            skip_up, skip_down = lo - below, below + size - lo - take
+            if 0 <= skip_down < skip_up:
+                down.append((key, fraction, _under(high), skip_down, take, f))
+            else:
+                up.append((key, fraction, low, skip_up, take, f))
+    walks = [
+        _walk(population, wanted, descending=descending)
+        for wanted, descending in ((up, False), (down, True))
+        if wanted
+    ]
+    if not walks:
+        return {}
+    with connection.cursor() as cursor:  # both directions in one statement
+        cursor.execute(" UNION ALL ".join(sql for sql, _ in walks),
+                       [param for _, params in walks for param in params])  # fmt: skip
+        return {(key, fraction): value for key, fraction, value in cursor.fetchall()}
 
 
-def bucket_of_rank(histogram: Buckets, rank: int) -> tuple[float, int]:
-    """Where the walk to the `rank`-th value (from 0) starts: the lower edge of the bucket
-    holding it (-inf for the first bucket) and how many values lie in the buckets below."""
+def bucket_of_rank(histogram: Buckets, rank: int) -> tuple[float, float, int, int]:
+    """The bucket holding the `rank`-th value (from 0): its lower and upper edge (-inf for the
+    first bucket's lower, +inf for the last's upper), how many values lie below it and in it."""
     below = 0
     for index, (edge, n) in enumerate(histogram):
         if rank < below + n:
-            return (-math.inf if index == 0 else edge), below
+            low = -math.inf if index == 0 else edge
+            high = histogram[index + 1][0] if index + 1 < len(histogram) else math.inf
+            return low, high, below, n
         below += n
     raise ValueError(f"rank {rank} beyond the {below} values of the histogram")
 
 
+def _under(edge: float) -> float:
+    """The largest float below `edge`: `value <= _under(edge)` is `value < edge`."""
+    return edge if edge == math.inf else math.nextafter(edge, -math.inf)
+
+
 def _walk(
     p: Population, wanted: list[tuple[Any, ...]], *, descending: bool
-) -> dict[tuple[Any, float], float]:
-    if not wanted:
-        return {}
+) -> tuple[str, list[Any]]:
+    """The walks of one direction: (key, fraction, figure) rows, as SQL and parameters."""
     grouped = f"AND {p.key} = g.k" if p.key is not None else ""
     # Ordered by the key too (constant within a group): only the group's own index gives that
     # order, so the planner cannot walk the facility-wide one filtering another group out.
     way = " DESC" if descending else ""
     order = f"{p.key}{way}, {p.value}{way}" if p.key is not None else f"{p.value}{way}"
-    # The walk starts at g.bound: a bucket's lower edge (or -/+ infinity: from either end).
+    # The walk starts at g.bound: a bucket's lower edge going up, just under its upper edge
+    # going down (-/+ infinity: the group's ends).
     bound = f"{p.value} <= g.bound" if descending else f"{p.value} >= g.bound"
     sql = (
-        "SELECT g.k, g.fraction, x.v[1] + g.f * (COALESCE(x.v[2], x.v[1]) - x.v[1]) "  # noqa: S608
+        "(SELECT g.k, g.fraction, x.v[1] + g.f * (COALESCE(x.v[2], x.v[1]) - x.v[1]) "  # noqa: S608
         # One array per column (six parameters, whatever the number of groups: a VALUES list
         # of 365 days took longer to parse than to run).
         f"FROM unnest(%s::{p.key_type}[], %s::float8[], %s::float8[], %s::bigint[], "
         "%s::bigint[], %s::float8[]) AS g(k, fraction, bound, skip, take, f) "
         "CROSS JOIN LATERAL (SELECT array_agg(s.v ORDER BY s.v) AS v FROM ("
         f"SELECT {p.value} AS v FROM {p.table} WHERE {p.where} AND {p.value} IS NOT NULL "
-        f"AND {bound} {grouped} ORDER BY {order} OFFSET g.skip LIMIT g.take) AS s) AS x"
+        f"AND {bound} {grouped} ORDER BY {order} OFFSET g.skip LIMIT g.take) AS s) AS x)"
     )
     keys, fractions, bounds, skips, takes, fs = zip(*wanted, strict=True)
     columns = [list(keys), *([float(v) for v in c] for c in (fractions, bounds)),
                *([int(v) for v in c] for c in (skips, takes)), [float(v) for v in fs]]  # fmt: skip
-    params = [*columns, *p.params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {(key, fraction): value for key, fraction, value in cursor.fetchall()}
+    return sql, [*columns, *p.params]

@@ -75,11 +75,10 @@ def test_bucket_of_rank_starts_at_the_bucket_holding_the_rank():
     # given 2 values below 5, none in [5, 10) and 3 from 10 up
     histogram = ((0, 2), (5, 0), (10, 3))
 
-    # when / then the walk starts at -inf for the first bucket, else at the bucket's edge,
-    # skipping what the buckets below hold
-    assert [bucket_of_rank(histogram, rank) for rank in range(5)] == [
-        (-math.inf, 0), (-math.inf, 0), (10, 2), (10, 2), (10, 2),
-    ]  # fmt: skip
+    # when / then the bucket's edges (the first unbounded below, the last above), how many
+    # values lie below it and in it; the empty bucket holds no rank
+    first, last = (-math.inf, 5, 0, 2), (10, math.inf, 2, 3)
+    assert [bucket_of_rank(histogram, rank) for rank in range(5)] == [first] * 2 + [last] * 3
     with pytest.raises(ValueError, match="beyond"):
         bucket_of_rank(histogram, 5)
 

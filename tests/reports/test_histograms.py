@@ -204,3 +204,22 @@ def test_percentiles_from_the_bucket_holding_the_rank_equal_percentile_cont(rwor
     assert sum(n for _, n in total) == len(rows)
     assert found.keys() == expected.keys()
     assert all(found[k] == pytest.approx(expected[k], abs=1e-9) for k in expected)
+
+
+@pytest.mark.postgres_only
+def test_walk_parameters_reach_the_database_unchanged(db):
+    # given keys with quotes, commas, backslashes and NULL-like text, and floats at the bounds
+    from hm_core.reports.percentile import _array_literal
+
+    texts = ['a"b,c', "back\\slash", "*total*", "", "NULL", "{x}", "it's"]
+    floats = [math.inf, -math.inf, math.nextafter(15.0, -math.inf), 1e-300, 0.1]
+
+    # when
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[], %s::float8[], %s::uuid[]",
+                       [_array_literal(texts), _array_literal(floats),
+                        _array_literal([uuid.UUID(int=5)])])  # fmt: skip
+        found = cursor.fetchone()
+
+    # then
+    assert found == (texts, floats, [uuid.UUID(int=5)])

@@ -106,8 +106,22 @@ class RevenueEncounterPayer(ScopedModel):
 NOBODY = uuid.UUID(int=0)  # the practitioner key of visits nobody has taken (a unique key)
 
 
+# Lower edges, in minutes, of the buckets of the wait and visit-length histograms kept in
+# `OpdDay` (a bucket runs to the next edge; the first also holds anything below 5, the last
+# everything from 240 up). Finer where outpatient waits and visits usually fall. They only
+# decide where an exact percentile's index walk starts (`percentile.percentiles_by_rank`).
+MINUTE_EDGES = (0, 5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 90, 120, 180, 240)
+
+
+def minute_buckets(metric: str) -> tuple[str, ...]:
+    """The histogram columns of `waits` or `visits`, in the order of `MINUTE_EDGES`."""
+    return tuple(f"{metric}_from_{edge}" for edge in MINUTE_EDGES)
+
+
 class OpdDay(ScopedModel):
-    """Visits of a local day with one practitioner (`NOBODY`: no practitioner yet)."""
+    """Visits of a local day with one practitioner (`NOBODY`: no practitioner yet), and the
+    histograms of their waits and visit lengths (`waits_from_<edge>`, `visits_from_<edge>`:
+    how many fall in the bucket from that edge, see `MINUTE_EDGES`)."""
 
     day = models.DateField()
     practitioner_id = models.UUIDField()
@@ -127,6 +141,10 @@ class OpdDay(ScopedModel):
                 name="reports_opdday_key",
             )
         ]
+
+
+for _column in (*minute_buckets("waits"), *minute_buckets("visits")):
+    OpdDay.add_to_class(_column, models.IntegerField(default=0, db_default=0))
 
 
 class LabDay(ScopedModel):

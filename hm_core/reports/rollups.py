@@ -9,6 +9,7 @@ when the facility's time zone changes, and to fill them after a bulk load (the b
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from hm_core.events.unit_of_work import current
 from hm_core.iam.selectors import facility_time_zone
 from hm_core.reports.models import (
+    MINUTE_EDGES,
     NOBODY,
     LabDay,
     LabTurnaround,
@@ -32,6 +34,7 @@ from hm_core.reports.models import (
     OpdVisit,
     RevenueDay,
     RevenueEntry,
+    minute_buckets,
 )
 
 REVENUE_KINDS = ("billed", "claimed", "approved", "paid")
@@ -171,16 +174,40 @@ def _increment_sql(
 
 
 def visit_figures(row: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, int]]:
-    """An OPD visit's key and counts."""
+    """An OPD visit's key and counts, its wait and length in their histogram buckets."""
     key = (row.get("day"), row.get("practitioner_id") or NOBODY)
     status = row.get("status")
-    return key, {
+    figures = {
         "encounters": 1,
         "closed": int(status == "CLOSED"),
         "cancelled": int(status == "CANCELLED"),
-        "waits": int(row.get("wait_minutes") is not None),
-        "visits": int(row.get("visit_minutes") is not None),
     }
+    for metric, column in (("waits", "wait_minutes"), ("visits", "visit_minutes")):
+        minutes = row.get(column)
+        figures[metric] = int(minutes is not None)
+        if minutes is not None:
+            figures[f"{metric}_from_{minute_edge(minutes)}"] = 1
+    return key, figures
+
+
+def minute_edge(minutes: float) -> int:
+    """The lower edge of the histogram bucket of an interval (the first bucket takes anything
+    below the second edge, a negative interval included)."""
+    return MINUTE_EDGES[max(bisect.bisect_right(MINUTE_EDGES, minutes) - 1, 0)]
+
+
+def minute_bucket_counts(column: str, metric: str) -> dict[str, Count]:
+    """The database's count of `column` per histogram bucket (the same edges as `minute_edge`:
+    the first bucket unbounded below, the last above)."""
+    counts = {}
+    for index, name in enumerate(minute_buckets(metric)):
+        bounds = Q()
+        if index > 0:
+            bounds &= Q(**{f"{column}__gte": MINUTE_EDGES[index]})
+        if index + 1 < len(MINUTE_EDGES):
+            bounds &= Q(**{f"{column}__lt": MINUTE_EDGES[index + 1]})
+        counts[name] = Count(column, filter=bounds)
+    return counts
 
 
 def revenue_figures(row: Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, int]] | None:
@@ -245,6 +272,8 @@ def rollups_from_facts(
         "cancelled": Count("pk", filter=Q(status="CANCELLED")),
         "waits": Count("wait_minutes"),
         "visits": Count("visit_minutes"),
+        **minute_bucket_counts("wait_minutes", "waits"),
+        **minute_bucket_counts("visit_minutes", "visits"),
     })  # fmt: skip
     no_shows = OpdNoShow.all_tenants.filter(**where).annotate(who=who)
     for key, figures in _grouped(no_shows, ("day", "who"), {"no_shows": Count("pk")}).items():

@@ -25,19 +25,27 @@ from hm_core.common.models import ScopedModel
 from hm_core.common.scope import Scope
 from hm_core.iam.selectors import facility_time_zone
 from hm_core.reports.models import (
+    MINUTE_EDGES,
     NOBODY,
     LabDay,
     LabTurnaround,
     OpdDay,
     OpdVisit,
     RevenueDay,
+    minute_buckets,
 )
-from hm_core.reports.percentile import PercentileCont, Population, percentiles_by_rank
+from hm_core.reports.percentile import (
+    Buckets,
+    PercentileCont,
+    Population,
+    percentiles_by_rank,
+)
 
 OPD_GROUPS = ("day", "practitioner")
 REVENUE_GROUPS = ("day", "payer", "service")
 REVENUE_KINDS = ("billed", "claimed", "approved", "paid")
 OPD_COUNTS = ("encounters", "closed", "cancelled", "no_shows", "waits", "visits")
+OPD_HISTOGRAMS = (*minute_buckets("waits"), *minute_buckets("visits"))
 TOTAL = "*total*"  # the key of the whole period's percentiles
 UNALLOCATED = ""  # the service of payments no billed service could take (projections)
 UNALLOCATED_LABEL = "(unallocated)"
@@ -64,13 +72,12 @@ def report_period(*, scope: Scope, first: date | None, last: date | None) -> Per
 
 def opd_report(*, scope: Scope, period: Period, group_by: str) -> dict[str, Any]:
     """Encounters, closed, cancelled, no-shows and median wait and visit minutes per key."""
-    days = _days(OpdDay, scope, period)
     key = "day" if group_by == "day" else "practitioner_id"
-    counts = {
-        row.pop(key): row
-        for row in days.values(key).annotate(**{n: Sum(n) for n in OPD_COUNTS}).order_by()
-    }
-    totals = days.aggregate(**{n: Coalesce(Sum(n), 0) for n in OPD_COUNTS})
+    figures = (*OPD_COUNTS, *OPD_HISTOGRAMS)
+    grouped = _days(OpdDay, scope, period).values(key).annotate(**{n: Sum(n) for n in figures})
+    counts = {row.pop(key): row for row in grouped.order_by()}
+    # Each day and practitioner falls in exactly one row: the totals are their sums.
+    totals = {n: sum(row[n] for row in counts.values()) for n in figures}
     medians = {
         metric: _opd_medians(scope, period, group_by, metric, counts, totals)
         for metric in ("wait", "visit")
@@ -93,7 +100,7 @@ def _opd_medians(
     totals: dict[str, int],
 ) -> dict[Any, float | None]:
     """Median `wait` or `visit` minutes of each key and of the period (key TOTAL)."""
-    column, sizes = f"{metric}_minutes", f"{metric}s"
+    column, sizes, buckets = f"{metric}_minutes", f"{metric}s", minute_buckets(f"{metric}s")
     facts = _facts(OpdVisit, scope, period)
     if connection.vendor != "postgresql":
         key = F("day") if group_by == "day" else Coalesce("practitioner_id", Value(NOBODY))
@@ -101,18 +108,29 @@ def _opd_medians(
             "m": PercentileCont(column, 0.5)})}  # fmt: skip
         return {**found, TOTAL: facts.aggregate(m=PercentileCont(column, 0.5))["m"]}
     key_sql, key_type = ("day", "date") if group_by == "day" else ("practitioner_id", "uuid")
-    sizes_of = {k: row[sizes] for k, row in counts.items() if k != NOBODY}
+    groups = {k: row for k, row in counts.items() if k != NOBODY}
     found = percentiles_by_rank(
-        _population(OpdVisit, scope, period, column, key_sql, key_type), sizes_of, (0.5,)
-    )
+        _population(OpdVisit, scope, period, column, key_sql, key_type),
+        {k: row[sizes] for k, row in groups.items()}, (0.5,), _histograms(groups, buckets),
+    )  # fmt: skip
     found |= percentiles_by_rank(
-        _population(OpdVisit, scope, period, column), {TOTAL: totals[sizes]}, (0.5,)
-    )
+        _population(OpdVisit, scope, period, column), {TOTAL: totals[sizes]}, (0.5,),
+        _histograms({TOTAL: totals}, buckets),
+    )  # fmt: skip
     if counts.get(NOBODY, {}).get(sizes):
         # Visits with no practitioner: a group of NULLs, which an equality cannot select.
         nobody = _population(OpdVisit, scope, period, column, extra="practitioner_id IS NULL")
-        found |= percentiles_by_rank(nobody, {NOBODY: counts[NOBODY][sizes]}, (0.5,))
+        found |= percentiles_by_rank(nobody, {NOBODY: counts[NOBODY][sizes]}, (0.5,),
+                                     _histograms({NOBODY: counts[NOBODY]}, buckets))  # fmt: skip
     return {k: v for (k, _), v in found.items()}
+
+
+def _histograms(rows: dict[Any, dict[str, int]], buckets: tuple[str, ...]) -> dict[Any, Buckets]:
+    """Each key's histogram (lower edge, count) from its summed rollup columns `buckets`."""
+    return {
+        key: tuple((edge, row[name]) for edge, name in zip(MINUTE_EDGES, buckets, strict=True))
+        for key, row in rows.items()
+    }
 
 
 def lab_turnaround_report(*, scope: Scope, period: Period) -> dict[str, Any]:

@@ -66,7 +66,10 @@ class UnitOfWork:
     heads: dict[Any, Head] = field(default_factory=dict)
     versions: dict[Any, int] = field(default_factory=dict)  # stream id → version so far
     event_types: set[str] = field(default_factory=set)
-    idle_checked: dict[Any, int] = field(default_factory=dict)  # tenant → position (bus)
+    # Writes that sum up the whole unit of work, queued when it finishes (before its last flush,
+    # so on PostgreSQL they join its last grouped statement), once per key however many
+    # commands asked: the bus's move of each tenant's idle checkpoints.
+    closing: dict[Any, Callable[[], None]] = field(default_factory=dict)
     # Every write queued so far (kept after flushes), and the writes that bypassed the queue:
     # what `refresh` and `row` answer responses from.
     history: list[Op] = field(default_factory=list)
@@ -137,8 +140,10 @@ class UnitOfWork:
         run_grouped(ops)
 
     def finish(self) -> None:
-        """The last flush: queued writes and each moved head, written once (on PostgreSQL in
-        the statement of the command's last writes)."""
+        """The last flush: queued writes, the closing writes and each moved head, written once
+        (on PostgreSQL in the statement of the command's last writes)."""
+        for close in list(self.closing.values()):
+            close()
         for tenant_id, head in self.heads.items():
             if head.position != head.start:
                 self.add(_head_write(tenant_id, head))

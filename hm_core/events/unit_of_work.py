@@ -138,13 +138,14 @@ class UnitOfWork:
         with self.internal():
             return read()
 
-    def _made_up(self, model: type[models.Model], pk: Any) -> bool:
-        """Whether `pk` is an id this command made up and surely wrote no row of."""
+    def _made_up(self, model: type[models.Model], pk: Any, *, until: int | None = None) -> bool:
+        """Whether `pk` is an id this command made up and surely wrote no row of (in its
+        writes before `until`)."""
         table = model._meta.db_table
         return (
             pk in self.minted
             and not any(f'"{table}"' in sql for sql in self.foreign)
-            and all(_misses(op, model, pk) for op in self.history if op.table == table)
+            and all(_misses(op, model, pk) for op in self.history[:until] if op.table == table)
         )
 
     @contextmanager
@@ -160,17 +161,22 @@ class UnitOfWork:
         """Run the queued writes in order, sending each savepoint just before the first write
         made inside it (all open ones first with `savepoints`, before a foreign write)."""
         ops, self.ops = self.ops, []
+        earlier = len(self.history) - len(ops)  # the writes already sent
+
+        def fresh(model: type[models.Model], pk: Any) -> bool:
+            return self._made_up(model, pk, until=earlier)
+
         done = 0
         with self.internal():
             for mark in self._marks:
                 if not mark.sent:
-                    self._run(compact(ops[done : mark.ops_at]))
+                    self._run(compact(ops[done : mark.ops_at], fresh))
                     done = mark.ops_at
                     if done < len(ops) or savepoints:
                         connection.cursor().execute(mark.sql)
                         mark.sent = True
                 mark.ops_at = 0
-            self._run(compact(ops[done:]))
+            self._run(compact(ops[done:], fresh))
 
     def _run(self, ops: list[Op]) -> None:
         run_grouped(ops)

@@ -6,6 +6,7 @@ Real commits (transactional tests): the nudge is an on-commit callback."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -183,3 +184,53 @@ def test_a_listener_added_by_the_unit_of_work_keeps_its_checkpoint_for_the_worke
     assert wakes == [world.tenant.id]
     assert checkpoints(world)["webhooks"] == before  # MRN-2's registration is the workers' work
     assert checkpoints(world)["hl7_outbound"] == head(world)
+
+
+def _behind(world: World) -> None:
+    SubscriptionCheckpoint.objects.filter(tenant_id=world.tenant.id, name="webhooks").update(
+        position=0
+    )
+
+
+def test_a_worker_catching_up_with_no_listener_passes_the_events_without_handling_each(
+    world, monkeypatch
+):
+    register(world, "MRN-0")
+    _behind(world)  # as for a new tenant, or a worker that was down
+    handled: list[str] = []
+    sub = subscriptions._registry["webhooks"]
+    monkeypatch.setitem(
+        subscriptions._registry,
+        "webhooks",
+        replace(sub, handler=lambda event, meta: handled.append(meta.event_type)),
+    )
+
+    subscriptions.drain(world.tenant.id, names=["webhooks"])
+
+    assert handled == []
+    assert checkpoints(world)["webhooks"] == head(world)
+
+
+def test_a_worker_hands_the_events_over_once_a_listener_exists(world, monkeypatch, settings):
+    settings.WEBHOOK_ALLOW_HTTP = True
+    register(world, "MRN-0")
+    endpoint_register(
+        scope=world.scope("admin"),
+        url="http://127.0.0.1:9/in",
+        event_types=["patient.*"],
+        secret=None,
+        description="",
+    )
+    _behind(world)
+    handled: list[str] = []
+    sub = subscriptions._registry["webhooks"]
+    monkeypatch.setitem(
+        subscriptions._registry,
+        "webhooks",
+        replace(sub, handler=lambda event, meta: handled.append(meta.event_type)),
+    )
+
+    subscriptions.drain(world.tenant.id, names=["webhooks"])
+
+    assert "patient.registered" in handled
+    assert checkpoints(world)["webhooks"] == head(world)

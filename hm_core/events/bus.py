@@ -224,9 +224,11 @@ def _routes(event_type: str, *, policies: bool) -> list[Subscription]:
     """The subscriptions of one event type in dispatch order, projections or policies (worked
     out once per type: subscriptions are fixed once the apps are ready, and a Bundle dispatches
     hundreds of events to ~150 subscriptions)."""
-    # Keyed by the list too: tests put a list of their own in place and add to it.
-    key = (event_type, policies, id(_subscriptions), len(_subscriptions))
-    found = _route_cache.get(key)
+    global _routed
+    # Made again for another list, or a longer one (tests put a list of theirs in place).
+    if _routed[0] is not _subscriptions or _routed[1] != len(_subscriptions):
+        _routed = (_subscriptions, len(_subscriptions), {})
+    found = _routed[2].get((event_type, policies))
     if found is None:
         found = [
             sub
@@ -234,11 +236,11 @@ def _routes(event_type: str, *, policies: bool) -> list[Subscription]:
             if sub.wants(event_type) and (sub.stage is Stage.POLICY) == policies
         ]
         if apps.ready:
-            _route_cache[key] = found
+            _routed[2][(event_type, policies)] = found
     return found
 
 
-_route_cache: dict[tuple[str, bool, int, int], list[Subscription]] = {}
+_routed: tuple[list[Subscription], int, dict[tuple[str, bool], list[Subscription]]] = ([], 0, {})
 
 
 def _dispatch_in_transaction(item: Recorded, *, modules: frozenset[str] | None = None) -> None:

@@ -12,6 +12,12 @@ the flushed rows. Savepoints opened inside the unit of work (nested `atomic` blo
 and policies) are only sent to the database when a write happens inside them; a rollback to an
 unsent savepoint drops the writes queued since it and restores the head and stream versions.
 A savepoint that saw no write costs no statement.
+
+A projection that must know a row before changing it asks `lookup`: the row as this command
+wrote it, no row for an id the command made up (`new_id`), else a read by key that only
+flushes first when a queued write may touch that row. At a flush, later changes of rows still
+queued are folded into them (`ops.Rows.absorb`), and `closing` writes that sum up the whole
+unit of work (the bus's idle-checkpoint move) are queued once, when it finishes.
 """
 
 from __future__ import annotations

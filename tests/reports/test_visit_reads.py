@@ -47,14 +47,14 @@ def _import_visits(world: Any) -> list[str]:
     return sent
 
 
-def test_imported_visits_read_each_visit_once_and_flush_once(rworld):
+def test_imported_visits_are_not_read_and_the_events_go_out_once(rworld):
     # when four encounters' histories (created, checked in, closed) are imported together
     sent = _import_visits(rworld)
     # then no visit is read: each encounter's id was made up by the command (no row can have
     # it), and its later events find the row the command wrote; nothing flushes before the end
     reads = [s for s in sent if s.startswith("SELECT") and '"reports_opdvisit"' in s]
     assert reads == []
-    assert sum(s.startswith('INSERT INTO "events_event"') for s in sent) == 1
+    assert sum(s.startswith("INSERT") and '"events_event"' in s for s in sent) == 1
 
 
 def test_a_lookup_answers_from_the_command_and_reads_other_rows_without_flushing(rworld):

@@ -35,6 +35,7 @@ from hm_core.encounters.news2 import Vitals
 from hm_core.events import bus, store
 from hm_core.events.base import StreamRef
 from hm_core.events.models import Event
+from hm_core.events.unit_of_work import new_id
 
 BACKFILL = Principal.system("backfill")
 
@@ -160,7 +161,7 @@ def encounter_import_history(
     checked in and closed at its own times, replayed through projections only like a backfill,
     so timelines and audit fill in and no workflow fires (no tasks, no alerts)."""
     scope.require("encounters.create")
-    encounter_id = uuid.uuid4()
+    encounter_id = new_id()
     ids = {"encounter_id": encounter_id, "patient_id": patient_id}
     created = EncounterCreated(**ids, reason=reason, scheduled_at=start, visit_number=visit_number)
     history: list[tuple[datetime, EncounterEvent]] = [

@@ -25,7 +25,7 @@ from hm_core.encounters.selectors import (
 from hm_core.events.base import StreamRef
 from hm_core.events.bus import publish
 from hm_core.events.commands import run_command
-from hm_core.events.unit_of_work import written_row
+from hm_core.events.unit_of_work import new_id, written_row
 from hm_core.patients.selectors import patient_get, patient_visible_ids
 from hm_core.rules.domain import failed_codes
 from hm_core.rules.selectors import CLOSE_GATE, rule_set
@@ -68,7 +68,7 @@ def encounter_create(
             raise Conflict(
                 "An encounter with this visit number exists.", code="duplicate_visit_number"
             )
-        encounter_id = encounter_id or uuid.uuid4()
+        encounter_id = encounter_id or new_id()
         events = domain.create(
             encounter_id=encounter_id,
             patient_id=patient_id,

@@ -138,32 +138,54 @@ def publish(
 
 @dataclass
 class _Idle:
-    """Whether a command's events turned out to be nobody's work (set when its writes flush)."""
+    """Whether a unit of work's events turned out to be nobody's work (set at its last flush)."""
 
     value: bool = False
 
 
+@dataclass
+class _IdleMove:
+    """The move of one tenant's idle checkpoints for a whole unit of work: one UPDATE queued
+    when it finishes, from the head it locked to the head it leaves, whatever number of
+    commands it ran (a FHIR Bundle runs hundreds). Listeners are judged as the unit of work
+    leaves them, which is what the async workers will see once it commits."""
+
+    uow: UnitOfWork
+    tenant_id: uuid.UUID
+    idle: _Idle
+
+    def __call__(self) -> None:
+        head = self.uow.heads.get(self.tenant_id)
+        if head is None or head.position == head.start:  # its events were rolled back
+            self.idle.value = True
+            return
+        queued = subscriptions.advance_idle(
+            self.tenant_id,
+            from_position=head.start,
+            to_position=head.position,
+            event_types=set(self.uow.event_types),
+        )
+        if queued is None:
+            self.idle.value = not subscriptions.async_subscriptions()
+            return
+        update, total = queued
+
+        def counted(moved: int) -> None:
+            self.idle.value = moved == total
+
+        update.rows = counted
+        self.uow.add(update)
+
+
 def _advance_idle(uow: UnitOfWork, tenant_id: uuid.UUID) -> _Idle:
-    """Queue, among the command's writes, the move of the checkpoints its events do not
-    concern; from where the previous command of this unit of work left them."""
-    head = uow.heads[tenant_id]
-    start, end = uow.idle_checked.get(tenant_id, head.start), head.position
-    uow.idle_checked[tenant_id] = end
-    idle = _Idle()
-    queued = subscriptions.advance_idle(
-        tenant_id, from_position=start, to_position=end, event_types=set(uow.event_types)
-    )
-    if queued is None:
-        idle.value = not subscriptions.async_subscriptions()
-        return idle
-    update, total = queued
-
-    def counted(moved: int) -> None:
-        idle.value = moved == total
-
-    update.rows = counted
-    uow.add(update)
-    return idle
+    """Have the unit of work move, when it finishes, the caught-up checkpoints its events do
+    not concern (queued once per tenant; every later command shares it)."""
+    key = ("hm_idle", tenant_id)
+    move = uow.closing.get(key)
+    if not isinstance(move, _IdleMove):
+        move = _IdleMove(uow, tenant_id, _Idle())
+        uow.closing[key] = move
+    return move.idle
 
 
 @dataclass
@@ -192,15 +214,37 @@ def _wake_after_commit(tenant_id: uuid.UUID, idle: _Idle) -> None:
     connection = transaction.get_connection()
     for _, func, _ in connection.run_on_commit:
         if isinstance(func, _Wake) and func.tenant_id == tenant_id:
-            func.commands.append(idle)
+            if not any(known is idle for known in func.commands):
+                func.commands.append(idle)
             return
     transaction.on_commit(_Wake(tenant_id, [idle]), robust=True)
 
 
+def _routes(event_type: str, *, policies: bool) -> list[Subscription]:
+    """The subscriptions of one event type in dispatch order, projections or policies (worked
+    out once per type: subscriptions are fixed once the apps are ready, and a Bundle dispatches
+    hundreds of events to ~150 subscriptions)."""
+    global _routed
+    # Made again for another list, or a longer one (tests put a list of theirs in place).
+    if _routed[0] is not _subscriptions or _routed[1] != len(_subscriptions):
+        _routed = (_subscriptions, len(_subscriptions), {})
+    found = _routed[2].get((event_type, policies))
+    if found is None:
+        found = [
+            sub
+            for sub in _subscriptions
+            if sub.wants(event_type) and (sub.stage is Stage.POLICY) == policies
+        ]
+        if apps.ready:
+            _routed[2][(event_type, policies)] = found
+    return found
+
+
+_routed: tuple[list[Subscription], int, dict[tuple[str, bool], list[Subscription]]] = ([], 0, {})
+
+
 def _dispatch_in_transaction(item: Recorded, *, modules: frozenset[str] | None = None) -> None:
-    for sub in _subscriptions:
-        if not sub.wants(item.meta.event_type) or sub.stage is Stage.POLICY:
-            continue
+    for sub in _routes(item.meta.event_type, policies=False):
         if modules is not None and sub.module not in modules:
             continue
         sub.handler(item.event, item.meta)
@@ -232,9 +276,8 @@ def _run_policies(recorded: Iterable[Recorded]) -> None:
 def _run_policies_of(item: Recorded, level: int) -> None:
     token = _depth.set(level)
     try:
-        for sub in _subscriptions:
-            if sub.stage is Stage.POLICY and sub.wants(item.meta.event_type):
-                sub.handler(item.event, item.meta)
+        for sub in _routes(item.meta.event_type, policies=True):
+            sub.handler(item.event, item.meta)
     finally:
         _depth.reset(token)
 

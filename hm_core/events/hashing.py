@@ -48,6 +48,37 @@ def event_hash(
     prev_hash: str,
 ) -> str:
     """SHA-256 over the canonical encoding of one event linked to the previous hash."""
+    return hash_of(hashed_json(**locals()))
+
+
+def hash_of(document: str) -> str:
+    """The hash of an event's canonical JSON (`hashed_json`)."""
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+def hashed_json(
+    *,
+    event_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    facility_id: uuid.UUID,
+    stream_type: str,
+    stream_id: uuid.UUID,
+    stream_version: int,
+    position: int,
+    type: str,
+    schema_version: int,
+    payload: dict[str, Any],
+    metadata: dict[str, Any],
+    actor_id: uuid.UUID | None,
+    actor_username: str,
+    request_id: str,
+    correlation_id: uuid.UUID | None,
+    causation_id: uuid.UUID | None,
+    occurred_at: datetime,
+    recorded_at: datetime,
+    prev_hash: str,
+) -> str:
+    """The canonical JSON of one event that its hash is taken of."""
     document = {
         "id": str(event_id),
         "tenant_id": str(tenant_id),
@@ -69,7 +100,7 @@ def event_hash(
         "recorded_at": isoformat(recorded_at),
         "prev_hash": prev_hash,
     }
-    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()
+    return canonical_json(document)
 
 
 HASHED_FIELDS = (

@@ -22,6 +22,9 @@ from django.db.models.sql.where import AND
 Sql = tuple[str, tuple[Any, ...]]
 # Parameters per grouped statement (PostgreSQL's protocol allows 65535).
 MAX_GROUP_PARAMS = 20000
+_UNCOMPILED = object()
+# Whether no row of the model with this primary key existed before the writes being compacted.
+Fresh = Callable[[type[models.Model], Any], bool]
 
 
 class Op(Protocol):
@@ -30,6 +33,10 @@ class Op(Protocol):
     def merge(self, other: Op) -> bool: ...
 
     def run(self) -> None: ...
+
+
+def _attname(model: type[models.Model], name: str) -> str:
+    return str(getattr(model._meta.get_field(name), "attname", name))
 
 
 def sql_of(op: Op) -> Sql | None:
@@ -64,6 +71,69 @@ class Rows:
         if self.conflict == "update" and self._keys_of(other) & self._keys_of(self):
             return False  # one statement may not touch a row twice (ON CONFLICT ... UPDATE)
         self.objs.extend(other.objs)
+        return True
+
+    def absorb(self, other: Op, fresh: Fresh | None = None) -> bool:
+        """Fold a later write of some of these rows into them while unsent: an update of one
+        row by its primary key, or an upsert of rows with the same keys (the rows then go
+        out as they end up, in one statement instead of one per change). False when the
+        result could differ: a conflict that would keep an existing row, a value computed
+        by the database, a field the upsert would not write on a conflict (unless `fresh`
+        says no row with that key can exist yet: the INSERT then has no conflict)."""
+        if any(getattr(f, "auto_now", False) for f in self.model._meta.concrete_fields):
+            return False  # the INSERT would stamp its own time over the update's
+        if isinstance(other, Update):
+            return self._absorb_update(other, fresh)
+        if isinstance(other, Rows):
+            return self._absorb_rows(other)
+        return False
+
+    def _writable(self, fresh: bool) -> set[str] | None:
+        """The columns the row gets from these rows (None: every column)."""
+        if self.conflict == "none" or fresh:
+            return None
+        if self.conflict != "update":
+            return set()
+        pk = self.model._meta.pk.attname  # type: ignore[union-attr]
+        return {_attname(self.model, name) for name in (*self.updates, *self.keys)} | {pk}
+
+    def _absorb_update(self, update: Update, fresh: Fresh | None) -> bool:
+        key, pk = update.key(), self.model._meta.pk.attname  # type: ignore[union-attr]
+        if update.rows is not None or update.queryset.model is not self.model:
+            return False
+        if key is None or pk not in key:
+            return False
+        if any(hasattr(value, "resolve_expression") for value in update.fields.values()):
+            return False
+        fields = {_attname(self.model, name): value for name, value in update.fields.items()}
+        writable = self._writable(fresh is not None and fresh(self.model, key[pk]))
+        if writable is not None and not set(fields) | set(key) <= writable:
+            return False
+        # Several objects with one key only where duplicates are skipped: each becomes the row.
+        found = [obj for obj in self.objs if getattr(obj, pk) == key[pk]]
+        if not found or any(getattr(obj, k) != v for obj in found for k, v in key.items()):
+            return False
+        for obj in found:
+            for attname, value in fields.items():
+                setattr(obj, attname, value)
+        return True
+
+    def _absorb_rows(self, other: Rows) -> bool:
+        if (other.model, other.conflict, other.keys, other.updates) != (
+            self.model,
+            "update",
+            self.keys,
+            self.updates,
+        ) or self.conflict != "update":
+            return False
+        mine = {tuple(getattr(obj, key) for key in self.keys): obj for obj in self.objs}
+        theirs = [(tuple(getattr(obj, key) for key in self.keys), obj) for obj in other.objs]
+        if len(mine) != len(self.objs) or not all(key in mine for key, _ in theirs):
+            return False
+        for key, obj in theirs:
+            for name in self.updates:
+                attname = _attname(self.model, name)
+                setattr(mine[key], attname, getattr(obj, attname))
         return True
 
     def _keys_of(self, op: Rows) -> set[tuple[Any, ...]]:
@@ -133,9 +203,11 @@ class Update:
     fields: dict[str, Any]
     rows: Callable[[int], None] | None = None
     table: str = field(init=False)
+    _sql: object = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.table = self.queryset.model._meta.db_table
+        self._sql = _UNCOMPILED
 
     def merge(self, other: Op) -> bool:
         return False
@@ -146,6 +218,11 @@ class Update:
             self.rows(changed)
 
     def sql(self) -> Sql | None:
+        if self._sql is _UNCOMPILED:
+            self._sql = self._compile()
+        return self._sql  # type: ignore[return-value]
+
+    def _compile(self) -> Sql | None:
         query: UpdateQuery = self.queryset.query.chain(UpdateQuery)  # type: ignore[assignment]
         query.add_update_values(self.fields)
         query.annotations = {}
@@ -232,20 +309,40 @@ def _run_group(group: list[tuple[Op, Sql]]) -> None:
         rows(changed)
 
 
-def compact(ops: list[Op]) -> list[Op]:
+def compact(ops: list[Op], fresh: Fresh | None = None) -> list[Op]:
     """Merge each write into the last earlier write of its table when they are compatible.
 
     Only rows move, and only to an earlier INSERT of their own table with nothing on that
-    table in between; other tables' order does not matter (foreign keys are deferred)."""
+    table in between; other tables' order does not matter (foreign keys are deferred). A later
+    change of rows still queued (an encounter checked in and closed in the same Bundle) is
+    folded into them (`Rows.absorb`) when no write in between reads their table."""
     merged: list[Op] = []
-    last: dict[str, Op] = {}
+    last: dict[str, int] = {}
     for op in ops:
-        before = last.get(op.table)
-        if before is not None and before.merge(op):
-            continue
+        at = last.get(op.table)
+        if at is not None:
+            before = merged[at]
+            if before.merge(op):
+                continue
+            if (
+                isinstance(before, Rows)
+                and not any(_reads(between, op.table) for between in merged[at + 1 :])
+                and before.absorb(op, fresh)
+            ):
+                continue
         merged.append(op)
-        last[op.table] = op
+        last[op.table] = len(merged) - 1
     return merged
+
+
+def _reads(op: Op, table: str) -> bool:
+    """Whether a write may read `table` (the rows it adds name only their own table)."""
+    if isinstance(op, Statement):
+        return True
+    if not isinstance(op, Update):
+        return False
+    sql = op.sql()
+    return sql is None or f'"{table}"' in sql[0]
 
 
 def run_all(ops: Iterable[Op]) -> None:

@@ -20,7 +20,7 @@ from hm_core.common.errors import ValidationFailed, VersionConflict
 from hm_core.common.scope import Scope
 from hm_core.common.time import utcnow
 from hm_core.events.base import DomainEvent, EventMeta, Recorded, StreamRef, event_class
-from hm_core.events.hashing import GENESIS_HASH, canonical_json, event_hash
+from hm_core.events.hashing import GENESIS_HASH, hash_of, hashed_json
 from hm_core.events.models import Event, TenantEventHead
 from hm_core.events.ops import insert_ignoring_conflicts
 from hm_core.events.unit_of_work import Head, UnitOfWork, unit_of_work
@@ -150,9 +150,6 @@ def _new_row(
     occurred_at: datetime | None,
 ) -> Event:
     payload = event.to_payload()
-    if "\\u0000" in canonical_json(payload):
-        # PostgreSQL's jsonb cannot store NUL characters; refuse them on both engines alike.
-        raise ValidationFailed("Text may not contain NUL characters.")
     ctx = scope.context
     metadata = {
         key: value
@@ -184,7 +181,12 @@ def _new_row(
         "recorded_at": recorded_at,
         "prev_hash": head.hash,
     }
-    digest = event_hash(**fields)
+    document = hashed_json(**fields)
+    if "\\u0000" in document:
+        # PostgreSQL's jsonb cannot store NUL characters; refuse them on both engines alike
+        # (checked on the JSON the hash is taken of: the payload is encoded once).
+        raise ValidationFailed("Text may not contain NUL characters.")
+    digest = hash_of(document)
     fields["id"] = fields.pop("event_id")
     return Event(**fields, hash=digest)
 

@@ -129,10 +129,15 @@ def process_batch(name: str, tenant_id: uuid.UUID, *, limit: int = 200) -> int:
         checkpoint = _lock_checkpoint(name, tenant_id)
         if checkpoint is None or (checkpoint.retry_at and checkpoint.retry_at > utcnow()):
             return 0
-        rows = Event.objects.filter(tenant_id=tenant_id, position__gt=checkpoint.position)
+        after = Event.objects.filter(tenant_id=tenant_id, position__gt=checkpoint.position)
+        rows = list(after.order_by("position")[:limit])
+        # Nobody listening: the handler would find no one to give any of them to. Asked after
+        # reading the events, so a listener added before any of them is seen.
+        listeners = sub.listeners
+        unheard = bool(rows) and listeners is not None and not listeners(tenant_id).exists()
         passed, failed, was_failing = 0, False, checkpoint.failures > 0
-        for row in rows.order_by("position")[:limit]:
-            if sub.wants(row.type) and not _handle(sub, row, checkpoint):
+        for row in rows:
+            if not unheard and sub.wants(row.type) and not _handle(sub, row, checkpoint):
                 failed = True
                 break
             checkpoint.position = row.position

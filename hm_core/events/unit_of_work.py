@@ -12,11 +12,19 @@ the flushed rows. Savepoints opened inside the unit of work (nested `atomic` blo
 and policies) are only sent to the database when a write happens inside them; a rollback to an
 unsent savepoint drops the writes queued since it and restores the head and stream versions.
 A savepoint that saw no write costs no statement.
+
+A projection that must know a row before changing it asks `lookup`: the row as this command
+wrote it, no row for an id the command made up (`new_id`), else a read by key that only
+flushes first when a queued write may touch that row. At a flush, later changes of rows still
+queued are folded into them (`ops.Rows.absorb`), and `closing` writes that sum up the whole
+unit of work (the bus's idle-checkpoint move) are queued once, when it finishes.
 """
 
 from __future__ import annotations
 
 import contextvars
+import copy
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +37,7 @@ from django.db import connection, models, transaction
 from hm_core.events.ops import Op, Rows, Update, compact, run_all, run_grouped
 
 M = TypeVar("M", bound=models.Model)
+T = TypeVar("T")
 
 _current: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar(
     "hm_unit_of_work", default=None
@@ -66,7 +75,12 @@ class UnitOfWork:
     heads: dict[Any, Head] = field(default_factory=dict)
     versions: dict[Any, int] = field(default_factory=dict)  # stream id → version so far
     event_types: set[str] = field(default_factory=set)
-    idle_checked: dict[Any, int] = field(default_factory=dict)  # tenant → position (bus)
+    # Writes that sum up the whole unit of work, queued when it finishes (before its last flush,
+    # so on PostgreSQL they join its last grouped statement), once per key however many
+    # commands asked: the bus's move of each tenant's idle checkpoints.
+    closing: dict[Any, Callable[[], None]] = field(default_factory=dict)
+    # Ids made up by this unit of work (`new_id`): no row written before it has one as its key.
+    minted: set[Any] = field(default_factory=set)
     # Every write queued so far (kept after flushes), and the writes that bypassed the queue:
     # what `refresh` and `row` answer responses from.
     history: list[Op] = field(default_factory=list)
@@ -103,10 +117,42 @@ class UnitOfWork:
         for at, op in enumerate(self.history[since:], start=since):
             if isinstance(op, Rows) and op.model is model:
                 for obj in op.objs:
-                    if obj.pk == pk:
-                        _assign(obj, {f.name: getattr(obj, f.attname) for f in _columns(obj)})
-                        return obj if self.refresh(obj, since=at + 1) else None
+                    if obj.pk == pk:  # a copy: the queued row may not be flushed yet
+                        found = copy.copy(obj)
+                        _assign(found, {f.name: getattr(found, f.attname) for f in _columns(found)})
+                        return found if self.refresh(found, since=at + 1) else None
         return None
+
+    def lookup(self, model: type[M], pk: Any, read: Callable[[], T]) -> M | T | None:
+        """The row with primary key `pk` as this command leaves it so far: the one it wrote
+        when it knows it (no statement), None for an id it made up (`new_id`) and wrote no
+        row of, else `read()` (a read of that row), sent without flushing first when no
+        queued write can touch the row.
+
+        A projection that reads the row it is about to change (a report's visit before each
+        encounter event) then neither reads what it wrote itself nor forces a flush of a
+        unit of work that queued writes to other rows of the table (a FHIR Bundle's other
+        encounters)."""
+        found = self.row(model, pk, since=0)
+        if isinstance(found, model):
+            return found
+        table = model._meta.db_table
+        if self._made_up(model, pk):
+            return None
+        if not all(_misses(op, model, pk) for op in self.ops if op.table == table):
+            return read()
+        with self.internal():
+            return read()
+
+    def _made_up(self, model: type[models.Model], pk: Any, *, until: int | None = None) -> bool:
+        """Whether `pk` is an id this command made up and surely wrote no row of (in its
+        writes before `until`)."""
+        table = model._meta.db_table
+        return (
+            pk in self.minted
+            and not any(f'"{table}"' in sql for sql in self.foreign)
+            and all(_misses(op, model, pk) for op in self.history[:until] if op.table == table)
+        )
 
     @contextmanager
     def internal(self) -> Iterator[None]:
@@ -121,24 +167,31 @@ class UnitOfWork:
         """Run the queued writes in order, sending each savepoint just before the first write
         made inside it (all open ones first with `savepoints`, before a foreign write)."""
         ops, self.ops = self.ops, []
+        earlier = len(self.history) - len(ops)  # the writes already sent
+
+        def fresh(model: type[models.Model], pk: Any) -> bool:
+            return self._made_up(model, pk, until=earlier)
+
         done = 0
         with self.internal():
             for mark in self._marks:
                 if not mark.sent:
-                    self._run(compact(ops[done : mark.ops_at]))
+                    self._run(compact(ops[done : mark.ops_at], fresh))
                     done = mark.ops_at
                     if done < len(ops) or savepoints:
                         connection.cursor().execute(mark.sql)
                         mark.sent = True
                 mark.ops_at = 0
-            self._run(compact(ops[done:]))
+            self._run(compact(ops[done:], fresh))
 
     def _run(self, ops: list[Op]) -> None:
         run_grouped(ops)
 
     def finish(self) -> None:
-        """The last flush: queued writes and each moved head, written once (on PostgreSQL in
-        the statement of the command's last writes)."""
+        """The last flush: queued writes, the closing writes and each moved head, written once
+        (on PostgreSQL in the statement of the command's last writes)."""
+        for close in list(self.closing.values()):
+            close()
         for tenant_id, head in self.heads.items():
             if head.position != head.start:
                 self.add(_head_write(tenant_id, head))
@@ -216,6 +269,18 @@ def _apply(op: Op, instance: models.Model) -> bool:
     return False
 
 
+def _misses(op: Op, model: type[models.Model], pk: Any) -> bool:
+    """Whether a queued write surely leaves the row with primary key `pk` alone: rows of
+    other keys inserted, or upserted on the primary key (an upsert on another unique key
+    may change any row)."""
+    if not isinstance(op, Rows) or op.model is not model:
+        return False
+    pk_name = model._meta.pk.name  # type: ignore[union-attr]
+    if op.conflict == "update" and op.keys not in ((pk_name,), ("pk",)):
+        return False
+    return all(obj.pk != pk for obj in op.objs)
+
+
 def _columns(instance: models.Model) -> list[Any]:
     return [f for f in instance._meta.concrete_fields if f.attname in instance.__dict__]
 
@@ -263,6 +328,17 @@ def unit_of_work() -> Iterator[UnitOfWork]:
     finally:
         connection.execute_wrappers.remove(uow)
         _current.reset(token)
+
+
+def new_id() -> uuid.UUID:
+    """A new random id for something the command creates (an encounter). The open unit of
+    work remembers it: no row written before it can hold it, so `lookup` answers "no row"
+    for it without a read (a report's visit row of an encounter created now)."""
+    value = uuid.uuid4()
+    uow = _current.get()
+    if uow is not None:
+        uow.minted.add(value)
+    return value
 
 
 def written_row(model: type[M], pk: Any) -> M | None:

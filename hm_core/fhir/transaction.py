@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 from django.db import transaction
 
+from hm_core.common.collector import collector_paused
 from hm_core.common.errors import BadRequest, HmError, PreconditionFailed, ValidationFailed
 from hm_core.common.scope import Scope, scope_active
 from hm_core.events.unit_of_work import command_block
@@ -68,8 +69,14 @@ class Run:
 
 
 def bundle_process(scope: Scope, bundle: Any) -> dict[str, Any]:
-    """Process a transaction or batch Bundle; answer its `-response` Bundle."""
+    """Process a transaction or batch Bundle; answer its `-response` Bundle (with the garbage
+    collector paused: a Bundle's objects live until it ends, `common.collector`)."""
     scope.require(PERMISSION)
+    with collector_paused():
+        return _process(scope, bundle)
+
+
+def _process(scope: Scope, bundle: Any) -> dict[str, Any]:
     kind, entries = _entries(bundle)
     invalid = [e for e in entries if _check(e)]
     if kind == "transaction":

@@ -32,7 +32,7 @@ from hm_core.encounters.events import (
 from hm_core.events.base import DomainEvent, EventMeta
 from hm_core.events.bus import subscribe
 from hm_core.events.replay import rebuildable
-from hm_core.events.unit_of_work import insert, update, upsert
+from hm_core.events.unit_of_work import current, insert, update, upsert
 from hm_core.iam.events import FacilityUpdated
 from hm_core.lab.events import ResultReleased
 from hm_core.orders.events import OrderPlaced
@@ -180,8 +180,7 @@ def _visit_change(
 
     The row is read first (one lookup by key): its old day and practitioner are what the
     rollup must lose, whatever order the encounter's and the appointment's events come in."""
-    found = OpdVisit.all_tenants.filter(tenant_id=meta.tenant_id, encounter_id=encounter_id)
-    before = found.values(*VISIT_FIELDS).first()
+    before = _visit_before(meta.tenant_id, encounter_id)
     row = dict(before or _NEW_VISIT)
     row.update(fields)
     if derive is not None:
@@ -194,6 +193,29 @@ def _visit_change(
         if state is not None and state["day"] is not None:
             add(deltas, *visit_figures(state), sign)
     bump(OpdDay, meta.tenant_id, meta.facility_id, deltas)
+
+
+def _visit_before(tenant_id: uuid.UUID, encounter_id: uuid.UUID) -> dict[str, Any] | None:
+    """The visit's fields as they stand: what this command already wrote to the row (no
+    statement; an imported encounter's created, checked-in and closed events follow each
+    other in one unit of work), else read by key without flushing the command's writes to
+    other visits first."""
+    found = OpdVisit.all_tenants.filter(tenant_id=tenant_id, encounter_id=encounter_id)
+
+    def read() -> dict[str, Any] | None:
+        return found.values(*VISIT_FIELDS).first()
+
+    uow = current()
+    if uow is None:  # a replay: every write already ran
+        return read()
+    row = uow.lookup(OpdVisit, encounter_id, read)
+    if isinstance(row, OpdVisit):
+        return (
+            {name: getattr(row, name) for name in VISIT_FIELDS}
+            if row.tenant_id == tenant_id
+            else None
+        )
+    return row
 
 
 _NEW_VISIT: dict[str, Any] = dict.fromkeys(VISIT_FIELDS) | {

@@ -6,12 +6,17 @@ Real commits (transactional tests): the nudge is an on-commit callback."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
+from datetime import date
 
 import pytest
+from django.db import connection
 
 from hm_core.events import subscriptions, wakeups
 from hm_core.events.models import SubscriptionCheckpoint, TenantEventHead
+from hm_core.events.unit_of_work import command_block
 from hm_core.interop.services import channel_create
+from hm_core.patients.services import patient_register
 from hm_core.webhooks.services import endpoint_register
 from tests.conftest import World
 
@@ -110,3 +115,122 @@ def test_an_outbound_channel_is_a_listener_only_for_the_events_it_may_send(world
 
     assert wakes == []
     assert set(checkpoints(world).values()) == {head(world)}
+
+
+def _checkpoint_updates(call) -> int:
+    sent: list[str] = []
+
+    def count(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        call()
+    return sum('UPDATE "events_subscription_checkpoint"' in sql for sql in sent)
+
+
+def _register_in_one_unit_of_work(world: World, mrns: list[str]) -> None:
+    scope = world.scope("nurse")
+    with command_block():
+        for mrn in mrns:
+            patient_register(
+                scope=scope,
+                demographics={
+                    "full_name": "Ada Lovelace",
+                    "mrn": mrn,
+                    "date_of_birth": date(1985, 12, 10),
+                    "gender": "F",
+                    "phone": "",
+                    "email": "",
+                    "address": None,
+                },
+            )
+
+
+def test_a_unit_of_work_of_many_commands_moves_the_checkpoints_in_one_update(world, wakes):
+    register(world, "MRN-0")
+    subscriptions.drain(world.tenant.id)
+    wakes.clear()
+
+    updates = _checkpoint_updates(
+        lambda: _register_in_one_unit_of_work(world, [f"MRN-{n}" for n in range(1, 6)])
+    )
+
+    assert updates == 1  # not one per command
+    assert wakes == []
+    assert set(checkpoints(world).values()) == {head(world)}
+
+
+def test_a_listener_added_by_the_unit_of_work_keeps_its_checkpoint_for_the_workers(
+    world, wakes, settings
+):
+    settings.WEBHOOK_ALLOW_HTTP = True
+    register(world, "MRN-0")
+    subscriptions.drain(world.tenant.id)
+    before = head(world)
+    wakes.clear()
+
+    with command_block():
+        _register_in_one_unit_of_work(world, ["MRN-1"])
+        endpoint_register(
+            scope=world.scope("admin"),
+            url="http://127.0.0.1:9/in",
+            event_types=["patient.*"],
+            secret=None,
+            description="",
+        )
+        _register_in_one_unit_of_work(world, ["MRN-2"])
+
+    assert wakes == [world.tenant.id]
+    assert checkpoints(world)["webhooks"] == before  # MRN-2's registration is the workers' work
+    assert checkpoints(world)["hl7_outbound"] == head(world)
+
+
+def _behind(world: World) -> None:
+    SubscriptionCheckpoint.objects.filter(tenant_id=world.tenant.id, name="webhooks").update(
+        position=0
+    )
+
+
+def test_a_worker_catching_up_with_no_listener_passes_the_events_without_handling_each(
+    world, monkeypatch
+):
+    register(world, "MRN-0")
+    _behind(world)  # as for a new tenant, or a worker that was down
+    handled: list[str] = []
+    sub = subscriptions._registry["webhooks"]
+    monkeypatch.setitem(
+        subscriptions._registry,
+        "webhooks",
+        replace(sub, handler=lambda event, meta: handled.append(meta.event_type)),
+    )
+
+    subscriptions.drain(world.tenant.id, names=["webhooks"])
+
+    assert handled == []
+    assert checkpoints(world)["webhooks"] == head(world)
+
+
+def test_a_worker_hands_the_events_over_once_a_listener_exists(world, monkeypatch, settings):
+    settings.WEBHOOK_ALLOW_HTTP = True
+    register(world, "MRN-0")
+    endpoint_register(
+        scope=world.scope("admin"),
+        url="http://127.0.0.1:9/in",
+        event_types=["patient.*"],
+        secret=None,
+        description="",
+    )
+    _behind(world)
+    handled: list[str] = []
+    sub = subscriptions._registry["webhooks"]
+    monkeypatch.setitem(
+        subscriptions._registry,
+        "webhooks",
+        replace(sub, handler=lambda event, meta: handled.append(meta.event_type)),
+    )
+
+    subscriptions.drain(world.tenant.id, names=["webhooks"])
+
+    assert "patient.registered" in handled
+    assert checkpoints(world)["webhooks"] == head(world)

@@ -13,11 +13,13 @@ from django.db import connection
 
 from tests.fhir.test_transaction import FIXTURES, post
 
-# Measured on PostgreSQL (statements per entry, first import / again): 3.2 / 0.05 for
-# elsa_vargas; most of what is left is the bus's idle-checkpoint UPDATE per resource and the
-# OPD report's read of its visit row per encounter event (shared code, listed there).
-FIRST_PER_ENTRY = 3.5
-AGAIN_PER_BUNDLE = 15
+# Measured on PostgreSQL (statements, first import / again): 49 / 10 for elsa_vargas's 230
+# entries (0.21 per entry; 3.2 per entry before the idle-checkpoint UPDATE went to one per unit
+# of work, the OPD visit reads to none for imported encounters, and queued rows took in their
+# later changes). What is left: the Bundle's lookups, the flushes forced by reads of the lab
+# import, the head lock and one grouped statement per flush.
+FIRST_PER_ENTRY = 0.25
+AGAIN_PER_BUNDLE = 10
 
 
 def _statements(api: Any, body: dict[str, Any]) -> tuple[int, Any]:

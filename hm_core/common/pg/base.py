@@ -17,6 +17,7 @@ from typing import Any
 from django.db.backends.postgresql import base
 
 from hm_core.common import rls
+from hm_core.common.pg.arrays import use_fast_lists
 
 UNKNOWN = (None, None)
 
@@ -27,6 +28,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.rls_session_state: Any = UNKNOWN
         self.rls_suspended = False
         self.execute_wrappers.append(self._rls_execute)
+
+    def get_connection_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = super().get_connection_params()
+        if "context" in params:  # psycopg 3: the adapters every connection starts from
+            use_fast_lists(params["context"])
+        return params
 
     def init_connection_state(self) -> None:
         super().init_connection_state()

@@ -247,5 +247,78 @@ def apply_policies(using: str = "default") -> list[str]:
     return secured
 
 
+# The functions of Django's case-insensitive lookups (`icontains`, `istartswith`, `iexact`:
+# `UPPER(column) LIKE UPPER(%s)`), which patient, FHIR and catalogue searches apply to tenant
+# rows. PostgreSQL checks a row-level-security policy before any condition that calls a function
+# not marked LEAKPROOF, so such a condition can never be an index condition: under RLS every
+# search read the whole tenant (1.3 s for an exact MRN at 1,000,000 patients) while the same
+# query as the tables' owner used its trigram or prefix index (under 1 ms; docs/integrity.md).
+# Both are leak-free for the row's value: `upper` returns a value for every text and raises
+# nothing; `textlike` raises only for a malformed pattern, and hm_core's patterns are always
+# its parameters, never a column. Only a superuser may mark them (once per database: pg_dump
+# does not carry it, `migrate` does it again); `check --database default` warns when missing.
+SEARCH_FUNCTIONS = ("upper(text)", "textlike(text,text)")
+
+
+def leaky_search_functions(cursor: Any) -> list[str]:
+    """The `SEARCH_FUNCTIONS` not marked LEAKPROOF in this database."""
+    cursor.execute(
+        "SELECT oid::regprocedure::text FROM pg_proc "
+        "WHERE oid = ANY(%s::regprocedure[]) AND NOT proleakproof",
+        [[f"pg_catalog.{f}" for f in SEARCH_FUNCTIONS]],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def is_superuser(cursor: Any) -> bool:
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    return bool(cursor.fetchone()[0])
+
+
+def mark_search_functions_leakproof(using: str = "default") -> list[str]:
+    """Mark the search functions LEAKPROOF where the connecting user is a superuser; returns
+    those still not marked (a managed database whose owner is not a superuser: its searches
+    scan the tenant until an administrator runs the ALTERs docs/integrity.md gives)."""
+    from django.db import connections
+
+    conn = connections[using]
+    if not enabled(conn.vendor):
+        return []
+    with system("migrations run as the connecting user"), conn.cursor() as cursor:
+        leaky = leaky_search_functions(cursor)
+        if leaky and is_superuser(cursor):
+            for function in leaky:
+                cursor.execute(f"ALTER FUNCTION pg_catalog.{function} LEAKPROOF")
+            leaky = leaky_search_functions(cursor)
+    return leaky
+
+
+def check_search_functions(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[Any]:
+    """System check (tag `database`: `migrate` and `check --database default` run it): the
+    search functions are not LEAKPROOF and the connecting user cannot mark them."""
+    from django.core.checks import Warning
+    from django.db import connections
+
+    if not databases or "default" not in databases or not enabled(connections["default"].vendor):
+        return []
+    with system("system check of the database"), connections["default"].cursor() as cursor:
+        leaky = leaky_search_functions(cursor)
+        superuser = is_superuser(cursor)
+    if not leaky or superuser:  # a superuser's `migrate` marks them (post_migrate)
+        return []
+    return [
+        Warning(
+            f"{', '.join(leaky)} not LEAKPROOF: under row-level security every name or MRN "
+            "search reads the whole tenant instead of its index.",
+            hint="As a superuser: ALTER FUNCTION pg_catalog.upper(text) LEAKPROOF; "
+            "ALTER FUNCTION pg_catalog.textlike(text, text) LEAKPROOF; (docs/integrity.md)",
+            id="hm_core.W001",
+        )
+    ]
+
+
 def post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     apply_policies(using)
+    mark_search_functions_leakproof(using)

@@ -42,6 +42,8 @@ def visible_sources(scope: Scope, mapper: Mapper, sources: list[Source]) -> list
 
 
 def _visible(scope: Scope, source: Source) -> Source:
+    if source.readable:
+        return source  # filtered by the same rule where its rows were selected
     model = source.rows.model
     column = "id" if issubclass(model, Patient) else "patient_id"
     try:

@@ -53,11 +53,14 @@ class Source:
     """Rows of one read model that yield resources, in primary-key order (the paging key).
 
     `expand` turns a page of rows into their resources (one or several per row) in a fixed
-    number of queries; `total` counts the resources the rows yield."""
+    number of queries; `total` counts the resources the rows yield. `readable`: the rows are
+    already limited to the patients the user may read (the patients selector's own rule), so
+    `fhir.access` does not filter them a second time."""
 
     rows: QuerySet[Any]
     expand: Callable[[list[Any]], list[list[Version]]]
     total: Callable[[QuerySet[Any]], int] = field(default=lambda rows: rows.count())
+    readable: bool = False
 
 
 @dataclass(frozen=True)

@@ -234,3 +234,77 @@ def test_a_scope_naming_a_tenant_without_membership_is_refused(world, other_worl
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "scope_forbidden"
+
+
+# --- searches under RLS use their indexes ----------------------------------------------------
+
+
+@pytest.fixture
+def many_patients(world):
+    """4,000 read-model rows of one tenant (written directly: only the plans matter here), so
+    that reading the tenant costs the planner more than a trigram index lookup."""
+    import hashlib
+    from datetime import date
+
+    from hm_core.common.time import utcnow
+
+    now = utcnow()
+    rows = [
+        Patient(
+            tenant_id=world.tenant.id,
+            facility_id=world.main.id,
+            mrn=f"PLAN-{i:05d}",
+            full_name=f"Plan {hashlib.sha256(str(i).encode()).hexdigest()[:12]}",
+            date_of_birth=date(1980, 1, 1),
+            gender="F",
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        for i in range(4000)
+    ]
+    with unscoped("test: bulk rows for the planner"), connection.cursor() as cursor:
+        Patient.all_tenants.bulk_create(rows)
+        # New rows wait in the GIN index's pending list (scanned whole), as before a VACUUM.
+        cursor.execute("SELECT gin_clean_pending_list('patients_name_trgm')")
+        cursor.execute("ANALYZE patients_patient")
+
+
+def _search_plan(world, term: str) -> str:
+    """The plan of a name search as the application runs it: under the tenant's RLS."""
+    with scope_active(world.scope()), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # left: the tenant's index or trigrams
+        return Patient.all_tenants.filter(full_name__icontains=term).explain()
+
+
+def _set_leakproof(leakproof: bool) -> None:
+    mark = "LEAKPROOF" if leakproof else "NOT LEAKPROOF"
+    with unscoped("test: a superuser marks the search functions"), connection.cursor() as cursor:
+        for function in rls.SEARCH_FUNCTIONS:
+            cursor.execute(f"ALTER FUNCTION pg_catalog.{function} {mark}")
+
+
+def test_migrate_marks_the_search_functions_leakproof_and_the_check_is_quiet(db):
+    with connection.cursor() as cursor:
+        assert rls.leaky_search_functions(cursor) == []
+    assert rls.check_search_functions(databases=["default"]) == []
+
+
+def test_a_name_search_under_rls_uses_the_trigram_index(world, many_patients, monkeypatch):
+    # given the search functions as migrate leaves them (LEAKPROOF)
+    plan = _search_plan(world, "ac674216")
+    assert "patients_name_trgm" in plan, plan
+    # when they are not LEAKPROOF (a restored dump, a database whose owner is no superuser)
+    _set_leakproof(False)  # undone with the test's transaction
+    leaky = _search_plan(world, "ac674216")
+    warned_superuser = rls.check_search_functions(databases=["default"])
+    monkeypatch.setattr(rls, "is_superuser", lambda cursor: False)  # a managed database's owner
+    warnings = rls.check_search_functions(databases=["default"])
+    monkeypatch.undo()
+    # then the policy runs first and the search reads the table; the check says so
+    assert "patients_name_trgm" not in leaky, leaky
+    assert [w.id for w in warnings] == ["hm_core.W001"]
+    assert warned_superuser == []  # a superuser's next migrate marks them: nothing to say
+    # and the next migrate's post_migrate marks them again
+    assert rls.mark_search_functions_leakproof() == []
+    assert "patients_name_trgm" in _search_plan(world, "ac674216")

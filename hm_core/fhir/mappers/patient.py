@@ -154,7 +154,12 @@ class PatientMapper(Mapper):
         for name, values in criteria.items():
             for value in values:
                 rows = rows.filter(self._q(name, value))
-        return [Source(rows=rows, expand=lambda batch: [[_version(row)] for row in batch])]
+        # `patient_list` applies the confidentiality rule (contract §18) itself.
+        return [
+            Source(
+                rows=rows, expand=lambda batch: [[_version(row)] for row in batch], readable=True
+            )
+        ]
 
     def _selector_filters(self, criteria: Criteria) -> PatientFilters:
         """Phone and e-mail go through the patients selector (their columns get encrypted)."""

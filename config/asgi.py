@@ -15,6 +15,7 @@ django_http = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - needs apps
 
+from hm_core.common.collector import freeze_after_startup  # noqa: E402
 from hm_core.common.logging import StripQueryString  # noqa: E402
 from hm_core.events.reconciler import start_embedded_reconciler  # noqa: E402
 from hm_core.realtime.routing import websocket_urlpatterns  # noqa: E402
@@ -28,3 +29,4 @@ application = ProtocolTypeRouter(
 # uvicorn's access log (alone or under gunicorn) prints the request line: query strings carry PHI.
 logging.getLogger("uvicorn.access").addFilter(StripQueryString())
 start_embedded_reconciler()
+freeze_after_startup()  # last: what the process holds from now on, collections skip

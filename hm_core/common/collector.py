@@ -27,3 +27,21 @@ def collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def freeze_after_startup() -> int:
+    """Put everything a serving process holds once it has started out of the collector's
+    reach (`gc.freeze`); returns how many objects that is.
+
+    Those objects (the apps, every API module and its schemas: the URLconf is imported here
+    rather than on the first request) live as long as the process, yet each full collection
+    walked all of them: 0.6 s for 177,000 objects at load 10 here, a pause that lands on
+    whichever requests the worker is serving. Frozen, a full collection walks only what
+    requests left behind. Called by `config.asgi` and `config.wsgi`, never in tests' processes.
+    """
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports every router and schema now
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 
 from hm_core.common.collector import collector_paused
 
@@ -31,3 +32,16 @@ def test_a_collector_already_off_stays_off_for_its_owner():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_started_process_freezes_what_it_holds_and_a_full_collection_skips_it():
+    from hm_core.common.collector import freeze_after_startup
+
+    try:
+        frozen = freeze_after_startup()
+        # then every API module is imported (the URLconf) and all it holds is frozen
+        assert "hm_core.fhir.api" in sys.modules
+        assert frozen > 10_000 and gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0

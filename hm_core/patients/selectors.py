@@ -115,7 +115,19 @@ def patient_mrn_taken(*, scope: Scope, mrn: str, exclude: uuid.UUID | None = Non
 
 def patient_find_by_mrn(*, scope: Scope, mrn: str) -> Patient | None:
     """The tenant's active patient with exactly this MRN (e.g. HL7 PID-3), if any."""
-    return Patient.objects.for_scope(scope).filter(mrn=mrn, is_deleted=False).first()
+    return Patient.objects.for_scope(scope).filter(mrn_equals(mrn), is_deleted=False).first()
+
+
+def mrn_equals(*mrns: str) -> Q:
+    """Exactly these MRNs, written so that the `(tenant_id, UPPER(mrn))` index serves it: an
+    MRN is unique ignoring case, so the upper-cased match reads at most one row per MRN, and
+    the exact one keeps the case (a plain `mrn = %s` has no index: it read the tenant)."""
+    if not mrns:
+        return Q(pk__in=[])
+    upper = Q()
+    for mrn in mrns:
+        upper |= Q(mrn__iexact=mrn)
+    return upper & Q(mrn__in=mrns)
 
 
 def patients_by_ids(*, scope: Scope, patient_ids: list[uuid.UUID]) -> dict[uuid.UUID, Patient]:

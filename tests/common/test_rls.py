@@ -308,3 +308,15 @@ def test_a_name_search_under_rls_uses_the_trigram_index(world, many_patients, mo
     # and the next migrate's post_migrate marks them again
     assert rls.mark_search_functions_leakproof() == []
     assert "patients_name_trgm" in _search_plan(world, "ac674216")
+
+
+def test_an_mrn_lookup_and_a_family_prefix_under_rls_use_their_indexes(world, many_patients):
+    from hm_core.patients.selectors import mrn_equals
+
+    with scope_active(world.scope()), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        by_mrn = Patient.all_tenants.filter(mrn_equals("PLAN-01234")).explain()
+        by_family = Patient.all_tenants.filter(family_name__istartswith="Zed").explain()
+    # HL7 PID-3 and FHIR `identifier` lookups, FHIR `family`/`given`/`name` prefixes
+    assert "patients_mrn_prefix" in by_mrn, by_mrn
+    assert "patients_family_name_prefix" in by_family, by_family

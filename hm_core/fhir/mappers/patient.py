@@ -27,7 +27,7 @@ from hm_core.patients.events import (
     PatientRestored,
     PatientUpdated,
 )
-from hm_core.patients.selectors import PatientFilters, patient_get, patient_list
+from hm_core.patients.selectors import PatientFilters, mrn_equals, patient_get, patient_list
 
 GENDER = {"M": "male", "F": "female", "O": "other", "U": "unknown"}
 GENDER_CODE = {v: k for k, v in GENDER.items()}
@@ -172,7 +172,7 @@ class PatientMapper(Mapper):
             return params.reference_q("id", value, "Patient")
         if name == "identifier":
             codes = params.token_codes(value, system=MRN_SYSTEM)
-            return Q(mrn__in=codes) if codes else params.NOTHING
+            return mrn_equals(*codes) if codes else params.NOTHING
         if name == "gender":
             codes = [GENDER_CODE[g] for g in params.or_values(value) if g in GENDER_CODE]
             return Q(gender__in=codes) if codes else params.NOTHING

@@ -25,30 +25,10 @@ def _str(value: uuid.UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
-def event_hash(
-    *,
-    event_id: uuid.UUID,
-    tenant_id: uuid.UUID,
-    facility_id: uuid.UUID,
-    stream_type: str,
-    stream_id: uuid.UUID,
-    stream_version: int,
-    position: int,
-    type: str,
-    schema_version: int,
-    payload: dict[str, Any],
-    metadata: dict[str, Any],
-    actor_id: uuid.UUID | None,
-    actor_username: str,
-    request_id: str,
-    correlation_id: uuid.UUID | None,
-    causation_id: uuid.UUID | None,
-    occurred_at: datetime,
-    recorded_at: datetime,
-    prev_hash: str,
-) -> str:
-    """SHA-256 over the canonical encoding of one event linked to the previous hash."""
-    return hash_of(hashed_json(**locals()))
+def event_hash(**fields: Any) -> str:
+    """SHA-256 over the canonical encoding of one event linked to the previous hash (the
+    fields of `hashed_json`)."""
+    return hash_of(hashed_json(**fields))
 
 
 def hash_of(document: str) -> str:

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.db.models import F
 from django.forms.models import model_to_dict
 
@@ -20,6 +19,7 @@ from hm_core.events.ops import Rows, Update, compact
 from hm_core.events.replay import rebuild
 from hm_core.events.unit_of_work import command_block
 from tests.encounters.conftest import make_patient
+from tests.statements import statements_sent
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 T1 = START + timedelta(minutes=5)
@@ -84,13 +84,7 @@ def _rows(model: Any, world: Any) -> list[dict[str, Any]]:
 def test_imported_encounters_are_written_once_each_and_equal_a_rebuild(world):
     # given encounters imported as history in one unit of work (a FHIR Bundle's)
     patient = make_patient(world)
-    sent: list[str] = []
-
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count), command_block():
+    with statements_sent() as sent, command_block():
         for n in range(3):
             encounter_import_history(
                 scope=world.scope("admin"),

@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from django.db import connection
 
 from hm_core.events import subscriptions, wakeups
 from hm_core.events.models import SubscriptionCheckpoint, TenantEventHead
@@ -19,6 +18,7 @@ from hm_core.interop.services import channel_create
 from hm_core.patients.services import patient_register
 from hm_core.webhooks.services import endpoint_register
 from tests.conftest import World
+from tests.statements import statements_sent
 
 
 @pytest.fixture
@@ -118,13 +118,7 @@ def test_an_outbound_channel_is_a_listener_only_for_the_events_it_may_send(world
 
 
 def _checkpoint_updates(call) -> int:
-    sent: list[str] = []
-
-    def count(execute, sql, params, many, context):
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
+    with statements_sent() as sent:
         call()
     return sum('UPDATE "events_subscription_checkpoint"' in sql for sql in sent)
 

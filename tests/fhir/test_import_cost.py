@@ -9,9 +9,9 @@ import os
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from tests.fhir.test_transaction import FIXTURES, post
+from tests.statements import statements_sent
 
 # Measured on PostgreSQL (statements, first import / again): 49 / 10 for elsa_vargas's 230
 # entries (0.21 per entry; 3.2 per entry before the idle-checkpoint UPDATE went to one per unit
@@ -23,13 +23,7 @@ AGAIN_PER_BUNDLE = 10
 
 
 def _statements(api: Any, body: dict[str, Any]) -> tuple[int, Any]:
-    sent: list[str] = []
-
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
+    with statements_sent() as sent:
         response = post(api, body)
     if os.environ.get("HM_SHOW_SQL"):
         print(f"--- {len(sent)}", *sent, sep="\n")

@@ -12,6 +12,7 @@ from tests.conftest import Api
 from tests.encounters.conftest import make_encounter
 from tests.fhir.conftest import FHIR
 from tests.patients.factories import register_patient
+from tests.statements import statements_sent
 
 
 def _ok(response):
@@ -215,14 +216,8 @@ def test_a_first_page_holding_every_match_is_its_own_total_and_sends_no_count(wo
     api = world.api()
     for i in range(4):
         register_patient(api, full_name=f"Tally Counter{i}")
-    sent: list[str] = []
-
-    def log(execute, sql, params, many, context):
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
     # when every match fits on the first page, then when it does not
-    with connection.execute_wrapper(log):
+    with statements_sent() as sent:
         whole = _ok(api.get(f"{FHIR}/Patient", {"family": "Counter"}))
     one_page_counts = [sql for sql in sent if "COUNT(" in sql.upper()]
     first = _ok(api.get(f"{FHIR}/Patient", {"family": "Counter", "_count": "3"}))

@@ -9,8 +9,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import connection
-
 from hm_core.common.scope import unscoped
 from hm_core.encounters.backfill import encounter_import_history
 from hm_core.events.replay import rebuild
@@ -20,6 +18,7 @@ from hm_core.reports.rollups import rollup_rows, rollups_from_facts
 from tests.encounters.conftest import make_patient
 from tests.reports.conftest import report_rows
 from tests.reports.test_rollups import nonzero
+from tests.statements import statements_sent
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 VISITS = 4
@@ -28,13 +27,7 @@ VISITS = 4
 def _import_visits(world: Any) -> list[str]:
     """Four closed visits imported in one unit of work; the statements it sent."""
     patient = make_patient(world)
-    sent: list[str] = []
-
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count), command_block():
+    with statements_sent() as sent, command_block():
         for n in range(VISITS):
             encounter_import_history(
                 scope=world.scope("admin"),
@@ -62,17 +55,12 @@ def test_a_lookup_answers_from_the_command_and_reads_other_rows_without_flushing
     written, other, stored = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     OpdVisit.all_tenants.create(encounter_id=stored, status="SCHEDULED", **scoped)
     reads: list[uuid.UUID] = []
-    sent: list[str] = []
 
     def read(pk: uuid.UUID) -> Any:
         reads.append(pk)
         return OpdVisit.all_tenants.filter(encounter_id=pk).values("status").first()
 
-    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count), command_block() as uow:
+    with statements_sent() as sent, command_block() as uow:
         made_up = new_id()
         upsert(OpdVisit, encounter_id=written, defaults={**scoped, "status": "SCHEDULED"})
         upsert(OpdVisit, encounter_id=written, defaults={**scoped, "status": "CLOSED"})

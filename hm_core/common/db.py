@@ -4,7 +4,7 @@ SQL functions Django lacks and querysets compiled once per process (`CompiledQue
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connection, connections, router
@@ -101,3 +101,19 @@ class CompiledQuery:
         if missing or inlined:
             raise ValueError(f"values not passed as parameters: {sorted(missing | set(inlined))}")
         return sql, slots
+
+
+def postgres_statements(forward: Sequence[str], reverse: Sequence[str]) -> Any:
+    """A migration operation running `forward` (and `reverse` when unapplied) on PostgreSQL
+    only: indexes and constraints SQLite has no syntax for (it keeps the plain ones)."""
+    from django.db import migrations
+
+    def run(statements: Sequence[str]) -> Callable[[Any, Any], None]:
+        def apply(apps: Any, schema_editor: Any) -> None:
+            if schema_editor.connection.vendor == "postgresql":
+                for statement in statements:
+                    schema_editor.execute(statement)
+
+        return apply
+
+    return migrations.RunPython(run(forward), run(reverse))

@@ -2,6 +2,8 @@
 
 from django.db import migrations
 
+from hm_core.common.db import postgres_statements
+
 FORWARD = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX IF NOT EXISTS patients_name_trgm ON patients_patient "
@@ -18,18 +20,6 @@ REVERSE = [
 ]
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in FORWARD:
-            schema_editor.execute(statement)
-
-
-def reverse(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in REVERSE:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
     dependencies = [("patients", "0001_initial")]
-    operations = [migrations.RunPython(forward, reverse)]
+    operations = [postgres_statements(FORWARD, REVERSE)]

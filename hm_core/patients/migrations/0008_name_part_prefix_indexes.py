@@ -5,6 +5,8 @@ under row-level security (`hm_core.common.rls.SEARCH_FUNCTIONS`)."""
 
 from django.db import migrations
 
+from hm_core.common.db import postgres_statements
+
 COLUMNS = ("family_name", "given_name", "middle_name")
 FORWARD = [
     f"CREATE INDEX IF NOT EXISTS patients_{column}_prefix ON patients_patient "
@@ -14,18 +16,6 @@ FORWARD = [
 REVERSE = [f"DROP INDEX IF EXISTS patients_{column}_prefix" for column in COLUMNS]
 
 
-def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in FORWARD:
-            schema_editor.execute(statement)
-
-
-def reverse(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for statement in REVERSE:
-            schema_editor.execute(statement)
-
-
 class Migration(migrations.Migration):
     dependencies = [("patients", "0007_patient_patients_confidential")]
-    operations = [migrations.RunPython(forward, reverse)]
+    operations = [postgres_statements(FORWARD, REVERSE)]

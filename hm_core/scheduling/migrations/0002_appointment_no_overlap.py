@@ -8,6 +8,8 @@ IMMEDIATE), so the booking service's overlap check and its insert run alone.
 
 from django.db import migrations
 
+from hm_core.common.db import postgres_statements
+
 from hm_core.scheduling.models import PATIENT_OVERLAP, PRACTITIONER_OVERLAP
 
 ACTIVE = "status IN ('BOOKED', 'CHECKED_IN')"
@@ -32,19 +34,7 @@ REVERSE = [
 ]
 
 
-def forward(apps, schema_editor):  # type: ignore[no-untyped-def]
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in FORWARD:
-            schema_editor.execute(sql)
-
-
-def reverse(apps, schema_editor):  # type: ignore[no-untyped-def]
-    if schema_editor.connection.vendor == "postgresql":
-        for sql in REVERSE:
-            schema_editor.execute(sql)
-
-
 class Migration(migrations.Migration):
     dependencies = [("scheduling", "0001_initial")]
 
-    operations = [migrations.RunPython(forward, reverse)]
+    operations = [postgres_statements(FORWARD, REVERSE)]

@@ -62,7 +62,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         lets the statement through: a unit of work keeps a savepoint to itself until a write
         needs it, and a FHIR Bundle opens and releases one per resource."""
         self.ensure_connection()
-        with self._rls_suspended(), self._prepare_cursor(_LazyCursor(self)) as cursor:
+        with self._rls_suspended(), self._prepare_cursor(_LazyCursor(self)) as cursor:  # type: ignore[attr-defined]
             cursor.execute(sql)
 
     @contextlib.contextmanager

@@ -84,41 +84,56 @@ def fhir_resource_store(
     changed (importing the same resource again writes nothing). Returns (version, written).
 
     `known`: the current rows the caller read for a whole Bundle (a missing id: no such
-    resource yet), kept up to date here; without it the row is read."""
+    resource yet), kept up to date here; the caller then holds the scope and the transaction
+    (a savepoint per resource would only be swallowed by its unit of work). Without it the
+    row is read, in a transaction of its own."""
     # The sender's tags and profiles stay; version and time are this server's.
     meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in _SERVER_META}
     body = {k: v for k, v in resource.items() if k != "meta"} | {"id": str(resource_id)}
     body = body | ({"meta": meta} if meta else {})
+    stored = StoredResource(id=resource_id, resource_type=resource_type, resource=body)
+    if known is not None:
+        current = known.get(resource_id)
+        if current is not None and current.resource_type != resource_type:
+            current = None  # another type's resource: not this one (as the query finds)
+        row, written = _store_version(scope, stored, current, patient_id, source_key)
+        known[resource_id] = row
+        return row.version, written
     with scope_active(scope), transaction.atomic():
-        if known is None:
-            rows = stored_list(scope=scope, resource_type=resource_type)
-            current = rows.filter(id=resource_id).first()
-        else:
-            current = known.get(resource_id)
-            if current is not None and current.resource_type != resource_type:
-                current = None  # another type's resource: not this one (as the query finds)
-        if current is not None and current.resource == body:
-            return current.version, False
-        version = current.version if current is not None else 0
-        event = ResourceStored(
-            resource_id=resource_id,
-            resource_type=resource_type,
-            patient_id=patient_id,
-            source_key=source_key,
-            identifiers=identifier_keys(body),
-            resource=body,
-        )
-        publish(
-            scope=scope,
-            stream=StreamRef(STREAM, resource_id),
-            expected_version=version,
-            events=[event],
-        )
-        if known is not None:
-            known[resource_id] = StoredResource(
-                id=resource_id, resource_type=resource_type, resource=body, version=version + 1
-            )
-        return version + 1, True
+        rows = stored_list(scope=scope, resource_type=resource_type)
+        current = rows.filter(id=resource_id).first()
+        row, written = _store_version(scope, stored, current, patient_id, source_key)
+        return row.version, written
+
+
+def _store_version(
+    scope: Scope,
+    stored: StoredResource,
+    current: StoredResource | None,
+    patient_id: uuid.UUID | None,
+    source_key: str,
+) -> tuple[StoredResource, bool]:
+    """Publish `stored` as the version after `current` unless its content is the same.
+    Returns the current row after it (`stored`, its version set, or `current`) and whether
+    it was written."""
+    if current is not None and current.resource == stored.resource:
+        return current, False
+    stored.version = (current.version if current is not None else 0) + 1
+    event = ResourceStored(
+        resource_id=stored.id,
+        resource_type=stored.resource_type,
+        patient_id=patient_id,
+        source_key=source_key,
+        identifiers=identifier_keys(stored.resource),
+        resource=stored.resource,
+    )
+    publish(
+        scope=scope,
+        stream=StreamRef(STREAM, stored.id),
+        expected_version=stored.version - 1,
+        events=[event],
+    )
+    return stored, True
 
 
 @cache

@@ -35,6 +35,7 @@ from hm_core.fhir.vitalsimport import VitalsGroup, plan_vitals_groups
 PERMISSION = "fhir.import"
 _ORDER = {"Patient": 0, "Encounter": 1}
 _NAMESPACE = uuid.UUID("1c2f0f64-4d3e-4f45-9c59-5b8f1a0c6a11")
+_NESTED = (dict, list)
 
 
 @dataclass
@@ -70,9 +71,10 @@ class Run:
 
 def bundle_process(scope: Scope, bundle: Any) -> dict[str, Any]:
     """Process a transaction or batch Bundle; answer its `-response` Bundle (with the garbage
-    collector paused: a Bundle's objects live until it ends, `common.collector`)."""
+    collector paused: a Bundle's objects live until it ends, `common.collector`; the scope
+    active once for all its reads and writes)."""
     scope.require(PERMISSION)
-    with collector_paused():
+    with collector_paused(), scope_active(scope):
         return _process(scope, bundle)
 
 
@@ -203,8 +205,7 @@ def _key(entry: Entry) -> list[str]:
 
 
 def _plan_stored(run: Run, entry: Entry) -> None:
-    with scope_active(run.scope):
-        found = _conditional(run, entry) or _by_identifier(run, entry)
+    found = _conditional(run, entry) or _by_identifier(run, entry)
     our_id = found or uuid.uuid5(
         _NAMESPACE,
         f"{run.scope.tenant_id}/{run.scope.facility_id}/{entry.resource_type}/{entry.source_id}",
@@ -306,13 +307,13 @@ def _patient_of(resource: dict[str, Any]) -> uuid.UUID | None:
 def _rewrite(value: Any, targets: dict[str, str]) -> Any:
     """Every `reference` that names another entry, rewritten to that entry's hm_core id."""
     if isinstance(value, dict):
-        out = {k: _rewrite(v, targets) for k, v in value.items()}
+        out = {k: _rewrite(v, targets) if isinstance(v, _NESTED) else v for k, v in value.items()}
         reference = out.get("reference")
         if isinstance(reference, str) and reference in targets:
             out["reference"] = targets[reference]
         return out
     if isinstance(value, list):
-        return [_rewrite(v, targets) for v in value]
+        return [_rewrite(v, targets) if isinstance(v, _NESTED) else v for v in value]
     return value
 
 

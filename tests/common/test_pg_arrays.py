@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,20 @@ def test_lists_go_out_with_the_fast_dumper_and_come_back_unchanged(db):
     assert issubclass(dumper, FastListDumper)
     assert back == values
     assert json.loads(document) == {"k": 'v"\\'}
+
+
+@pytest.mark.postgres_only
+def test_every_element_quoted_reads_back_as_its_own_type(db):
+    # given elements of the types a unit of work's multi-row INSERT sends, NULLs among them
+    ids = [uuid.uuid4(), None, uuid.uuid4()]
+    times = [datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC), None]
+    numbers = [0, -7, None, 2**40]
+    # when they go out as quoted array elements and come back
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::uuid[], %s::timestamptz[], %s::bigint[], %s::text[], %s::int[]",
+            [ids, times, numbers, ["NULL", None, ""], [[1, 2], [3, 4]]],
+        )
+        back = cursor.fetchone()
+    # then each is the value sent (the text "NULL" a string, a NULL a None)
+    assert back == (ids, times, numbers, ["NULL", None, ""], [[1, 2], [3, 4]])

@@ -48,17 +48,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     # Savepoint statements run as they are, whatever the state (the transaction may be failed).
     def _savepoint(self, sid: str) -> None:
-        with self._rls_suspended():
-            super()._savepoint(sid)  # type: ignore[misc]
+        self._savepoint_statement(self.ops.savepoint_create_sql(sid))
 
     def _savepoint_commit(self, sid: str) -> None:
-        with self._rls_suspended():
-            super()._savepoint_commit(sid)  # type: ignore[misc]
+        self._savepoint_statement(self.ops.savepoint_commit_sql(sid))
 
     def _savepoint_rollback(self, sid: str) -> None:
-        with self._rls_suspended():
-            super()._savepoint_rollback(sid)  # type: ignore[misc]
+        self._savepoint_statement(self.ops.savepoint_rollback_sql(sid))
         self.rls_session_state = UNKNOWN
+
+    def _savepoint_statement(self, sql: str) -> None:
+        """Django's way (through the execute wrappers), on a cursor opened only if a wrapper
+        lets the statement through: a unit of work keeps a savepoint to itself until a write
+        needs it, and a FHIR Bundle opens and releases one per resource."""
+        self.ensure_connection()
+        with self._rls_suspended(), self._prepare_cursor(_LazyCursor(self)) as cursor:  # type: ignore[attr-defined]
+            cursor.execute(sql)
 
     @contextlib.contextmanager
     def _rls_suspended(self) -> Iterator[None]:
@@ -78,3 +83,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 cursor.execute(rls.SET_STATE_SQL, rls.state_params(state))
             self.rls_session_state = state
         return execute(sql, params, many, context)
+
+
+class _LazyCursor:
+    """A psycopg cursor of `wrapper`'s connection, opened on first use."""
+
+    def __init__(self, wrapper: DatabaseWrapper) -> None:
+        self._wrapper = wrapper
+        self._cursor: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._cursor is None:
+            self._cursor = self._wrapper.create_cursor()
+        return getattr(self._cursor, name)
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()

@@ -13,7 +13,7 @@ from hm_core.audit.services import audited_read_each
 from hm_core.common.errors import BadRequest, NotFound
 from hm_core.common.scope import Scope
 from hm_core.fhir import outcome
-from hm_core.fhir.access import check_readable, visible_sources
+from hm_core.fhir.access import check_readable, limited_to, searched_patients, visible_sources
 from hm_core.fhir.paging import Cursor, encode_links, page_count, read_page, total_of
 from hm_core.fhir.registry import Criteria, Mapper, Version, is_registered, mapper_for
 from hm_core.fhir.stored import StoredMapper, WithStored
@@ -135,7 +135,8 @@ def fhir_search(
     count, cursor = page_count(controls.get("_count")), Cursor.decode(controls.get("_cursor"))
 
     def load() -> tuple[list[Version], Cursor | None, int]:
-        sources = visible_sources(scope, mapper, mapper.search(scope, criteria))
+        patients = searched_patients(criteria)  # before `search`, which may consume criteria
+        sources = visible_sources(scope, mapper, mapper.search(scope, criteria), patients)
         versions, nxt = read_page(sources, cursor, count)
         return versions, nxt, total_of(sources, cursor, versions, nxt)
 
@@ -230,7 +231,7 @@ def fhir_everything(
             source
             for mapper in registered()
             if scope.principal.may(mapper.permission)
-            for source in visible_sources(scope, mapper, mapper.for_patient(scope, uid))
+            for source in limited_to(mapper, mapper.for_patient(scope, uid), {uid})
         ]
         if scope.principal.may(READ_PERMISSION):
             sources.append(everything_source(scope, uid))

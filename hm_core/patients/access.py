@@ -70,11 +70,28 @@ def visible_to(scope: Scope) -> Q:
     if scope.principal.restricted:  # a patient's own account: itself, confidential or not
         own = scope.principal.patient_id
         return Q(id=own) if own is not None else Q(pk__in=[])
-    return (
-        Q(confidential=False)
-        | care_team_patient_ids(scope=scope, user_id=user_id)
-        | Q(id__in=break_glass_patient_ids(scope=scope, user_id=user_id))
+    return Q(confidential=False) | Q(id__in=readable_confidential_ids(scope, user_id))
+
+
+def readable_confidential_ids(scope: Scope, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The tenant's confidential patients the user may read (care team or break-glass), read
+    now, in one query on small partial indexes.
+
+    Why a list and not a subquery of the statement that uses it: inside every statement that
+    lists patients or their data, the rule's four subqueries cost more than the statement
+    itself — Django builds and compiles them for each, and PostgreSQL spent 6-15 ms planning
+    each (a FHIR `Patient?name=` search plans its page and its count). The list is the user's
+    own care team among the confidential patients, short, and a statement using it plans as
+    a plain `NOT confidential OR id IN (...)`."""
+    return list(readable_confidential(scope, user_id).values_list("id", flat=True))
+
+
+def readable_confidential(scope: Scope, user_id: uuid.UUID) -> QuerySet[Patient]:
+    """The query of `readable_confidential_ids`."""
+    rule = care_team_patient_ids(scope=scope, user_id=user_id) | Q(
+        id__in=break_glass_patient_ids(scope=scope, user_id=user_id)
     )
+    return Patient.objects.filter(tenant_id=scope.tenant_id, confidential=True).filter(rule)
 
 
 def hidden_from(scope: Scope) -> QuerySet[Any, Any]:

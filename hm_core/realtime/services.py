@@ -23,7 +23,7 @@ from hm_core.common.errors import HmError
 from hm_core.common.scope import RequestContext, Scope, scope_active
 from hm_core.encounters.selectors import encounter_get
 from hm_core.iam.selectors import principal_of_user
-from hm_core.patients.selectors import patient_readable_get, patient_visible_ids
+from hm_core.patients.selectors import confidential_readable_ids, patient_readable_get
 from hm_core.realtime.errors import (
     CLOSE_BAD_MESSAGE,
     CLOSE_BAD_TOKEN,
@@ -149,7 +149,9 @@ def _hidden_from(scope: Scope, patient_ids: set[uuid.UUID]) -> frozenset[uuid.UU
     if not patient_ids:
         return frozenset()
     with scope_active(scope):
-        return frozenset(patient_ids - patient_visible_ids(scope=scope, patient_ids=patient_ids))
+        return frozenset(
+            patient_ids - confidential_readable_ids(scope=scope, patient_ids=patient_ids)
+        )
 
 
 def error_message(error: HmError, **extra: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from hm_core.catalog.services import catalog_seed
 from hm_core.common.scope import scope_active, unscoped
 from hm_core.common.time import utcnow
 from hm_core.events.models import Event
+from hm_core.patients import access
 from hm_core.patients.models import BreakGlassGrant
 from hm_core.patients.selectors import (
     PatientFilters,
@@ -308,7 +309,7 @@ def test_search_totals_count_the_confidential_patients_the_user_may_read(world, 
 def test_the_care_team_rule_can_start_from_its_partial_indexes(world):
     """Each care-team subquery's filter implies its partial index's condition (same statuses),
     so PostgreSQL can read the small indexes instead of whole tables; with sequential scans
-    priced out, the plan of a search names all four. At 1,000,000 patients that is 350-720 ms
+    priced out, the plan of the rule's query (read before a search) names all four. At 1,000,000 patients that is 350-720 ms
     a statement against under 20 (docs/performance.md)."""
     # With a few rows a tenant-wide index of the same table costs the planner as little as the
     # partial one; without them (dropped in the test's transaction, undone after it) only a
@@ -323,7 +324,7 @@ def test_the_care_team_rule_can_start_from_its_partial_indexes(world):
         for (name,) in c.fetchall():
             c.execute(f"DROP INDEX {name}")
     with scope_active(scope := world.scope("nurse")):
-        qs = patient_list(scope=scope, filters=PatientFilters(search="VIP"))
+        qs = access.readable_confidential(scope, scope.principal.user_id)
         sql, params = qs.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_seqscan = off")
@@ -337,3 +338,23 @@ def test_the_care_team_rule_can_start_from_its_partial_indexes(world):
         "tasks_active_by_assignee",
     ):
         assert index in plan, plan
+
+
+def test_a_search_statement_carries_the_rule_as_a_list_not_as_subqueries(world, secret):
+    """The rule is read once, before the search (`readable_confidential_ids`): the search's
+    statement (and its count) plans as a plain condition, without the rule's subqueries."""
+    # given: the doctor on the confidential patient's care team (an open order)
+    catalog_seed(tenant_id=world.tenant.id, currency="USD")
+    with scope_active(scope := world.scope("admin")):
+        patient = patient_get(scope=scope, patient_id=secret["id"])
+    place_order(world.api("doctor"), make_encounter(world, "IN_CONSULT", patient=patient), "CBC")
+
+    # when
+    with scope_active(doctor := world.scope("doctor")):
+        qs = patient_list(scope=doctor, filters=PatientFilters(search="VIP"))
+        sql, _ = qs.query.sql_with_params()
+        found = [str(p.id) for p in qs]
+
+    # then: one SELECT, no subquery, and the patient is found
+    assert sql.upper().count("SELECT") == 1, sql
+    assert found == [secret["id"]]

@@ -41,7 +41,9 @@ def test_a_started_process_freezes_what_it_holds_and_a_full_collection_skips_it(
         frozen = freeze_after_startup()
         # then every API module is imported (the URLconf) and all it holds is frozen
         assert "hm_core.fhir.api" in sys.modules
-        assert frozen > 10_000 and gc.get_freeze_count() == frozen
+        # (a frozen object is still freed when its last reference goes, and another thread of
+        # this test process may drop a few: the count may fall a little, never grow)
+        assert frozen > 10_000 and frozen * 0.99 <= gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
     assert gc.get_freeze_count() == 0

@@ -20,7 +20,7 @@ from django.db.models.expressions import Col
 from django.db.models.fields.related_lookups import RelatedExact
 from django.db.models.lookups import Exact
 from django.db.models.query import RawQuerySet
-from django.db.models.sql import InsertQuery, UpdateQuery
+from django.db.models.sql import InsertQuery, Query, UpdateQuery
 from django.db.models.sql.where import AND
 
 Sql = tuple[str, tuple[Any, ...]]
@@ -104,12 +104,31 @@ class CompiledQuery:
         self._build = build
         self._fields = fields
         self._compiled = Shapes()
+        self._readers: dict[tuple[str, tuple[str, ...]], _Reader] = {}
 
     def raw(self, **values: Any) -> RawQuerySet[Any]:
         """The statement with these values, as `Model.objects.raw` (one statement per run)."""
         alias = router.db_for_read(self.model)
         sql, params = self._bound(alias, values)
         return self.model._default_manager.db_manager(alias).raw(sql, params)
+
+    def rows(self, **values: Any) -> tuple[str, list[str], list[tuple[Any, ...]]]:
+        """The statement's rows as tuples, with the database alias and the column names: no
+        model instance per row (`instance` makes one of a row, as `raw` would)."""
+        alias = router.db_for_read(self.model)
+        sql, params = self._bound(alias, values)
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            return alias, [column[0] for column in cursor.description], cursor.fetchall()
+
+    def instance(self, alias: str, columns: list[str], row: tuple[Any, ...]) -> Any:
+        """The model instance `raw` would build of this row of `rows`: the model's columns by
+        name, converted by their fields' and the engine's converters (`RawModelIterable`)."""
+        key = (alias, tuple(columns))
+        found = self._readers.get(key)
+        if found is None:
+            found = self._readers[key] = _Reader(self.model, alias, columns)
+        return found.instance(row)
 
     def statement(self, **values: Any) -> Sql:
         """The statement with these values (for a write: run it on the write database)."""
@@ -145,6 +164,28 @@ class CompiledQuery:
         if missing or inlined:
             raise ValueError(f"values not passed as parameters: {sorted(missing | set(inlined))}")
         return sql, slots
+
+
+class _Reader:
+    """How `RawQuerySet` turns a row with these columns into a model instance, worked out once."""
+
+    def __init__(self, model: type[Model], alias: str, columns: list[str]) -> None:
+        conn = connections[alias]
+        named = conn.introspection.identifier_converter
+        fields = [f for f in model._meta.fields if named(str(f.column)) in columns]
+        self.model, self.alias = model, alias
+        self.names = [f.attname for f in fields]
+        self.positions = [columns.index(named(str(f.column))) for f in fields]
+        self.compiler = conn.ops.compiler("SQLCompiler")(Query(model), conn, alias)
+        self.converters = self.compiler.get_converters(
+            [f.get_col(f.model._meta.db_table) for f in fields]
+        )
+
+    def instance(self, row: tuple[Any, ...]) -> Any:
+        values = [row[at] for at in self.positions]
+        if self.converters:
+            values = next(self.compiler.apply_converters([values], self.converters))
+        return self.model.from_db(self.alias, self.names, values)
 
 
 def _nameable(param: Any) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Prefetch, Q, QuerySet
 
@@ -351,11 +352,24 @@ def facility_first(*, tenant_id: uuid.UUID) -> uuid.UUID | None:
 
 
 def facility_time_zone(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> str:
-    """The IANA zone the facility keeps its hours in (`UTC` unless an admin set one)."""
-    zone = Facility.objects.filter(tenant_id=tenant_id, id=facility_id).values_list(
-        "time_zone", flat=True
-    )
-    return next(iter(zone), "UTC")
+    """The IANA zone the facility keeps its hours in (`UTC` unless an admin set one).
+
+    Read under the tenant's head lock by the reports' rollups on most commands: its statement
+    is compiled once per process and database (`CompiledQuery`)."""
+    _, _, rows = _FACILITY_TIME_ZONE.rows(tenant_id=tenant_id, facility_id=facility_id)
+    return str(rows[0][0]) if rows else "UTC"
+
+
+def _facility_time_zone_rows(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> QuerySet[Any]:
+    return Facility.objects.filter(tenant_id=tenant_id, id=facility_id).values_list("time_zone")
+
+
+_FACILITY_TIME_ZONE = CompiledQuery(
+    Facility,
+    _facility_time_zone_rows,
+    tenant_id=Facility._meta.get_field("tenant"),
+    facility_id=Facility._meta.pk,
+)
 
 
 def user_has_role_in_facility(

@@ -13,16 +13,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models.constants import OnConflict
 from django.db.models.lookups import Exact
-from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.models.sql.where import AND
 
-Sql = tuple[str, tuple[Any, ...]]
+from hm_core.common.db import Sql, insert_statements, update_statement
+
 # Parameters per grouped statement (PostgreSQL's protocol allows 65535).
 MAX_GROUP_PARAMS = 20000
 _UNCOMPILED = object()
+_CONFLICT = {"ignore": OnConflict.IGNORE, "update": OnConflict.UPDATE}
 # Whether no row of the model with this primary key existed before the writes being compacted.
 Fresh = Callable[[type[models.Model], Any], bool]
 
@@ -140,9 +141,11 @@ class Rows:
         return {tuple(getattr(obj, key) for key in op.keys) for obj in op.objs}
 
     def sql(self) -> Sql | None:
-        """The rows as the one INSERT `bulk_create` would send (None: several, or pks it
-        would have to read back, or no rows at all: `VALUES` needs one; `run` sends nothing)."""
-        if not self.objs:
+        """The rows as the one INSERT `bulk_create` would send (None: several, or pks or
+        other values the database computes that it would read back with `RETURNING`, or no
+        rows at all: `VALUES` needs one; `run` sends nothing)."""
+        meta = self.model._meta
+        if not self.objs or any(f is not meta.pk for f in meta.db_returning_fields):
             return None
         self.model._base_manager.all()._prepare_for_bulk_create(self.objs)  # type: ignore[attr-defined]
         if any(obj.pk is None for obj in self.objs):
@@ -151,23 +154,26 @@ class Rows:
         if len(self.objs) > max(connection.ops.bulk_batch_size(fields, self.objs), 1):
             return None
         get = self.model._meta.get_field
-        query = InsertQuery(
+        statements = insert_statements(
             self.model,
-            on_conflict={"ignore": OnConflict.IGNORE, "update": OnConflict.UPDATE}.get(
-                self.conflict
-            ),
-            update_fields=[get(name) for name in self.updates] or None,
-            unique_fields=[get(name) for name in self.keys] or None,
+            self.objs,
+            fields=fields,
+            on_conflict=_CONFLICT.get(self.conflict),
+            update_fields=[get(name) for name in self.updates],
+            unique_fields=[get(name) for name in self.keys],
         )
-        query.insert_values(fields, self.objs)
-        statements = query.get_compiler(connection=connection).as_sql()
-        return (statements[0][0], tuple(statements[0][1])) if len(statements) == 1 else None
+        return statements[0] if len(statements) == 1 else None
 
     def ran(self) -> None:
         for obj in self.objs:
             obj._state.adding, obj._state.db = False, connection.alias
 
     def run(self) -> None:
+        """`bulk_create`'s one statement, or `bulk_create` itself where `sql` has none."""
+        statement = self.sql()
+        if statement is not None:
+            execute(self, statement)
+            return
         manager = self.model._base_manager
         if self.conflict == "update":
             manager.bulk_create(
@@ -213,25 +219,18 @@ class Update:
         return False
 
     def run(self) -> None:
+        statement = self.sql()
+        if statement is not None:
+            execute(self, statement)
+            return
         changed = self.queryset.update(**self.fields)
         if self.rows is not None:
             self.rows(changed)
 
     def sql(self) -> Sql | None:
         if self._sql is _UNCOMPILED:
-            self._sql = self._compile()
+            self._sql = update_statement(self.queryset, self.fields)
         return self._sql  # type: ignore[return-value]
-
-    def _compile(self) -> Sql | None:
-        query: UpdateQuery = self.queryset.query.chain(UpdateQuery)  # type: ignore[assignment]
-        query.add_update_values(self.fields)
-        query.annotations = {}
-        compiler = query.get_compiler(connection=connection)
-        compiler.pre_sql_setup()
-        if query.get_related_updates():
-            return None
-        sql, params = compiler.as_sql()
-        return (sql, tuple(params)) if sql else None
 
     def key(self) -> dict[str, Any] | None:
         """The row it targets as {attname: value} when filtered by equalities only (AND)."""
@@ -247,6 +246,39 @@ class Update:
                 return None
             key[target.attname] = lookup.rhs
         return key
+
+
+@dataclass
+class Compiled:
+    """A write whose statement its caller compiled (once per shape: `common.db.CompiledQuery`);
+    `rows` gets the number of rows it changed."""
+
+    table: str
+    statement: Sql
+    rows: Callable[[int], None] | None = None
+
+    def merge(self, other: Op) -> bool:
+        return False
+
+    def sql(self) -> Sql:
+        return self.statement
+
+    def run(self) -> None:
+        execute(self, self.statement)
+
+
+def execute(op: Op, statement: Sql) -> None:
+    """Send one op's statement; an error marks the transaction for rollback, as the ORM's
+    `bulk_create` and `update` do (a caller catching it cannot go on in a broken one)."""
+    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+        cursor.execute(*statement)
+        changed = cursor.rowcount
+    done = getattr(op, "ran", None)
+    if done is not None:
+        done()
+    rows = getattr(op, "rows", None)
+    if rows is not None:
+        rows(changed)
 
 
 def run_grouped(ops: list[Op]) -> None:
@@ -289,7 +321,7 @@ def _joins(group: list[tuple[Op, Sql]], op: Op, sql: Sql) -> bool:
 def _run_group(group: list[tuple[Op, Sql]]) -> None:
     """One statement: the member whose row count is wanted (else the last) is the main one."""
     if len(group) == 1:
-        group[0][0].run()
+        execute(*group[0])
         return
     if not group:
         return
@@ -339,7 +371,7 @@ def _reads(op: Op, table: str) -> bool:
     """Whether a write may read `table` (the rows it adds name only their own table)."""
     if isinstance(op, Statement):
         return True
-    if not isinstance(op, Update):
+    if not isinstance(op, (Update, Compiled)):
         return False
     sql = op.sql()
     return sql is None or f'"{table}"' in sql[0]
@@ -357,9 +389,10 @@ def insert_ignoring_conflicts(model: type[models.Model], objs: Sequence[models.M
     inserted = 0
     with connection.cursor() as cursor:
         for start in range(0, len(objs), size):
-            query = InsertQuery(model, on_conflict=OnConflict.IGNORE)
-            query.insert_values(fields, list(objs[start : start + size]))
-            for sql, params in query.get_compiler(connection=connection).as_sql():
-                cursor.execute(sql, params)
+            batch = objs[start : start + size]
+            for statement in insert_statements(
+                model, batch, fields=fields, on_conflict=OnConflict.IGNORE
+            ):
+                cursor.execute(*statement)
                 inserted += cursor.rowcount
     return inserted

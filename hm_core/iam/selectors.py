@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Prefetch, Q, QuerySet
 
@@ -57,9 +58,17 @@ def user_and_principal(
     inactive or unknown user; (user, None) without such a membership.
 
     The statement is `principal_rows`, compiled once per process and database (compiling it
-    cost more CPU than the rest of a patient read's authentication, issue 10)."""
-    rows = list(_PRINCIPAL_ROWS.raw(user_id=user_id, tenant_id=tenant_id, facility_id=facility_id))
-    return principal_from_rows(rows, tenant_id=tenant_id)
+    cost more CPU than the rest of a patient read's authentication, issue 10), and its rows
+    stay tuples: one `User` is built, of the first (not one per role and permission)."""
+    alias, columns, rows = _PRINCIPAL_ROWS.rows(
+        user_id=user_id, tenant_id=tenant_id, facility_id=facility_id
+    )
+    if not rows:
+        return None, None
+    at = [columns.index(name) for name in ("open_facility_id", "role_code", "permission_code")]
+    user = _PRINCIPAL_ROWS.instance(alias, columns, rows[0])
+    grants = [tuple(row[i] for i in at) for row in rows]
+    return user, _principal_of_grants(user, grants, tenant_id=tenant_id)
 
 
 def principal_rows(
@@ -112,16 +121,23 @@ def principal_from_rows(
     """The user and principal that `principal_rows` found (see `user_and_principal`)."""
     if not rows:
         return None, None
-    user = rows[0]
-    if user.open_facility_id is None:  # type: ignore[attr-defined]
-        return user, None
-    roles = frozenset(row.role_code for row in rows if row.role_code)  # type: ignore[attr-defined]
-    permissions = frozenset(
-        row.permission_code  # type: ignore[attr-defined]
+    grants = [
+        (row.open_facility_id, row.role_code, row.permission_code)  # type: ignore[attr-defined]
         for row in rows
-        if row.permission_code  # type: ignore[attr-defined]
-    )
-    return user, _principal(user, tenant_id=tenant_id, roles=roles, permissions=permissions)
+    ]
+    return rows[0], _principal_of_grants(rows[0], grants, tenant_id=tenant_id)
+
+
+def _principal_of_grants(
+    user: User, grants: list[tuple[object, str | None, str | None]], *, tenant_id: uuid.UUID
+) -> Principal | None:
+    """The principal of `principal_rows`' (open facility, role, permission) columns: None when
+    the membership's facility was not found open."""
+    if grants[0][0] is None:
+        return None
+    roles = frozenset(role for _, role, _ in grants if role)
+    permissions = frozenset(permission for _, _, permission in grants if permission)
+    return _principal(user, tenant_id=tenant_id, roles=roles, permissions=permissions)
 
 
 def _principal(
@@ -336,11 +352,24 @@ def facility_first(*, tenant_id: uuid.UUID) -> uuid.UUID | None:
 
 
 def facility_time_zone(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> str:
-    """The IANA zone the facility keeps its hours in (`UTC` unless an admin set one)."""
-    zone = Facility.objects.filter(tenant_id=tenant_id, id=facility_id).values_list(
-        "time_zone", flat=True
-    )
-    return next(iter(zone), "UTC")
+    """The IANA zone the facility keeps its hours in (`UTC` unless an admin set one).
+
+    Read under the tenant's head lock by the reports' rollups on most commands: its statement
+    is compiled once per process and database (`CompiledQuery`)."""
+    _, _, rows = _FACILITY_TIME_ZONE.rows(tenant_id=tenant_id, facility_id=facility_id)
+    return str(rows[0][0]) if rows else "UTC"
+
+
+def _facility_time_zone_rows(*, tenant_id: uuid.UUID, facility_id: uuid.UUID) -> QuerySet[Any]:
+    return Facility.objects.filter(tenant_id=tenant_id, id=facility_id).values_list("time_zone")
+
+
+_FACILITY_TIME_ZONE = CompiledQuery(
+    Facility,
+    _facility_time_zone_rows,
+    tenant_id=Facility._meta.get_field("tenant"),
+    facility_id=Facility._meta.pk,
+)
 
 
 def user_has_role_in_facility(

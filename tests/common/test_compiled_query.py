@@ -51,3 +51,20 @@ def test_it_refuses_a_value_the_statement_does_not_take_as_a_parameter(db):
     for query in (ignored, inlined):
         with pytest.raises(ValueError, match="not passed as parameters"):
             query.raw(tenant_id=uuid.uuid4())
+
+
+def test_its_rows_are_tuples_and_an_instance_of_one_is_what_raw_builds(world):
+    # given
+    query = CompiledQuery(Facility, _counting([]), tenant_id=Facility._meta.get_field("tenant"))
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        alias, columns, rows = query.rows(tenant_id=world.tenant.id)
+    built = [query.instance(alias, columns, row) for row in rows]
+    # then: one statement; each instance has the stored fields `raw` gives, and is saved state
+    raw = list(query.raw(tenant_id=world.tenant.id))
+    fields = [f.attname for f in Facility._meta.concrete_fields]
+    assert len(queries) == 1 and len(rows) == 2 and isinstance(rows[0], tuple)
+    assert [[getattr(f, n) for n in fields] for f in built] == [
+        [getattr(f, n) for n in fields] for f in raw
+    ]
+    assert all(not f._state.adding and f._state.db == alias for f in built)

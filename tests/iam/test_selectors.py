@@ -4,15 +4,18 @@ its statement compiled once per process agrees with the ORM's queryset."""
 from __future__ import annotations
 
 import uuid
+from unittest.mock import patch
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 
 from hm_core.common import rls
 from hm_core.iam.models import Facility, FacilityMembership, Role, RolePermission, User
 from hm_core.iam.selectors import (
+    facility_time_zone,
     principal_from_rows,
     principal_in_facility,
     principal_rows,
@@ -184,3 +187,24 @@ def test_the_compiled_statement_runs_under_the_requests_row_level_security(world
     hidden = rls.enabled()
     assert (found["other tenant"] is None) == hidden
     assert (found["no tenant"] is None) == hidden
+
+
+def test_facility_time_zone_answers_as_the_orm_in_one_statement_compiled_once(world, other_world):
+    # given a zone set on the annex, none on main
+    Facility.objects.filter(id=world.annex.id).update(time_zone="Africa/Nairobi")
+    cases = [
+        (world.tenant.id, world.annex.id, "Africa/Nairobi"),
+        (world.tenant.id, world.main.id, "UTC"),
+        (other_world.tenant.id, world.annex.id, "UTC"),  # another tenant's facility
+        (world.tenant.id, uuid.uuid4(), "UTC"),
+    ]
+    facility_time_zone(tenant_id=world.tenant.id, facility_id=world.main.id)
+    # when / then: each case in one statement, nothing compiled, as the ORM reads it
+    with (
+        rls.system("test: facility zones"),
+        patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compiled")),
+    ):
+        for tenant_id, facility_id, expected in cases:
+            with CaptureQueriesContext(connection) as queries:
+                zone = facility_time_zone(tenant_id=tenant_id, facility_id=facility_id)
+            assert (zone, len(queries)) == (expected, 1)

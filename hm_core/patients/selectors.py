@@ -88,8 +88,7 @@ def confidential_readable_ids(*, scope: Scope, patient_ids: Iterable[uuid.UUID])
         return ids
     if scope.principal.restricted:
         return ids & {scope.principal.patient_id}
-    readable = access.readable_confidential(scope, user_id).filter(id__in=ids)
-    return set(readable.values_list("id", flat=True))
+    return ids & set(access.readable_confidential_ids(scope, user_id))
 
 
 def patients_hidden_from(*, scope: Scope) -> QuerySet[Any, Any]:

@@ -324,7 +324,9 @@ def test_the_care_team_rule_can_start_from_its_partial_indexes(world):
         for (name,) in c.fetchall():
             c.execute(f"DROP INDEX {name}")
     with scope_active(scope := world.scope("nurse")):
-        qs = access.readable_confidential(scope, scope.principal.user_id)
+        qs = access.readable_confidential(
+            tenant_id=scope.tenant_id, user_id=scope.principal.user_id, now=utcnow()
+        )
         sql, params = qs.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_seqscan = off")

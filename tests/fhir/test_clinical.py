@@ -64,6 +64,14 @@ def test_vitals_are_vital_signs_observations_with_the_profile_loinc_codes(world)
     hr = world.api().get(f"{FHIR}/Observation/{bp['id'].removesuffix('-bp')}-hr")
     assert hr.status_code == 200
     assert hr.json()["valueQuantity"]["code"] == "/min"
+    # and a page shorter than the result counts them all (the respiratory rate included)
+    paged = _bundle(
+        world.api().get(
+            f"{FHIR}/Observation",
+            {"encounter": f"Encounter/{encounter.id}", "category": "vital-signs", "_count": "2"},
+        )
+    )
+    assert paged["total"] == 5 and len(paged["entry"]) == 2
 
 
 def test_lab_analytes_are_laboratory_observations_with_range_and_interpretation(lab_world):

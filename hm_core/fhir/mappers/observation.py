@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from hm_core.common.db import JSONArrayLength
@@ -203,8 +203,10 @@ def _vitals_source(scope: Scope, criteria: Criteria, codes: list[set[str]] | Non
         ]
 
     def total(qs: QuerySet[Any]) -> int:
-        fixed = len([k for k in kinds if k != "rr"]) * qs.count()
-        return fixed + (qs.filter(respiratory_rate__isnull=False).count() if "rr" in kinds else 0)
+        """Every kind but the respiratory rate is in every record; one aggregate counts both."""
+        counted = qs.aggregate(records=Count("pk"), rr=Count("respiratory_rate"))
+        fixed = len([k for k in kinds if k != "rr"]) * counted["records"]
+        return fixed + (counted["rr"] if "rr" in kinds else 0)
 
     return Source(rows=rows, expand=expand, total=total)
 
